@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make serve` and `make test`. Both do all set-up.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYDIRS := bridge signaling sessions recorder config web tests bench
+
+.PHONY: serve test lint format system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Debian's Chromium (end-to-end tests) and ffmpeg (ffprobe checks recordings).
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v ffprobe >/dev/null; then \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium ffmpeg; \
+	fi
+
+serve: $(STAMP) $(NODE_STAMP)
+	$(BIN)/reception-bridge serve --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(PYDIRS)
+	$(BIN)/ruff format --check $(PYDIRS)
+	$(BIN)/mypy --strict $(PYDIRS)
+
+format: $(STAMP)
+	$(BIN)/ruff format $(PYDIRS)
+	$(BIN)/ruff check --fix $(PYDIRS)
+
+test: $(STAMP) $(NODE_STAMP) system-deps lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) node_modules

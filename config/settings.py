@@ -1,0 +1,202 @@
+"""Typed settings read from environment variables and an optional TOML file.
+
+Precedence: environment variable, then the TOML file named by ``RB_CONFIG``, then the
+default. Every setting has one environment variable; the TOML keys carry the same
+names in lower case without the ``RB_`` prefix (``port``, ``database_url``...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    """A STUN or TURN server handed to clients (and to the server's own peers)."""
+
+    urls: tuple[str, ...]
+    """``stun:host:port`` or ``turn:host:port?transport=udp`` addresses."""
+    username: str | None = None
+    """TURN user name, if the server needs one."""
+    credential: str | None = None
+    """TURN password, if the server needs one."""
+
+    def __post_init__(self) -> None:
+        if not self.urls:
+            raise SettingsError("ice server needs at least one url")
+        for url in self.urls:
+            if not url.startswith(("stun:", "turn:", "turns:")):
+                raise SettingsError(
+                    f"ice server url must start with stun:, turn: or turns: ({url})"
+                )
+
+    def as_client_dict(self) -> dict[str, Any]:
+        """The form RTCPeerConnection's configuration takes in a browser."""
+        out: dict[str, Any] = {"urls": list(self.urls)}
+        if self.username is not None:
+            out["username"] = self.username
+        if self.credential is not None:
+            out["credential"] = self.credential
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the server reads at start-up."""
+
+    host: str = "127.0.0.1"
+    """Listen address (``RB_HOST``)."""
+    port: int = 8080
+    """Listen port (``RB_PORT``)."""
+    data_dir: Path = Path("data")
+    """Folder for the SQLite database, recordings and the signing key (``RB_DATA_DIR``)."""
+    database_url: str = ""
+    """SQLAlchemy URL (``DATABASE_URL``); empty means SQLite under ``data_dir``."""
+    redis_url: str | None = None
+    """Redis URL for the Socket.IO manager when several processes serve (``REDIS_URL``)."""
+    secret: str = ""
+    """Token signing secret (``RB_SECRET``); empty means a key kept in ``data_dir``."""
+    ice_servers: tuple[IceServer, ...] = field(default_factory=tuple)
+    """STUN/TURN servers handed to clients (``RB_ICE_SERVERS``, a JSON list)."""
+    public_url: str = ""
+    """Address printed in links (``RB_PUBLIC_URL``); empty means http://host:port."""
+    record_on_open: bool = True
+    """Start recording when a session opens (``RB_RECORD_ON_OPEN``); the law keeps every
+    online session, so turning this off is for test rooms only."""
+    max_message_bytes: int = 256 * 1024
+    """Largest Socket.IO message accepted (``RB_MAX_MESSAGE_BYTES``)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port must be 1-65535, got {self.port}")
+        if self.max_message_bytes < 1024:
+            raise SettingsError("max_message_bytes must be at least 1024")
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'reception-bridge.sqlite3').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """Where a browser reaches this server."""
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    def signing_secret(self) -> str:
+        """The configured secret, or one created once and kept in the data folder."""
+        if self.secret:
+            return self.secret
+        path = self.data_dir / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+
+_ENV = {
+    "host": "RB_HOST",
+    "port": "RB_PORT",
+    "data_dir": "RB_DATA_DIR",
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "secret": "RB_SECRET",
+    "ice_servers": "RB_ICE_SERVERS",
+    "public_url": "RB_PUBLIC_URL",
+    "record_on_open": "RB_RECORD_ON_OPEN",
+    "max_message_bytes": "RB_MAX_MESSAGE_BYTES",
+}
+
+
+def _parse_bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _parse_int(name: str, value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _parse_ice(value: object) -> tuple[IceServer, ...]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"RB_ICE_SERVERS is not JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise SettingsError("ice_servers must be a list")
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            out.append(IceServer(urls=(item,)))
+        elif isinstance(item, dict):
+            urls = item.get("urls")
+            urls_t = (urls,) if isinstance(urls, str) else tuple(urls or ())
+            out.append(IceServer(urls_t, item.get("username"), item.get("credential")))
+        else:
+            raise SettingsError(f"ice server entry not understood: {item!r}")
+    return tuple(out)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, toml_path: Path | None = None
+) -> Settings:
+    """Read settings from ``environ`` (default ``os.environ``) and a TOML file.
+
+    The TOML file is ``toml_path`` or, when not given, ``RB_CONFIG`` if set.
+    """
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    path = toml_path or (Path(env["RB_CONFIG"]) if env.get("RB_CONFIG") else None)
+    if path is not None:
+        try:
+            with path.open("rb") as fh:
+                raw.update(tomllib.load(fh))
+        except FileNotFoundError:
+            raise SettingsError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+        unknown = set(raw) - set(_ENV)
+        if unknown:
+            raise SettingsError(f"unknown keys in {path}: {', '.join(sorted(unknown))}")
+    for key, var in _ENV.items():
+        if env.get(var) not in (None, ""):
+            raw[key] = env[var]
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in {"port", "max_message_bytes"}:
+            kwargs[key] = _parse_int(key, value)
+        elif key == "record_on_open":
+            kwargs[key] = _parse_bool(key, value)
+        elif key == "ice_servers":
+            kwargs[key] = _parse_ice(value)
+        elif key == "data_dir":
+            kwargs[key] = Path(str(value))
+        else:
+            kwargs[key] = str(value)
+    return Settings(**kwargs)

@@ -1,0 +1,1 @@
+"""The Socket.IO front door: token checks, join/leave, SDP exchange, presence, commands."""

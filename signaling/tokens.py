@@ -1,0 +1,136 @@
+"""Signed access tokens: who (role), where (site) and, for the media path, which session.
+
+Tokens are HS256 JWTs signed with the server's secret. The same tokens authorise REST
+routes (``Authorization: Bearer`` or ``?token=``) and Socket.IO connections.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+ALGORITHM = "HS256"
+ISSUER = "reception-bridge"
+
+
+class Role(enum.StrEnum):
+    """What the bearer may do."""
+
+    ADMINISTRATOR = "administrator"
+    SCHEDULER = "scheduler"
+    OPERATOR = "operator"
+    ROOM = "room"
+    CLERK = "clerk"
+    PUBLIC = "public"
+
+
+class TokenError(Exception):
+    """A token was refused; ``code`` is stable, ``message`` says why in words."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a verified token says."""
+
+    role: Role
+    """The bearer's role."""
+    site: str
+    """The site the bearer acts for (a room's site, an operator's host site...)."""
+    session: str | None
+    """The reception session the token is for; required for the media path."""
+    not_before: datetime
+    """Start of validity (UTC)."""
+    expires: datetime
+    """End of validity (UTC)."""
+    subject: str = ""
+    """Who the bearer is (a user name or a room name), for the audit log."""
+    token_id: str = ""
+    """Unique id of this token, for the audit log."""
+
+    def __post_init__(self) -> None:
+        if not self.site:
+            raise TokenError("token_invalid", "token names no site")
+        if self.expires <= self.not_before:
+            raise TokenError("token_invalid", "token expires before it becomes valid")
+
+
+def issue_token(
+    secret: str,
+    *,
+    role: Role,
+    site: str,
+    session: str | None = None,
+    subject: str = "",
+    not_before: datetime | None = None,
+    expires: datetime | None = None,
+    ttl: timedelta = timedelta(days=1),
+    now: datetime | None = None,
+) -> str:
+    """Sign a token; validity defaults to ``now`` until ``now + ttl``."""
+    start = not_before or now or datetime.now(UTC)
+    end = expires or (start + ttl)
+    claims = Claims(role, site, session, start, end, subject, uuid.uuid4().hex)
+    payload: dict[str, Any] = {
+        "iss": ISSUER,
+        "role": str(claims.role),
+        "site": claims.site,
+        "sub": claims.subject,
+        "jti": claims.token_id,
+        "nbf": int(start.timestamp()),
+        "exp": int(end.timestamp()),
+    }
+    if session is not None:
+        payload["session"] = session
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str | None, *, now: datetime | None = None) -> Claims:
+    """Check signature and validity window; raise :class:`TokenError` with a clear code."""
+    if not token:
+        raise TokenError("token_missing", "no token was given")
+    if len(token) > 4096:
+        raise TokenError("token_invalid", "token is too long")
+    moment = now or datetime.now(UTC)
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"verify_exp": False, "verify_nbf": False, "require": ["exp", "nbf"]},
+        )
+    except jwt.InvalidSignatureError:
+        raise TokenError("token_invalid", "token signature does not match") from None
+    except jwt.PyJWTError as exc:
+        raise TokenError("token_invalid", f"token is malformed: {exc}") from None
+    try:
+        role = Role(payload["role"])
+        site = str(payload["site"])
+        not_before = datetime.fromtimestamp(int(payload["nbf"]), UTC)
+        expires = datetime.fromtimestamp(int(payload["exp"]), UTC)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise TokenError("token_invalid", f"token claims are malformed: {exc}") from None
+    if moment >= expires:
+        raise TokenError("token_expired", f"token expired at {expires.isoformat()}")
+    if moment < not_before:
+        raise TokenError("token_not_yet_valid", f"token is valid from {not_before.isoformat()}")
+    session = payload.get("session")
+    return Claims(
+        role=role,
+        site=site,
+        session=str(session) if session is not None else None,
+        not_before=not_before,
+        expires=expires,
+        subject=str(payload.get("sub", "")),
+        token_id=str(payload.get("jti", "")),
+    )

@@ -1,0 +1,1 @@
+"""The composition root: app factory, REST routes, static pages and the CLI."""

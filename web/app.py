@@ -1,0 +1,55 @@
+"""The aiohttp application factory: every subsystem is wired here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import socketio
+from aiohttp import web
+
+from config.settings import Settings
+from web.keys import SECRET, SETTINGS, SIO
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOCKETIO_CLIENT_DIR = REPO_ROOT / "node_modules" / "socket.io-client" / "dist"
+
+
+def _socketio_server(settings: Settings) -> socketio.AsyncServer:
+    manager = None
+    if settings.redis_url:
+        # Several server processes share rooms and broadcasts through Redis; media
+        # never travels through it.
+        manager = socketio.AsyncRedisManager(settings.redis_url)
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        max_http_buffer_size=settings.max_message_bytes,
+        cors_allowed_origins=[],
+        logger=False,
+        engineio_logger=False,
+    )
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application for ``settings``; nothing runs until it is started."""
+    app = web.Application(client_max_size=settings.max_message_bytes)
+    app[SETTINGS] = settings
+    app[SECRET] = settings.signing_secret()
+    sio = _socketio_server(settings)
+    sio.attach(app)
+    app[SIO] = sio
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    if SOCKETIO_CLIENT_DIR.is_dir():
+        app.router.add_static("/vendor/socket.io/", SOCKETIO_CLIENT_DIR, follow_symlinks=False)
+    else:
+        logger.warning("socket.io client not installed (run npm install): %s", SOCKETIO_CLIENT_DIR)
+    return app
