@@ -9,7 +9,8 @@ import socketio
 from aiohttp import web
 
 from config.settings import Settings
-from web.keys import SECRET, SETTINGS, SIO
+from signaling.directory import Directory, MemoryDirectory
+from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,16 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the application for ``settings``; nothing runs until it is started."""
+def create_app(settings: Settings, *, directory: Directory | None = None) -> web.Application:
+    """Build the application for ``settings``; nothing runs until it is started.
+
+    ``directory`` answers the signaling server's questions about sessions and sites;
+    by default it is the scheduler's database.
+    """
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
+    # TEMPORARY until the scheduler's store-backed directory is wired in (issue 4).
+    app[DIRECTORY] = directory if directory is not None else MemoryDirectory([], [])
     app[SECRET] = settings.signing_secret()
     sio = _socketio_server(settings)
     sio.attach(app)

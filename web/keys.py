@@ -6,7 +6,9 @@ import socketio
 from aiohttp import web
 
 from config.settings import Settings
+from signaling.directory import Directory
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", str)
 SIO = web.AppKey("sio", socketio.AsyncServer)
+DIRECTORY = web.AppKey("directory", Directory)
