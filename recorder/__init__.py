@@ -1,0 +1,1 @@
+"""Recording forwarded media, the archive with case metadata, playback, export, audit."""

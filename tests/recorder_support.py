@@ -1,0 +1,90 @@
+"""Helpers shared by the recorder tests: feed real encoded media, read files with ffprobe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.frames import EncodedFrame, EndpointId, FrameSink, Kind, TrackId, TrackInfo
+from recorder.synthetic import CodedFrame, encode_opus, encode_video
+
+
+@dataclass(frozen=True, slots=True)
+class SiteMedia:
+    """One site's up-tracks and their encoded frames."""
+
+    video: TrackInfo
+    audio: TrackInfo
+    video_frames: list[CodedFrame]
+    audio_frames: list[CodedFrame]
+
+
+def site_media(
+    session: str, site: str, *, seconds: float, codec: str = "VP8", keyframe_every: float = 1.0
+) -> SiteMedia:
+    def info(kind: Kind, name: str, clock: int) -> TrackInfo:
+        return TrackInfo(
+            TrackId(f"{site}-{kind}"),
+            session,
+            EndpointId(f"{site}-ep"),
+            site,
+            kind,
+            name,
+            clock,
+        )
+
+    return SiteMedia(
+        info(Kind.VIDEO, codec, 90000),
+        info(Kind.AUDIO, "opus", 48000),
+        encode_video(codec, seconds=seconds, keyframe_every=keyframe_every),
+        encode_opus(seconds=seconds),
+    )
+
+
+def schedule(
+    media: SiteMedia, start: float, *, skip_video: int = 0
+) -> list[tuple[float, TrackInfo, CodedFrame]]:
+    """Frames with arrival times: video at its media time, audio 13 ms later."""
+    items = [(start + f.media_time, media.video, f) for f in media.video_frames[skip_video:]]
+    items += [(start + 0.013 + f.media_time, media.audio, f) for f in media.audio_frames]
+    return items
+
+
+def feed(sink: FrameSink, items: list[tuple[float, TrackInfo, CodedFrame]]) -> None:
+    """Deliver frames in arrival order, announcing each track before its first frame."""
+    announced: set[str] = set()
+    for arrival, track, frame in sorted(items, key=lambda item: item[0]):
+        if track.track_id not in announced:
+            announced.add(track.track_id)
+            sink.on_track(track)
+        sink.on_frame(track, EncodedFrame(frame.data, frame.timestamp, frame.keyframe, arrival))
+
+
+def ffprobe(ffprobe_path: str, path: Path) -> dict[str, Any]:
+    """Streams (with decoded frame counts) and format of a media file."""
+    out = subprocess.run(
+        [
+            ffprobe_path,
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=index,codec_name,codec_type,width,height,nb_read_frames:format=duration",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def now() -> float:
+    return time.monotonic()
