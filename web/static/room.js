@@ -1,0 +1,603 @@
+// The reception room page: publish the room's camera and microphone, show every other
+// site of the session. Protocol: signaling/PROTOCOL.md (namespace /bridge).
+//
+// Two peer connections, as the protocol asks: `publish` (send-only, this page offers) and
+// `subscribe` (the server offers whenever the set of tracks changes, this page answers).
+// Tiles follow the subscribe connection's tracks; `tracks` in each offer maps mid -> site.
+// Tests read window.rb.state and await window.rb.stats().
+
+import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+import {
+  applyI18n,
+  bindLanguageSwitch,
+  getLanguage,
+  has,
+  onLanguageChange,
+  setLanguage,
+  t,
+} from "/static/i18n.js";
+
+const TIME_ZONE = "Asia/Ho_Chi_Minh";
+const ACK_TIMEOUT_MS = 20000;
+const ICE_GATHERING_TIMEOUT_MS = 5000;
+const LIVE_STATES = new Set(["connecting", "connected", "disconnected"]);
+
+const $ = (id) => document.getElementById(id);
+
+/** What the page knows; plain data only, so tests can read it as JSON. */
+const state = {
+  phase: "init",
+  error: null,
+  warning: null,
+  endpointId: null,
+  site: null,
+  role: null,
+  session: null,
+  peers: [],
+  tracks: [],
+  revision: null,
+  publishState: "new",
+  subscribeState: "new",
+  remotes: [],
+};
+
+let socket = null;
+let publishPc = null;
+let subscribePc = null;
+let mediaPromise = null;
+let localStream = null;
+let leaving = false;
+let offerChain = Promise.resolve();
+const knownPeers = new Set();
+/** endpoint_id -> {el, video, audio, info, trackIds} */
+const tiles = new Map();
+/** track id -> every remote MediaStreamTrack ever shown, so tests can see it end. */
+const seenTracks = new Map();
+
+class ProtocolError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// ---------------------------------------------------------------- start and join
+
+function start() {
+  bindLanguageSwitch($("lang"));
+  applyI18n();
+  onLanguageChange(render);
+  $("leave").addEventListener("click", leave);
+  $("rejoin").addEventListener("click", () => location.reload());
+  startClock();
+  const token = new URLSearchParams(location.search).get("token");
+  if (!token) {
+    fail({ code: "token_missing", message: "no ?token= in the address" });
+    return;
+  }
+  setPhase("media");
+  mediaPromise = openMedia();
+  join(token);
+}
+
+async function openMedia() {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 640 }, height: { ideal: 480 } },
+    });
+    localStream = stream;
+    $("local-video").srcObject = stream;
+    return stream;
+  } catch (err) {
+    console.warn("rb: camera/microphone unavailable", err);
+    warn({ code: "media_unavailable", message: String(err?.message ?? err) });
+    return null;
+  }
+}
+
+function join(token) {
+  setPhase("connecting");
+  socket = io("/bridge", { auth: { token } });
+  socket.on("connect", () => console.info("rb: socket connected", socket.id));
+  socket.on("connect_error", onConnectError);
+  socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
+  socket.on("presence", onPresence);
+  socket.on("subscribe_offer", (offer) => {
+    offerChain = offerChain.then(() => onSubscribeOffer(offer)).catch(reportFailure);
+  });
+  socket.on("error", (err) => {
+    console.warn("rb: server error event", err);
+    warn(normaliseError(err));
+  });
+  socket.on("disconnect", onDisconnect);
+}
+
+function onConnectError(err) {
+  // A refusal by the server (bad token...) leaves the socket inactive; a network failure
+  // keeps it active and socket.io retries on its own.
+  console.warn("rb: connect_error", err?.message, err?.data);
+  if (socket.active) {
+    setPhase(state.endpointId ? "reconnecting" : "connecting");
+    warn({ code: "server_unreachable", message: String(err?.message ?? "") });
+    return;
+  }
+  const error = normaliseError(err?.data);
+  fail({ code: error.code, message: error.message || String(err?.message ?? "") });
+}
+
+async function onWelcome(welcome) {
+  // A welcome after a reconnection is a new endpoint: start both legs again.
+  teardownPeerConnections();
+  state.endpointId = welcome.endpoint_id;
+  state.role = welcome.role;
+  state.site = welcome.site;
+  state.session = welcome.session;
+  state.peers = welcome.peers ?? [];
+  state.error = null;
+  if (state.warning?.code === "server_unreachable") state.warning = null;
+  rememberPeers();
+  setPhase("joined");
+  $("leave").disabled = false;
+  const iceServers = welcome.ice_servers ?? [];
+  subscribePc = createSubscribePc(iceServers);
+  await publish(iceServers);
+}
+
+function onPresence(message) {
+  state.peers = message?.peers ?? [];
+  rememberPeers();
+  reconcileTiles();
+}
+
+function onDisconnect(reason) {
+  console.info("rb: disconnected", reason);
+  if (state.phase === "error") return;
+  teardownPeerConnections();
+  if (leaving) {
+    setPhase("left");
+  } else if (reason === "io server disconnect") {
+    setPhase("dropped");
+  } else {
+    setPhase("reconnecting");
+    return;
+  }
+  stopLocalMedia();
+  $("leave").disabled = true;
+  $("rejoin").hidden = false;
+}
+
+async function leave() {
+  leaving = true;
+  $("leave").disabled = true;
+  try {
+    await request("leave", {});
+  } catch (err) {
+    console.warn("rb: leave not acknowledged", err);
+  }
+  socket?.disconnect();
+  teardownPeerConnections();
+  stopLocalMedia();
+  setPhase("left");
+  $("rejoin").hidden = false;
+}
+
+// ---------------------------------------------------------------- WebRTC
+
+async function publish(iceServers) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  publishPc = pc;
+  pc.addEventListener("connectionstatechange", () => {
+    state.publishState = pc.connectionState;
+    if (pc.connectionState === "failed") warn({ code: "webrtc_failed", message: "publish" });
+    render();
+  });
+  const stream = await mediaPromise;
+  if (!stream || publishPc !== pc) return;
+  for (const kind of ["audio", "video"]) {
+    const track = stream.getTracks().find((tr) => tr.kind === kind);
+    if (!track) continue;
+    const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    if (kind === "video") preferVideoCodecs(transceiver);
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGatheringComplete(pc);
+  const answer = await request("publish", { type: "offer", sdp: pc.localDescription.sdp });
+  if (publishPc !== pc) return;
+  await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+}
+
+function createSubscribePc(iceServers) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  pc.addEventListener("connectionstatechange", () => {
+    state.subscribeState = pc.connectionState;
+    if (pc.connectionState === "failed") warn({ code: "webrtc_failed", message: "subscribe" });
+    render();
+  });
+  return pc;
+}
+
+async function onSubscribeOffer(offer) {
+  const pc = subscribePc;
+  if (!pc) return;
+  await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await iceGatheringComplete(pc);
+  if (subscribePc !== pc) return;
+  state.tracks = offer.tracks ?? [];
+  state.revision = offer.revision ?? null;
+  reconcileTiles();
+  await request("subscribe_answer", {
+    type: "answer",
+    sdp: pc.localDescription.sdp,
+    revision: offer.revision,
+  });
+}
+
+/** VP8 first (the relay forwards it without transcoding), H264 second, nothing else. */
+function preferVideoCodecs(transceiver) {
+  const capabilities = globalThis.RTCRtpReceiver?.getCapabilities?.("video");
+  if (!capabilities || !transceiver.setCodecPreferences) return;
+  const rank = (codec) =>
+    ({ "video/vp8": 0, "video/h264": 1, "video/rtx": 2 })[codec.mimeType.toLowerCase()] ?? 9;
+  const codecs = capabilities.codecs.filter((c) => rank(c) < 9).sort((a, b) => rank(a) - rank(b));
+  try {
+    transceiver.setCodecPreferences(codecs);
+  } catch (err) {
+    console.warn("rb: codec preferences refused", err);
+  }
+}
+
+function iceGatheringComplete(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  // The server does not take trickled candidates: wait for all of them, within reason.
+  return new Promise((resolve) => {
+    const finish = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => pc.iceGatheringState === "complete" && finish();
+    const timer = setTimeout(finish, ICE_GATHERING_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+function teardownPeerConnections() {
+  for (const pc of [publishPc, subscribePc]) pc?.close();
+  publishPc = null;
+  subscribePc = null;
+  offerChain = Promise.resolve();
+  state.tracks = [];
+  state.publishState = "closed";
+  state.subscribeState = "closed";
+  reconcileTiles();
+}
+
+function stopLocalMedia() {
+  for (const track of localStream?.getTracks() ?? []) track.stop();
+}
+
+async function request(event, payload) {
+  if (!socket) throw new ProtocolError("internal", "not connected");
+  const reply = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
+  if (reply?.error) throw new ProtocolError(reply.error.code, reply.error.message);
+  return reply;
+}
+
+// ---------------------------------------------------------------- tiles
+
+function peerOf(endpointId) {
+  return state.peers.find((p) => p.endpoint_id === endpointId);
+}
+
+function rememberPeers() {
+  for (const peer of state.peers) knownPeers.add(peer.endpoint_id);
+}
+
+/** A site is gone when presence says it left, or it was present and no longer is. */
+function isGone(endpointId) {
+  const peer = peerOf(endpointId);
+  if (peer) return !LIVE_STATES.has(peer.state);
+  return knownPeers.has(endpointId);
+}
+
+/** Bring the tiles in line with the subscribe connection's current tracks and presence. */
+function reconcileTiles() {
+  const byMid = new Map(state.tracks.map((tr) => [tr.mid, tr]));
+  const wanted = new Map();
+  for (const transceiver of subscribePc?.getTransceivers() ?? []) {
+    const info = byMid.get(transceiver.mid);
+    const direction = transceiver.currentDirection;
+    if (!info || !(direction === "recvonly" || direction === "sendrecv")) continue;
+    if (isGone(info.endpoint_id)) continue;
+    const entry = wanted.get(info.endpoint_id) ?? { info, tracks: {} };
+    entry.tracks[info.kind] = transceiver.receiver.track;
+    wanted.set(info.endpoint_id, entry);
+  }
+  for (const [endpointId, tile] of tiles) {
+    if (!wanted.has(endpointId)) {
+      tile.el.remove();
+      tiles.delete(endpointId);
+    }
+  }
+  for (const [endpointId, entry] of wanted) {
+    const tile = tiles.get(endpointId) ?? createTile(endpointId);
+    tile.info = entry.info;
+    attach(tile, "video", entry.tracks.video);
+    attach(tile, "audio", entry.tracks.audio);
+  }
+  render();
+}
+
+function createTile(endpointId) {
+  const el = $("tile-template").content.firstElementChild.cloneNode(true);
+  el.dataset.endpoint = endpointId;
+  const tile = { el, video: el.querySelector("video"), audio: el.querySelector("audio"), tracks: {} };
+  tiles.set(endpointId, tile);
+  $("tiles").append(el);
+  applyI18n(el);
+  return tile;
+}
+
+function attach(tile, kind, track) {
+  if (tile.tracks[kind] === track) return;
+  tile.tracks[kind] = track;
+  const element = tile[kind];
+  element.srcObject = track ? new MediaStream([track]) : null;
+  if (track) {
+    seenTracks.set(track.id, track);
+    for (const ev of ["mute", "unmute", "ended"]) track.addEventListener(ev, render);
+    element.play().catch((err) => console.warn(`rb: ${kind} autoplay refused`, err));
+  }
+}
+
+function siteKey(info) {
+  // One room per site is the rule; other roles of the same site get their own key.
+  return !info.role || info.role === "room" ? info.site : `${info.site}:${info.role}`;
+}
+
+// ---------------------------------------------------------------- rendering
+
+function setPhase(phase) {
+  state.phase = phase;
+  render();
+}
+
+function fail(error) {
+  state.error = error;
+  setPhase("error");
+  $("leave").disabled = true;
+  socket?.disconnect();
+  teardownPeerConnections();
+  stopLocalMedia();
+}
+
+function warn(error) {
+  state.warning = error;
+  render();
+}
+
+function reportFailure(err) {
+  console.error("rb:", err);
+  if (err instanceof ProtocolError) warn({ code: err.code, message: err.message });
+  else warn({ code: "webrtc_failed", message: String(err?.message ?? err) });
+}
+
+function normaliseError(data) {
+  const code = typeof data?.code === "string" ? data.code : "unknown";
+  const message = typeof data?.message === "string" ? data.message : "";
+  return { code, message };
+}
+
+function errorText(code) {
+  return t(has(`error.${code}`) ? `error.${code}` : "error.unknown");
+}
+
+function formatTime(iso, withDate) {
+  if (!iso) return "";
+  const options = { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hour12: false };
+  if (withDate) Object.assign(options, { day: "2-digit", month: "2-digit", year: "numeric" });
+  return new Intl.DateTimeFormat(getLanguage() === "vi" ? "vi-VN" : "en-GB", options).format(
+    new Date(iso),
+  );
+}
+
+function startClock() {
+  const tick = () => {
+    $("clock").textContent = new Intl.DateTimeFormat("en-GB", {
+      timeZone: TIME_ZONE,
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hour12: false,
+    }).format(new Date());
+  };
+  tick();
+  setInterval(tick, 1000);
+}
+
+function stateLabel(peerState) {
+  return has(`state.${peerState}`) ? t(`state.${peerState}`) : peerState;
+}
+
+function render() {
+  document.body.dataset.phase = state.phase;
+  $("phase").textContent = t(`room.phase.${state.phase}`);
+  const session = state.session;
+  $("session-title").textContent = session?.title || t("room.title");
+  document.title = `${session?.title || t("room.title")} — ${t("app.name")}`;
+  $("site-name").textContent = state.site ? `${state.site.name}` : "";
+  $("local-site").textContent = state.site?.name ?? "";
+  $("schedule").textContent = session
+    ? t("room.schedule", {
+        start: formatTime(session.starts_at, true),
+        end: formatTime(session.ends_at, false),
+      })
+    : "";
+  $("recorded").hidden = !session?.recorded;
+  renderError();
+  renderPresence();
+  renderTiles();
+  state.remotes = [...tiles.entries()].map(([endpointId, tile]) => ({
+    endpoint_id: endpointId,
+    key: siteKey(tile.info),
+    site: tile.info.site,
+    site_name: tile.info.site_name,
+    role: peerOf(endpointId)?.role ?? tile.info.role ?? "room",
+    state: peerOf(endpointId)?.state ?? null,
+    video: trackState(tile.tracks.video),
+    audio: trackState(tile.tracks.audio),
+  }));
+}
+
+function trackState(track) {
+  return track ? { id: track.id, readyState: track.readyState, muted: track.muted } : null;
+}
+
+function renderError() {
+  const shown = state.error ?? state.warning;
+  const box = $("error");
+  box.hidden = !shown;
+  box.classList.toggle("warning", !state.error && Boolean(state.warning));
+  box.querySelector("h2").hidden = !state.error;
+  if (!shown) return;
+  $("error-text").textContent = errorText(shown.code);
+  $("error-code").textContent = shown.code;
+  $("error-message").textContent = shown.message;
+}
+
+function renderPresence() {
+  const list = $("presence");
+  list.replaceChildren(
+    ...state.peers.map((peer) => {
+      const item = document.createElement("li");
+      item.dataset.endpoint = peer.endpoint_id;
+      item.dataset.site = peer.site;
+      item.dataset.state = peer.state;
+      const name = document.createElement("span");
+      name.className = "site-name";
+      const mine = peer.endpoint_id === state.endpointId;
+      const label = peer.site_name || peer.site;
+      name.textContent = mine ? t("room.you.site", { site: label }) : label;
+      if (peer.role && peer.role !== "room") name.textContent += ` · ${t(`role.${peer.role}`)}`;
+      const badge = document.createElement("span");
+      badge.className = `state-badge state-${peer.state}`;
+      badge.textContent = stateLabel(peer.state) + (peer.muted ? ` · ${t("room.muted")}` : "");
+      item.append(name, " ", badge);
+      return item;
+    }),
+  );
+}
+
+function renderTiles() {
+  $("no-remote").hidden = tiles.size > 0 || state.phase !== "joined";
+  for (const [endpointId, tile] of tiles) {
+    const peer = peerOf(endpointId);
+    const peerState = peer?.state ?? "connecting";
+    tile.el.dataset.site = tile.info.site;
+    tile.el.dataset.state = peerState;
+    const role = peer?.role ?? tile.info.role;
+    tile.el.querySelector(".site-name").textContent =
+      (tile.info.site_name || tile.info.site) + (role && role !== "room" ? ` · ${t(`role.${role}`)}` : "");
+    const badge = tile.el.querySelector(".state-badge");
+    badge.className = `state-badge state-${peerState}`;
+    badge.textContent = stateLabel(peerState) + (peer?.muted ? ` · ${t("room.muted")}` : "");
+    const video = tile.tracks.video;
+    tile.el.classList.toggle("no-video", !video || video.muted || video.readyState === "ended");
+  }
+}
+
+// ---------------------------------------------------------------- debug hook for tests
+
+/** Per remote site (key: site id, or "site:role" for non-room roles): what arrives. */
+async function stats() {
+  const pc = subscribePc;
+  const out = {};
+  if (!pc) return out;
+  const owners = new Map();
+  for (const [endpointId, tile] of tiles) {
+    for (const kind of ["audio", "video"]) {
+      const track = tile.tracks[kind];
+      if (track) owners.set(track.id, { endpointId, info: tile.info, track });
+    }
+  }
+  const report = await pc.getStats();
+  for (const s of report.values()) {
+    if (s.type !== "inbound-rtp") continue;
+    const owner = owners.get(s.trackIdentifier);
+    if (!owner) continue;
+    const key = siteKey(owner.info);
+    const entry = (out[key] ??= {
+      site: owner.info.site,
+      site_name: owner.info.site_name,
+      endpoint_id: owner.endpointId,
+      timestamp: s.timestamp,
+      framesDecoded: 0,
+      fps: 0,
+      frameWidth: 0,
+      frameHeight: 0,
+      keyFramesDecoded: 0,
+      freezeCount: 0,
+      videoPacketsLost: 0,
+      videoCodec: null,
+      videoTrack: null,
+      audioPacketsReceived: 0,
+      totalSamplesReceived: 0,
+      audioPacketsLost: 0,
+      audioTrack: null,
+    });
+    const track = trackState(owner.track);
+    if (s.kind === "video") {
+      Object.assign(entry, {
+        timestamp: s.timestamp,
+        framesDecoded: s.framesDecoded ?? 0,
+        fps: s.framesPerSecond ?? 0,
+        frameWidth: s.frameWidth ?? 0,
+        frameHeight: s.frameHeight ?? 0,
+        keyFramesDecoded: s.keyFramesDecoded ?? 0,
+        freezeCount: s.freezeCount ?? 0,
+        videoPacketsLost: s.packetsLost ?? 0,
+        videoCodec: report.get(s.codecId)?.mimeType ?? null,
+        videoTrack: track,
+      });
+    } else {
+      Object.assign(entry, {
+        audioPacketsReceived: s.packetsReceived ?? 0,
+        totalSamplesReceived: s.totalSamplesReceived ?? 0,
+        audioPacketsLost: s.packetsLost ?? 0,
+        audioTrack: track,
+      });
+    }
+  }
+  return out;
+}
+
+/** What this page sends: frames encoded and sent, codec, resolution. */
+async function publishStats() {
+  const out = {};
+  if (!publishPc) return out;
+  const report = await publishPc.getStats();
+  for (const s of report.values()) {
+    if (s.type !== "outbound-rtp") continue;
+    out[s.kind] = {
+      packetsSent: s.packetsSent ?? 0,
+      framesEncoded: s.framesEncoded ?? 0,
+      framesSent: s.framesSent ?? 0,
+      fps: s.framesPerSecond ?? 0,
+      frameWidth: s.frameWidth ?? 0,
+      codec: report.get(s.codecId)?.mimeType ?? null,
+      qualityLimitationReason: s.qualityLimitationReason ?? null,
+    };
+  }
+  return out;
+}
+
+/** readyState and muted of a remote track this page showed (by id), or null. */
+function receiverTrack(id) {
+  return trackState(seenTracks.get(id));
+}
+
+window.rb = { state, stats, publishStats, receiverTrack, leave, setLanguage };
+
+start();
