@@ -12,7 +12,6 @@ from config.settings import Settings
 from signaling.directory import Directory, MemoryDirectory
 from web import pages
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
-from web.signaling_setup import setup_signaling
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,6 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     sio = _socketio_server(settings)
     sio.attach(app)
     app[SIO] = sio
-    setup_signaling(app)
     app.router.add_get("/", _index)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
