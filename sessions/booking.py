@@ -1,0 +1,244 @@
+"""Booking sessions and slots: sites, rooms, days off and state changes checked first."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DB
+from sqlalchemy.orm import selectinload
+
+from sessions.calendar import VN_TZ, WorkCalendar, local_day
+from sessions.errors import conflict, invalid, not_found
+from sessions.models import (
+    ReceptionRule,
+    ReceptionSession,
+    Room,
+    RuleKind,
+    SessionSite,
+    Site,
+    SiteLevel,
+    Slot,
+)
+from sessions.requests import SessionRequest, SlotBooking
+from sessions.sitetree import Scope, ancestors, check_scope
+from signaling.directory import SessionState
+
+logger = logging.getLogger(__name__)
+
+TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.PLANNED: frozenset({SessionState.OPEN, SessionState.CANCELLED}),
+    SessionState.OPEN: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+    SessionState.CANCELLED: frozenset(),
+}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def local_days(start: datetime, end: datetime) -> list[date]:
+    """Vietnamese dates a session touches (its last instant excluded)."""
+    first, last = local_day(start), local_day(end - timedelta(microseconds=1))
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def fmt_local(instant: datetime) -> str:
+    return instant.astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def load_session(db: DB, session_id: str, *, lock: bool = False) -> ReceptionSession:
+    query = (
+        select(ReceptionSession)
+        .where(ReceptionSession.id == session_id)
+        .options(selectinload(ReceptionSession.sites), selectinload(ReceptionSession.slots))
+    )
+    if lock:
+        query = query.with_for_update()
+    row = db.scalars(query).first()
+    if row is None:
+        raise not_found("unknown_session", f"session {session_id} does not exist")
+    return row
+
+
+def special_period_covers(db: DB, host_site_id: str, day: date) -> ReceptionRule | None:
+    """A special period on ``day`` at the host, one of its parents, or a central site."""
+    chain = {s.id for s in ancestors(db, host_site_id)}
+    central = select(Site.id).where(Site.level == SiteLevel.CENTRAL)
+    rows = db.scalars(
+        select(ReceptionRule).where(
+            ReceptionRule.kind == RuleKind.SPECIAL,
+            ReceptionRule.valid_from <= day,
+            ReceptionRule.valid_to >= day,
+            ReceptionRule.site_id.in_(chain) | ReceptionRule.site_id.in_(central),
+        )
+    ).first()
+    return rows
+
+
+def check_days(
+    db: DB, cal: WorkCalendar, host_site_id: str, days: Iterable[date], allow_day_off: bool
+) -> str:
+    """Refuse days off outside special periods; return the mark for a day-off session."""
+    notes = []
+    for day in days:
+        if cal.is_working_day(day):
+            continue
+        why = cal.describe(day).reason or "day off"
+        period = special_period_covers(db, host_site_id, day)
+        if period is not None:
+            notes.append(f"{day.isoformat()} is a day off ({why}); special period: {period.title}")
+        elif allow_day_off:
+            notes.append(f"{day.isoformat()} is a day off ({why}); booked explicitly")
+        else:
+            raise conflict(
+                "day_off",
+                f"{day.isoformat()} is a day off ({why}) and no special period covers it; "
+                "set allow_day_off to book it anyway",
+            )
+    return "; ".join(notes)
+
+
+def room_conflicts(
+    db: DB, room_ids: set[int], start: datetime, end: datetime
+) -> list[tuple[int, ReceptionSession]]:
+    """Live sessions overlapping [start, end) that use one of ``room_ids``."""
+    if not room_ids:
+        return []
+    rows = db.execute(
+        select(SessionSite.room_id, ReceptionSession)
+        .join(ReceptionSession, ReceptionSession.id == SessionSite.session_id)
+        .where(
+            SessionSite.room_id.in_(room_ids),
+            ReceptionSession.state != SessionState.CANCELLED,
+            ReceptionSession.starts_at < end,
+            ReceptionSession.ends_at > start,
+        )
+    ).all()
+    return [(room_id, session) for room_id, session in rows if room_id is not None]
+
+
+def make_slots(start: datetime, end: datetime, minutes: int) -> list[Slot]:
+    step = timedelta(minutes=minutes)
+    out = []
+    at = start
+    while at + step <= end:
+        out.append(Slot(starts_at=at, ends_at=at + step, people_count=0))
+        at += step
+    return out
+
+
+def book(
+    db: DB, cal: WorkCalendar, req: SessionRequest, scope: Scope, now: datetime
+) -> ReceptionSession:
+    """Write one session after every check; raise before writing anything."""
+    site_ids = req.site_ids
+    sites = {s.id: s for s in db.scalars(select(Site).where(Site.id.in_(site_ids)))}
+    unknown = sorted(site_ids - set(sites))
+    if unknown:
+        raise invalid("unknown_site", f"unknown site(s): {', '.join(unknown)}")
+    check_scope(scope, site_ids)
+    days = local_days(req.starts_at, req.ends_at)
+    for site in sites.values():
+        for day in days:
+            if not site.active_on(day):
+                after = f"; merged into {site.merged_into_id}" if site.merged_into_id else ""
+                raise invalid(
+                    "site_inactive", f"site {site.id} does not exist on {day.isoformat()}{after}"
+                )
+    if req.ends_at <= now:
+        raise invalid("in_the_past", "the session would end before now")
+    rooms: dict[str, int | None] = {p.site_id: p.room_id for p in req.participants}
+    room_ids = {r for r in rooms.values() if r is not None}
+    if room_ids:
+        # Lock the rooms so two bookings of one room serialise (PostgreSQL); SQLite
+        # writers are serialised by BEGIN IMMEDIATE.
+        found = {
+            r.id: r
+            for r in db.scalars(
+                select(Room).where(Room.id.in_(room_ids)).order_by(Room.id).with_for_update()
+            )
+        }
+        for site_id, room_id in rooms.items():
+            if room_id is None:
+                continue
+            room = found.get(room_id)
+            if room is None or room.site_id != site_id:
+                raise invalid("unknown_room", f"room {room_id} is not a room of site {site_id}")
+        clashes = room_conflicts(db, room_ids, req.starts_at, req.ends_at)
+        if clashes:
+            room_id, other = clashes[0]
+            room = found[room_id]
+            raise conflict(
+                "room_taken",
+                f"room '{room.name}' of {room.site_id} is already booked "
+                f"{fmt_local(other.starts_at)}–{fmt_local(other.ends_at)} (Asia/Ho_Chi_Minh) "
+                f"by session {other.id} '{other.title}'",
+            )
+    note = check_days(db, cal, req.host_site_id, days, req.allow_day_off)
+    row = ReceptionSession(
+        id=new_id(),
+        title=req.title.strip(),
+        kind=req.kind,
+        state=SessionState.PLANNED,
+        host_site_id=req.host_site_id,
+        host_kind=req.host_kind,
+        starts_at=req.starts_at,
+        ends_at=req.ends_at,
+        rule_id=None,
+        on_day_off=bool(note),
+        record=req.record,
+        officials=list(req.officials),
+        agenda=req.agenda,
+        note=note,
+        created_at=now,
+    )
+    row.sites = [SessionSite(site_id=s, room_id=rooms.get(s)) for s in sorted(site_ids)]
+    if req.slot_minutes:
+        row.slots = make_slots(req.starts_at, req.ends_at, req.slot_minutes)
+    db.add(row)
+    db.flush()
+    logger.info("session %s booked: host %s, sites %s", row.id, row.host_site_id, sorted(site_ids))
+    return row
+
+
+def set_state(
+    db: DB, session_id: str, state: SessionState, scope: Scope, note: str = ""
+) -> ReceptionSession:
+    row = load_session(db, session_id, lock=True)
+    check_scope(scope, {row.host_site_id})
+    if state not in TRANSITIONS[row.state]:
+        raise conflict(
+            "bad_transition", f"session {session_id} is {row.state} and cannot become {state}"
+        )
+    row.state = state
+    if note:
+        row.note = (row.note + "; " if row.note else "") + note
+    db.flush()
+    logger.info("session %s is now %s", session_id, state)
+    return row
+
+
+def book_slot(
+    db: DB, session_id: str, slot_id: int, booking: SlotBooking, scope: Scope, now: datetime
+) -> ReceptionSession:
+    row = load_session(db, session_id, lock=True)
+    check_scope(scope, {s.site_id for s in row.sites})
+    if row.state in (SessionState.CLOSED, SessionState.CANCELLED):
+        raise conflict("session_over", f"session {session_id} is {row.state}")
+    slot = next((s for s in row.slots if s.id == slot_id), None)
+    if slot is None:
+        raise not_found("unknown_slot", f"session {session_id} has no slot {slot_id}")
+    if slot.booked_at is not None:
+        raise conflict("slot_taken", f"slot {slot_id} of session {session_id} is already booked")
+    slot.citizen_name = booking.citizen_name.strip()
+    slot.case_kind = booking.case_kind
+    slot.case_ref = booking.case_ref or None
+    slot.people_count = booking.people_count
+    slot.booked_at = now
+    db.flush()
+    return row
