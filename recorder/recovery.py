@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 def close_unfinished(folder: Path) -> Manifest:
-    """Remux every file of ``folder`` not closed by its muxer and mark the recording
-    ``recovered`` (hashes and markers are added afterwards by :func:`integrity.seal`)."""
+    """Remux every file of ``folder`` not closed by its muxer (marking it ``recovered``)
+    and refresh durations; the caller seals the state, hashes and markers."""
     manifest = read_manifest(folder)
     for entry in manifest.files:
         path = folder / entry.name
@@ -42,7 +42,6 @@ def close_unfinished(folder: Path) -> Manifest:
         path = folder / entry.name
         if entry.closed and path.exists() and not entry.recovered:
             entry.duration_ms = media_duration_ms(path) or entry.duration_ms
-    manifest.state = RecordingState.RECOVERED
     write_manifest(folder, manifest)
     return manifest
 

@@ -27,7 +27,7 @@ def _format_of(path: Path) -> str:
 def _ms(packet: Any) -> int | None:
     if packet.pts is None:
         return None
-    return int(round(int(packet.pts) * packet.time_base * 1000))
+    return round(Fraction(int(packet.pts)) * Fraction(packet.time_base) * 1000)
 
 
 def media_duration_ms(path: Path) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recorder.bitstream import frame_size, vp8_is_keyframe
+from recorder.integrity import seal, verify_folder
 from recorder.manifest import RecordingState, read_manifest
 from recorder.recovery import close_unfinished, unfinished_folders
 from recorder.sink import RecordingSink
@@ -123,10 +124,16 @@ def test_killed_worker_leaves_a_playable_file_and_recovery_marks_it(
 
     assert unfinished_folders(tmp_path) == [folder]
     manifest = close_unfinished(folder)
-    assert manifest.state is RecordingState.RECOVERED
     recovered = manifest.files[0]
     assert recovered.recovered and recovered.closed
     assert recovered.duration_ms == pytest.approx(6000, rel=0.2)
     probe = ffprobe(ffprobe_path, folder / entry.name)
     assert float(probe["format"]["duration"]) * 1000 == pytest.approx(recovered.duration_ms, abs=50)
+    seal(folder, manifest, RecordingState.RECOVERED, [])
+    assert read_manifest(folder).state is RecordingState.RECOVERED
     assert unfinished_folders(tmp_path) == []
+    assert verify_folder(folder) == []
+    with (folder / entry.name).open("r+b") as fh:
+        fh.seek(200)
+        fh.write(b"tampered")
+    assert [p.problem for p in verify_folder(folder)] == ["hash_mismatch"]

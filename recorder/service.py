@@ -1,0 +1,198 @@
+"""The recorder API for the rest of the server: start, stop, mark, recover.
+
+Signaling and the operator console call these; the composition root calls
+``on_session_open``/``on_session_close`` from the session lifecycle and ``recover``
+at start-up. Recording attaches a :class:`RecordingSink` to the session's hub
+(``hub.add_sink``), so the hub hands it every up-track's encoded frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from bridge.frames import FrameSink
+from recorder.archive import Archive, MarkerView
+from recorder.integrity import seal
+from recorder.isolation import IsolatedRunner
+from recorder.manifest import Manifest, RecordingState
+from recorder.models import RecordingStatus
+from recorder.recovery import close_unfinished, unfinished_folders
+from recorder.sink import RecordingSink
+from recorder.storage import check_name
+from recorder.worker import RecordingWorker
+from signaling.directory import SessionInfo
+
+logger = logging.getLogger(__name__)
+
+RECORDINGS = "recordings"
+DEFAULT_LEGAL_BASIS = (
+    "Luật Tiếp công dân 42/2013/QH13; Nghị định 64/2014/NĐ-CP: tiếp công dân trực tuyến được "
+    "ghi hình và lưu trữ (Law on Citizen Reception: online reception is recorded and kept)"
+)
+
+
+class SinkHost(Protocol):
+    """What the recorder needs of a session's hub (``bridge.hub.Hub`` is one)."""
+
+    def add_sink(self, sink: FrameSink) -> None: ...
+
+    def remove_sink(self, sink: FrameSink) -> None: ...
+
+
+@dataclass(slots=True)
+class _Active:
+    session: SessionInfo
+    worker: RecordingWorker
+    sink: RecordingSink
+    hub: SinkHost
+    started_at: datetime
+    folder: Path
+
+
+class Recorder:
+    """Records sessions into ``root/recordings/<session>/`` and the archive."""
+
+    def __init__(
+        self,
+        root: Path,
+        archive: Archive,
+        runner: IsolatedRunner,
+        *,
+        record_on_open: bool = True,
+        settle: float = 2.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.root = root
+        self.archive = archive
+        self.runner = runner
+        self.record_on_open = record_on_open
+        self.settle = settle
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._active: dict[str, _Active] = {}
+        self._lock = asyncio.Lock()
+
+    def folder(self, session_id: str) -> Path:
+        return self.root / RECORDINGS / check_name(session_id)
+
+    def is_recording(self, session_id: str) -> bool:
+        return session_id in self._active
+
+    def worker(self, session_id: str) -> RecordingWorker | None:
+        active = self._active.get(session_id)
+        return active.worker if active else None
+
+    async def on_session_open(self, session: SessionInfo, hub: SinkHost) -> None:
+        """Hook: a session opened; record it unless configured or booked otherwise."""
+        if self.record_on_open and session.record:
+            await self.start(session, hub)
+
+    async def on_session_close(self, session_id: str) -> None:
+        """Hook: a session closed."""
+        await self.stop(session_id)
+
+    async def start(
+        self, session: SessionInfo, hub: SinkHost, *, legal_basis: str = DEFAULT_LEGAL_BASIS
+    ) -> bool:
+        """Start recording ``session``; False if it is already being recorded."""
+        async with self._lock:
+            if session.id in self._active:
+                return False
+            folder = self.folder(session.id)
+            if folder.exists():
+                # A second recording of the same session (stopped, then restarted) gets
+                # its own folder, so sealed files are never reopened.
+                n = 2
+                while self.folder(f"{session.id}.{n}").exists():
+                    n += 1
+                folder = self.folder(f"{session.id}.{n}")
+            recording_id = folder.name
+            started_at = self._clock()
+            t0 = time.monotonic()
+            await asyncio.to_thread(
+                self.archive.open_recording,
+                recording_id,
+                title=session.title,
+                host_site=session.host_site,
+                sites=sorted(session.sites),
+                started_at=started_at,
+                legal_basis=legal_basis,
+            )
+            worker = RecordingWorker(
+                folder, recording_id, started_at.isoformat(), t0, settle=self.settle
+            )
+            await asyncio.to_thread(worker.start)
+            sink = RecordingSink(worker)
+            hub.add_sink(sink)
+            self._active[session.id] = _Active(session, worker, sink, hub, started_at, folder)
+            logger.info("session %s: recording into %s", session.id, folder)
+            return True
+
+    async def stop(self, session_id: str) -> Manifest | None:
+        """Stop recording, close and seal the files; None if it was not recording."""
+        async with self._lock:
+            active = self._active.pop(session_id, None)
+        if active is None:
+            return None
+        active.hub.remove_sink(active.sink)
+        clean = await asyncio.to_thread(active.worker.stop)
+        if not clean:
+            logger.error("session %s: worker ended badly; recovering its files", session_id)
+        return await self._seal(active.folder, active.started_at, recovered=not clean)
+
+    async def add_marker(
+        self,
+        session_id: str,
+        case_number: str,
+        text: str,
+        at: datetime | None = None,
+        *,
+        by: str = "",
+    ) -> MarkerView:
+        """Mark that ``case_number`` is discussed from ``at`` (default now) on."""
+        active = self._active.get(session_id)
+        recording_id = active.folder.name if active else session_id
+        return await asyncio.to_thread(
+            self.archive.add_marker, recording_id, case_number, text, at or self._clock(), by=by
+        )
+
+    async def recover(self) -> list[str]:
+        """Close recordings a crash left unfinished (run at start-up, before serving)."""
+        done = []
+        for folder in unfinished_folders(self.root / RECORDINGS):
+            if any(a.folder == folder for a in self._active.values()):
+                continue
+            manifest = await self._seal(folder, None, recovered=True)
+            done.append(manifest.session_id)
+        return done
+
+    async def close(self) -> None:
+        """Stop every recording (server shutdown)."""
+        for session_id in list(self._active):
+            await self.stop(session_id)
+
+    async def _seal(
+        self, folder: Path, started_at: datetime | None, *, recovered: bool
+    ) -> Manifest:
+        manifest = await self.runner.run(close_unfinished, folder)
+        recovered = recovered or any(f.recovered for f in manifest.files)
+        start = started_at or datetime.fromisoformat(manifest.started_at)
+        if started_at is not None:
+            ended = self._clock()
+        else:
+            last = max((f.offset_ms + f.duration_ms for f in manifest.files), default=0)
+            ended = datetime.fromtimestamp(start.timestamp() + last / 1000, UTC)
+        total = round((ended - start).total_seconds() * 1000)
+        markers = await asyncio.to_thread(self.archive.manifest_markers, folder.name, total)
+        state = RecordingState.RECOVERED if recovered else RecordingState.COMPLETE
+        manifest = await asyncio.to_thread(seal, folder, manifest, state, markers, ended)
+        status = RecordingStatus.RECOVERED if recovered else RecordingStatus.COMPLETE
+        await asyncio.to_thread(self.archive.close_recording, manifest, status)
+        logger.info("session %s: recording sealed (%s)", manifest.session_id, state)
+        return manifest
