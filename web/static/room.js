@@ -21,6 +21,7 @@ const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const ACK_TIMEOUT_MS = 20000;
 const ICE_GATHERING_TIMEOUT_MS = 5000;
 const LIVE_STATES = new Set(["connecting", "connected", "disconnected"]);
+const IN_SESSION = new Set(["joined", "reconnecting"]);
 
 const $ = (id) => document.getElementById(id);
 
@@ -75,8 +76,6 @@ function start() {
     fail({ code: "token_missing", message: "no ?token= in the address" });
     return;
   }
-  setPhase("media");
-  mediaPromise = openMedia();
   join(token);
 }
 
@@ -86,6 +85,11 @@ async function openMedia() {
       audio: true,
       video: { width: { ideal: 640 }, height: { ideal: 480 } },
     });
+    if (!IN_SESSION.has(state.phase)) {
+      // Left or refused while the camera was opening: give it back at once.
+      for (const track of stream.getTracks()) track.stop();
+      return null;
+    }
     localStream = stream;
     $("local-video").srcObject = stream;
     return stream;
@@ -139,6 +143,8 @@ async function onWelcome(welcome) {
   rememberPeers();
   setPhase("joined");
   $("leave").disabled = false;
+  // The camera opens only once the server has admitted this page (not for a bad token).
+  mediaPromise ??= openMedia();
   const iceServers = welcome.ice_servers ?? [];
   subscribePc = createSubscribePc(iceServers);
   await publish(iceServers);
@@ -155,16 +161,22 @@ function onDisconnect(reason) {
   if (state.phase === "error") return;
   teardownPeerConnections();
   if (leaving) {
-    setPhase("left");
+    end("left");
   } else if (reason === "io server disconnect") {
-    setPhase("dropped");
+    end("dropped");
   } else {
     setPhase("reconnecting");
-    return;
   }
+}
+
+/** Out of the session for good (left, dropped, refused): release everything. */
+function end(phase) {
+  teardownPeerConnections();
   stopLocalMedia();
-  $("leave").disabled = true;
-  $("rejoin").hidden = false;
+  state.peers = [];
+  $("leave").hidden = true;
+  $("rejoin").hidden = phase === "error";
+  setPhase(phase);
 }
 
 async function leave() {
@@ -176,10 +188,7 @@ async function leave() {
     console.warn("rb: leave not acknowledged", err);
   }
   socket?.disconnect();
-  teardownPeerConnections();
-  stopLocalMedia();
-  setPhase("left");
-  $("rejoin").hidden = false;
+  end("left");
 }
 
 // ---------------------------------------------------------------- WebRTC
@@ -276,6 +285,8 @@ function teardownPeerConnections() {
 
 function stopLocalMedia() {
   for (const track of localStream?.getTracks() ?? []) track.stop();
+  localStream = null;
+  $("local-video").srcObject = null;
 }
 
 async function request(event, payload) {
@@ -366,11 +377,9 @@ function setPhase(phase) {
 
 function fail(error) {
   state.error = error;
-  setPhase("error");
-  $("leave").disabled = true;
+  state.phase = "error";
   socket?.disconnect();
-  teardownPeerConnections();
-  stopLocalMedia();
+  end("error");
 }
 
 function warn(error) {
@@ -435,7 +444,7 @@ function render() {
         end: formatTime(session.ends_at, false),
       })
     : "";
-  $("recorded").hidden = !session?.recorded;
+  $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
   renderError();
   renderPresence();
   renderTiles();
