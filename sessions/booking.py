@@ -29,6 +29,9 @@ from signaling.directory import SessionState
 
 logger = logging.getLogger(__name__)
 
+LIVE = (SessionState.PLANNED, SessionState.OPEN)
+"""States in which a session holds its rooms."""
+
 TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
     SessionState.PLANNED: frozenset({SessionState.OPEN, SessionState.CANCELLED}),
     SessionState.OPEN: frozenset({SessionState.CLOSED}),
@@ -106,7 +109,7 @@ def check_days(
 def room_conflicts(
     db: DB, room_ids: set[int], start: datetime, end: datetime
 ) -> list[tuple[int, ReceptionSession]]:
-    """Live sessions overlapping [start, end) that use one of ``room_ids``."""
+    """Planned or open sessions overlapping [start, end) that use one of ``room_ids``."""
     if not room_ids:
         return []
     rows = db.execute(
@@ -114,7 +117,7 @@ def room_conflicts(
         .join(ReceptionSession, ReceptionSession.id == SessionSite.session_id)
         .where(
             SessionSite.room_id.in_(room_ids),
-            ReceptionSession.state != SessionState.CANCELLED,
+            ReceptionSession.state.in_(LIVE),
             ReceptionSession.starts_at < end,
             ReceptionSession.ends_at > start,
         )

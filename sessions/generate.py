@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session as DB
 
-from sessions.booking import fmt_local, new_id
+from sessions.booking import LIVE, fmt_local, new_id
 from sessions.calendar import WorkCalendar, local_instant
 from sessions.errors import conflict, invalid
 from sessions.models import (
@@ -110,7 +110,7 @@ def generate(
             .join(ReceptionSession, ReceptionSession.id == SessionSite.session_id)
             .where(
                 SessionSite.room_id.in_(rooms),
-                ReceptionSession.state != SessionState.CANCELLED,
+                ReceptionSession.state.in_(LIVE),
                 ReceptionSession.ends_at > lo,
                 ReceptionSession.starts_at < hi,
             )

@@ -9,9 +9,11 @@ import socketio
 from aiohttp import web
 
 from config.settings import Settings
-from signaling.directory import Directory, MemoryDirectory
+from signaling.directory import Directory
 from web import pages
+from web.directory import StoreDirectory
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
+from web.schedule_setup import make_store, setup_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +50,13 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     """
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
-    # TEMPORARY until the scheduler's store-backed directory is wired in (issue 4).
-    app[DIRECTORY] = directory if directory is not None else MemoryDirectory([], [])
+    store = make_store(settings.effective_database_url)
+    app[DIRECTORY] = directory if directory is not None else StoreDirectory(store)
     app[SECRET] = settings.signing_secret()
     sio = _socketio_server(settings)
     sio.attach(app)
     app[SIO] = sio
+    setup_schedule(app, store)
     app.router.add_get("/", _index)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

@@ -1,4 +1,4 @@
-"""``reception-bridge`` command line: serve, token."""
+"""``reception-bridge`` command line: serve, token, migrate, load-sites."""
 
 from __future__ import annotations
 
@@ -7,16 +7,32 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from aiohttp import web
 
 from config.settings import SettingsError, load_settings
+from sessions.db import migrate
+from sessions.errors import ScheduleError
+from sessions.sitetree import DEFAULT_TREE
 from signaling.tokens import Role, issue_token
 from web.app import create_app
+from web.demo import prepare_demo
+from web.schedule_setup import make_store
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.demo:
+        store = make_store(settings.effective_database_url)
+        try:
+            demo = prepare_demo(settings, store)
+        finally:
+            store.engine.dispose()
+        print(f"demo session {demo.session.id}: {demo.session.title}", flush=True)
+        print("links (tokens valid for a day):", flush=True)
+        for label, url in demo.links:
+            print(f"  {label}: {url}", flush=True)
     app = create_app(settings)
     print(f"reception-bridge listening on {settings.base_url}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
@@ -37,11 +53,42 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    migrate(settings.effective_database_url)
+    print("database is up to date", flush=True)
+    return 0
+
+
+def _cmd_load_sites(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    store = make_store(settings.effective_database_url)
+    try:
+        migrate(store.engine)
+        count = store.load_tree(Path(args.file))
+    finally:
+        store.engine.dispose()
+    print(f"loaded {count} sites from {args.file}", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reception-bridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="start the server")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="prepare the database, open a demo session and print links with tokens",
+    )
     serve.set_defaults(func=_cmd_serve)
+    mig = sub.add_parser("migrate", help="bring the database schema up to date")
+    mig.set_defaults(func=_cmd_migrate)
+    load = sub.add_parser("load-sites", help="create or replace sites from a TOML file")
+    load.add_argument(
+        "file", nargs="?", default=str(DEFAULT_TREE), help="default: config/sites.toml"
+    )
+    load.set_defaults(func=_cmd_load_sites)
     token = sub.add_parser("token", help="print a signed token for local trials")
     token.add_argument("--site", required=True, help="site id, e.g. tw-hanoi")
     token.add_argument("--role", required=True, choices=[str(r) for r in Role])
@@ -60,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except ScheduleError as exc:
+        print(f"refused ({exc.code}): {exc.message}", file=sys.stderr)
+        return 1
     return result
 
 
