@@ -13,6 +13,7 @@ from signaling.directory import Directory
 from web import pages
 from web.directory import StoreDirectory
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
+from web.signaling_setup import setup_signaling
 from web.schedule_setup import make_store, setup_schedule
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     sio = _socketio_server(settings)
     sio.attach(app)
     app[SIO] = sio
+    setup_signaling(app)
     setup_schedule(app, store)
     app.router.add_get("/", _index)
     app.router.add_routes(pages.routes)

@@ -1,0 +1,349 @@
+"""A hub: one reception session's endpoints, their up-tracks and who receives what."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from bridge.frames import EndpointId, FrameSink, Kind, TrackId, TrackInfo
+from bridge.patch import EndpointRole, Patch, PatchState, forwards, negotiates
+from bridge.uptrack import KeyframeSender, UpTrack
+
+if TYPE_CHECKING:
+    from bridge.participant import Participant
+
+logger = logging.getLogger(__name__)
+
+
+class ConnectionState(enum.StrEnum):
+    """An endpoint's connection as presence reports it."""
+
+    CONNECTING = "connecting"
+    """Signaling is up, nothing published yet."""
+    CONNECTED = "connected"
+    """The publish connection is up."""
+    DISCONNECTED = "disconnected"
+    """Dropped without leaving; its site may come back."""
+    LEFT = "left"
+    """Left on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """One endpoint as presence shows it to everyone in the session."""
+
+    endpoint_id: EndpointId
+    """The endpoint (one connection of a site)."""
+    site: str
+    """Its site id."""
+    site_name: str
+    """Its site's name, for labels."""
+    role: EndpointRole
+    """Room or operator."""
+    state: ConnectionState
+    """Connection state."""
+    live: bool
+    """Patched into the live bridge (else standby)."""
+    muted: bool
+    """Audio cut."""
+
+    def as_dict(self) -> dict[str, object]:
+        """The protocol's ``Peer`` object."""
+        return {
+            "endpoint_id": self.endpoint_id,
+            "site": self.site,
+            "site_name": self.site_name,
+            "role": str(self.role),
+            "state": str(self.state),
+            "live": self.live,
+            "muted": self.muted,
+        }
+
+
+@dataclass(slots=True)
+class _Member:
+    participant: Participant | None
+    patch: Patch
+    site_name: str
+    state: ConnectionState
+
+
+PresenceListener = Callable[["Hub"], Awaitable[None]]
+
+
+class Hub:
+    """The relay of one reception session.
+
+    Up-tracks come from participants' publish connections; the hub decides, from the
+    patch matrix (:mod:`bridge.patch`), which participants get a down-track of each
+    and whether it forwards. Frame sinks (the recorder) see every up-track.
+    """
+
+    def __init__(self, session_id: str, host_site: str) -> None:
+        self.session_id = session_id
+        """The reception session."""
+        self.host_site = host_site
+        """The site whose feed goes to everyone and whose operators patch."""
+        self.uptracks: dict[TrackId, UpTrack] = {}
+        """Live up-tracks by id."""
+        self._members: dict[EndpointId, _Member] = {}
+        self._remembered: dict[tuple[str, EndpointRole], Patch] = {}
+        self._sinks: list[FrameSink] = []
+        self._presence_listeners: list[PresenceListener] = []
+
+    # -- sinks -------------------------------------------------------------------------
+
+    def add_sink(self, sink: FrameSink) -> None:
+        """Tap every up-track's frames; the sink hears of tracks already running first."""
+        self._sinks.append(sink)
+        for uptrack in self.uptracks.values():
+            sink.on_track(uptrack.info)
+
+    def remove_sink(self, sink: FrameSink) -> None:
+        """Stop tapping; the sink gets no more calls."""
+        self._sinks.remove(sink)
+
+    # -- presence ----------------------------------------------------------------------
+
+    def add_presence_listener(self, listener: PresenceListener) -> None:
+        """``listener(hub)`` runs whenever an endpoint joins, leaves or changes state."""
+        self._presence_listeners.append(listener)
+
+    def peers(self) -> list[Peer]:
+        """Every endpoint of the session, as presence shows it."""
+        return [
+            Peer(
+                endpoint_id=endpoint_id,
+                site=m.patch.site,
+                site_name=m.site_name,
+                role=m.patch.role,
+                state=m.state,
+                live=m.patch.state is PatchState.LIVE,
+                muted=m.patch.muted,
+            )
+            for endpoint_id, m in self._members.items()
+        ]
+
+    async def _announce(self) -> None:
+        for listener in list(self._presence_listeners):
+            try:
+                await listener(self)
+            except Exception:
+                logger.exception("session %s: presence listener failed", self.session_id)
+
+    # -- membership --------------------------------------------------------------------
+
+    @property
+    def participants(self) -> list[Participant]:
+        """Endpoints with open connections."""
+        return [m.participant for m in self._members.values() if m.participant is not None]
+
+    def participant(self, endpoint_id: EndpointId) -> Participant | None:
+        """The open endpoint ``endpoint_id``, if any."""
+        member = self._members.get(endpoint_id)
+        return member.participant if member else None
+
+    async def join(self, participant: Participant, site_name: str) -> None:
+        """Add an endpoint; a site that dropped comes back in its previous patch state."""
+        key = (participant.site, participant.role)
+        previous = self._remembered.get(key)
+        patch = Patch(
+            endpoint_id=participant.endpoint_id,
+            site=participant.site,
+            role=participant.role,
+            host=participant.site == self.host_site,
+            state=previous.state if previous else PatchState.LIVE,
+            muted=previous.muted if previous else False,
+        )
+        # A dropped endpoint of the same site and role is replaced by the new one.
+        for endpoint_id, member in list(self._members.items()):
+            if member.participant is None and (member.patch.site, member.patch.role) == key:
+                del self._members[endpoint_id]
+        self._members[participant.endpoint_id] = _Member(
+            participant, patch, site_name, ConnectionState.CONNECTING
+        )
+        logger.info(
+            "session %s site %s: endpoint %s joined as %s (%s)",
+            self.session_id,
+            participant.site,
+            participant.endpoint_id,
+            participant.role,
+            patch.state,
+        )
+        participant.renegotiate()
+        await self._announce()
+
+    async def leave(self, endpoint_id: EndpointId, *, dropped: bool = False) -> None:
+        """Remove an endpoint: its up-tracks end, the others renegotiate.
+
+        ``dropped`` keeps it in presence as disconnected (it may come back); otherwise
+        presence shows it as left once and forgets it.
+        """
+        member = self._members.get(endpoint_id)
+        if member is None or member.participant is None:
+            return
+        participant = member.participant
+        member.participant = None
+        self._remembered[(member.patch.site, member.patch.role)] = member.patch
+        for uptrack in [u for u in self.uptracks.values() if u.info.endpoint_id == endpoint_id]:
+            uptrack.end()
+            self._forget_uptrack(uptrack)
+        for uptrack in self.uptracks.values():
+            downtrack = uptrack.downtracks.pop(endpoint_id, None)
+            if downtrack is not None:
+                downtrack.end()
+        await participant.close()
+        member.state = ConnectionState.DISCONNECTED if dropped else ConnectionState.LEFT
+        logger.info(
+            "session %s site %s: endpoint %s %s",
+            self.session_id,
+            member.patch.site,
+            endpoint_id,
+            member.state,
+        )
+        for other in self.participants:
+            other.renegotiate()
+        await self._announce()
+        if not dropped:
+            self._members.pop(endpoint_id, None)
+
+    async def set_connection_state(self, endpoint_id: EndpointId, state: ConnectionState) -> None:
+        """Record an endpoint's connection state and tell everyone."""
+        member = self._members.get(endpoint_id)
+        if member is None or member.participant is None or member.state == state:
+            return
+        member.state = state
+        await self._announce()
+
+    async def close(self) -> None:
+        """Close every endpoint (server shutdown)."""
+        for participant in self.participants:
+            await self.leave(participant.endpoint_id)
+
+    # -- tracks ------------------------------------------------------------------------
+
+    def add_uptrack(
+        self,
+        publisher: Participant,
+        kind: Kind,
+        codec: RTCRtpCodecParameters,
+        send_keyframe_request: KeyframeSender,
+    ) -> UpTrack:
+        """Register a publisher's new track; subscribers renegotiate to receive it."""
+        info = TrackInfo(
+            track_id=TrackId(f"{publisher.endpoint_id}-{kind}-{uuid.uuid4().hex[:6]}"),
+            session_id=self.session_id,
+            endpoint_id=publisher.endpoint_id,
+            site=publisher.site,
+            kind=kind,
+            codec=codec.mimeType.split("/")[1],
+            clock_rate=codec.clockRate,
+        )
+        uptrack = UpTrack(info, codec, send_keyframe_request, self._sinks)
+        self.uptracks[info.track_id] = uptrack
+        logger.info(
+            "session %s site %s track %s: published %s %s",
+            self.session_id,
+            info.site,
+            info.track_id,
+            kind,
+            codec,
+        )
+        for sink in list(self._sinks):
+            try:
+                sink.on_track(info)
+            except Exception:
+                logger.exception("session %s: sink %r failed on a track", self.session_id, sink)
+        for other in self.participants:
+            if other is not publisher:
+                other.renegotiate()
+        return uptrack
+
+    def uptrack_ended(self, uptrack: UpTrack) -> None:
+        """A publisher's track stopped on its own (receiver stopped, transport lost)."""
+        uptrack.end()
+        if self._forget_uptrack(uptrack):
+            for participant in self.participants:
+                participant.renegotiate()
+
+    def _forget_uptrack(self, uptrack: UpTrack) -> bool:
+        if self.uptracks.pop(uptrack.info.track_id, None) is None:
+            return False
+        for sink in list(self._sinks):
+            try:
+                sink.on_track_ended(uptrack.info)
+            except Exception:
+                logger.exception("session %s: sink %r failed on track end", self.session_id, sink)
+        return True
+
+    def wanted_uptracks(self, subscriber: EndpointId) -> list[UpTrack]:
+        """Up-tracks ``subscriber`` should have m-lines for, in publication order."""
+        member = self._members.get(subscriber)
+        if member is None or member.participant is None:
+            return []
+        out = []
+        for uptrack in self.uptracks.values():
+            publisher = self._members.get(uptrack.info.endpoint_id)
+            if publisher is not None and negotiates(publisher.patch, member.patch):
+                out.append(uptrack)
+        return out
+
+    def forwards(self, uptrack: UpTrack, subscriber: EndpointId) -> bool:
+        """Whether ``uptrack``'s frames go to ``subscriber`` now (the patch matrix)."""
+        publisher = self._members.get(uptrack.info.endpoint_id)
+        member = self._members.get(subscriber)
+        if publisher is None or member is None:
+            return False
+        return forwards(publisher.patch, member.patch, uptrack.info.kind)
+
+    def site_name_of(self, endpoint_id: EndpointId) -> str:
+        """The site name of an endpoint, for track labels."""
+        member = self._members.get(endpoint_id)
+        return member.site_name if member else ""
+
+    # -- patch -------------------------------------------------------------------------
+
+    def patch(self, endpoint_id: EndpointId) -> Patch | None:
+        """An endpoint's current patch state."""
+        member = self._members.get(endpoint_id)
+        return member.patch if member else None
+
+    async def set_patch(
+        self,
+        endpoint_id: EndpointId,
+        *,
+        state: PatchState | None = None,
+        muted: bool | None = None,
+    ) -> Patch:
+        """Patch a point in or out, mute or unmute it; forwarding follows at once.
+
+        Down-tracks that resume ask for a keyframe immediately. Raises KeyError for an
+        unknown endpoint.
+        """
+        member = self._members[endpoint_id]
+        changes: dict[str, object] = {}
+        if state is not None:
+            changes["state"] = state
+        if muted is not None:
+            changes["muted"] = muted
+        member.patch = replace(member.patch, **changes)  # type: ignore[arg-type]
+        self._remembered[(member.patch.site, member.patch.role)] = member.patch
+        for uptrack in self.uptracks.values():
+            for subscriber, downtrack in uptrack.downtracks.items():
+                downtrack.set_forwarding(self.forwards(uptrack, EndpointId(subscriber)))
+        logger.info(
+            "session %s site %s: endpoint %s patched %s%s",
+            self.session_id,
+            member.patch.site,
+            endpoint_id,
+            member.patch.state,
+            " muted" if member.patch.muted else "",
+        )
+        await self._announce()
+        return member.patch

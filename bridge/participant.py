@@ -1,0 +1,343 @@
+"""A participant: one endpoint's two peer connections, publish and subscribe.
+
+As in LiveKit, an endpoint publishes on one connection (it offers, the relay answers)
+and receives on another that the relay drives: whenever the set of up-tracks it
+should receive changes, the relay sends a new offer. One offer is outstanding at a
+time; changes made meanwhile produce a new offer once the answer is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.sdp import SessionDescription
+
+from bridge.downtrack import DownTrack
+from bridge.errors import BadRequest, BadSdp
+from bridge.frames import EndpointId, Kind, TrackId
+from bridge.hub import ConnectionState, Hub
+from bridge.patch import EndpointRole
+from bridge.rtc_internals import (
+    capability_for,
+    codec_preferences,
+    hook_keyframe_request,
+    negotiated_codec,
+    send_pli,
+    tap_receiver,
+)
+from bridge.uptrack import UpTrack
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 5.0
+"""Longest wait for a peer connection or sender to close (seconds)."""
+
+PUBLISH_CODECS = {"video": ["video/VP8", "video/H264"], "audio": ["audio/opus"]}
+"""What the relay accepts from publishers, in order of preference."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedTrack:
+    """What one m-line of a subscribe offer carries."""
+
+    mid: str
+    """The m-line's media id."""
+    kind: Kind
+    """Audio or video."""
+    endpoint_id: EndpointId
+    """The publishing endpoint."""
+    site: str
+    """The publishing site's id."""
+    site_name: str
+    """The publishing site's name, for the label."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeOffer:
+    """An offer for the endpoint's subscribe connection."""
+
+    sdp: str
+    """The SDP offer."""
+    revision: int
+    """Increases with every offer; the answer must echo it."""
+    tracks: list[OfferedTrack] = field(default_factory=list)
+    """The m-lines that carry media now (inactive ones are left out)."""
+
+    def __post_init__(self) -> None:
+        if self.revision < 1:
+            raise ValueError("revisions start at 1")
+
+
+OfferSender = Callable[[SubscribeOffer], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Subscription:
+    downtrack: DownTrack
+    transceiver: RTCRtpTransceiver
+    uptrack: UpTrack
+
+
+def check_sdp(sdp: str, expected_type: str) -> SessionDescription:
+    """Parse ``sdp`` with aiortc's parser; raise :class:`BadSdp` when it cannot be used."""
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:
+        raise BadSdp(f"{expected_type} SDP cannot be parsed: {exc}") from None
+    if not any(m.kind in ("audio", "video") for m in parsed.media):
+        raise BadSdp(f"{expected_type} SDP has no audio or video section")
+    if any(
+        m.kind in ("audio", "video") and (m.ice is None or m.dtls is None) for m in parsed.media
+    ):
+        raise BadSdp(f"{expected_type} SDP lacks ICE or DTLS parameters")
+    return parsed
+
+
+class Participant:
+    """One endpoint of a hub (a reception room's connection, or an operator's)."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        endpoint_id: EndpointId,
+        site: str,
+        role: EndpointRole,
+        send_offer: OfferSender,
+        ice_servers: list[RTCIceServer] | None = None,
+    ) -> None:
+        self.hub = hub
+        self.endpoint_id = endpoint_id
+        self.site = site
+        self.role = role
+        self._send_offer = send_offer
+        self._ice_servers = ice_servers or []
+        self._publish_pc: RTCPeerConnection | None = None
+        self._subscribe_pc: RTCPeerConnection | None = None
+        self._subscriptions: dict[TrackId, _Subscription] = {}
+        self._revision = 0
+        self._outstanding: int | None = None
+        self._dirty = False
+        self._offer_task: asyncio.Task[None] | None = None
+        self._publish_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Participant({self.endpoint_id} {self.site} {self.role})"
+
+    def _config(self) -> RTCConfiguration:
+        return RTCConfiguration(
+            iceServers=list(self._ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+        )
+
+    @property
+    def subscriptions(self) -> dict[TrackId, DownTrack]:
+        """The down-tracks this endpoint receives, by up-track id."""
+        return {k: s.downtrack for k, s in self._subscriptions.items()}
+
+    # -- publishing --------------------------------------------------------------------
+
+    async def publish(self, offer_sdp: str) -> str:
+        """Answer the endpoint's publish offer; its tracks become up-tracks."""
+        parsed = check_sdp(offer_sdp, "offer")
+        async with self._publish_lock:
+            if self._closed:
+                raise BadRequest("the endpoint has left")
+            pc = self._publish_pc
+            if pc is None:
+                pc = self._publish_pc = RTCPeerConnection(self._config())
+                pc.on("track", self._on_track)
+                pc.on("connectionstatechange", self._on_publish_state)
+            known = {t.mid for t in pc.getTransceivers()}
+            for media in parsed.media:
+                if media.kind in PUBLISH_CODECS and media.rtp.muxId not in known:
+                    # Pre-created so the answer carries only codecs the relay forwards.
+                    transceiver = pc.addTransceiver(media.kind, direction="recvonly")
+                    transceiver.setCodecPreferences(
+                        codec_preferences(media.kind, PUBLISH_CODECS[media.kind])
+                    )
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+                answer = await pc.createAnswer()
+                await pc.setLocalDescription(answer)
+            except BadSdp:
+                raise
+            except Exception as exc:
+                raise BadSdp(f"offer cannot be applied: {exc}") from None
+            return str(pc.localDescription.sdp)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        # Synchronous on purpose: the receiver must be tapped before it starts.
+        pc = self._publish_pc
+        assert pc is not None
+        transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+        receiver = transceiver.receiver
+        codec = negotiated_codec(transceiver)
+        uptrack = self.hub.add_uptrack(self, Kind(track.kind), codec, lambda: send_pli(receiver))
+        tap_receiver(
+            receiver,
+            lambda _codec, data, timestamp: uptrack.on_frame(data, timestamp),
+            lambda: self.hub.uptrack_ended(uptrack),
+        )
+
+    async def _on_publish_state(self) -> None:
+        pc = self._publish_pc
+        if pc is None:
+            return
+        logger.info(
+            "session %s site %s: endpoint %s publish connection %s",
+            self.hub.session_id,
+            self.site,
+            self.endpoint_id,
+            pc.connectionState,
+        )
+        if pc.connectionState == "connected":
+            await self.hub.set_connection_state(self.endpoint_id, ConnectionState.CONNECTED)
+
+    # -- subscribing -------------------------------------------------------------------
+
+    def renegotiate(self) -> None:
+        """The set of wanted up-tracks may have changed: offer again when allowed."""
+        if self._closed:
+            return
+        self._dirty = True
+        if self._outstanding is None and (self._offer_task is None or self._offer_task.done()):
+            self._offer_task = asyncio.ensure_future(self._offer_loop())
+
+    async def _offer_loop(self) -> None:
+        while self._dirty and self._outstanding is None and not self._closed:
+            self._dirty = False
+            try:
+                offer = await self._make_offer()
+            except Exception:
+                logger.exception(
+                    "session %s site %s: endpoint %s subscribe offer failed",
+                    self.hub.session_id,
+                    self.site,
+                    self.endpoint_id,
+                )
+                return
+            if offer is None:
+                continue
+            await self._send_offer(offer)
+
+    def _sync_subscriptions(self, pc: RTCPeerConnection) -> bool:
+        wanted = {u.info.track_id: u for u in self.hub.wanted_uptracks(self.endpoint_id)}
+        changed = False
+        for track_id in [t for t in self._subscriptions if t not in wanted]:
+            sub = self._subscriptions.pop(track_id)
+            sub.downtrack.end()
+            sub.uptrack.downtracks.pop(self.endpoint_id, None)
+            sub.transceiver.direction = "inactive"
+            self._spawn(_stop_sender(sub.transceiver))
+            changed = True
+        for track_id, uptrack in wanted.items():
+            if track_id in self._subscriptions:
+                continue
+            downtrack = DownTrack(
+                uptrack.info,
+                self.endpoint_id,
+                uptrack.request_keyframe,
+                forwarding=self.hub.forwards(uptrack, self.endpoint_id),
+            )
+            transceiver = pc.addTransceiver(downtrack, direction="sendonly")
+            transceiver.setCodecPreferences(capability_for(uptrack.rtp_codec))
+            hook_keyframe_request(transceiver.sender, downtrack.request_keyframe)
+            uptrack.downtracks[self.endpoint_id] = downtrack
+            self._subscriptions[track_id] = _Subscription(downtrack, transceiver, uptrack)
+            downtrack.request_keyframe()
+            changed = True
+        return changed
+
+    async def _make_offer(self) -> SubscribeOffer | None:
+        pc = self._subscribe_pc
+        if pc is None:
+            if not self.hub.wanted_uptracks(self.endpoint_id):
+                return None
+            pc = self._subscribe_pc = RTCPeerConnection(self._config())
+        if not self._sync_subscriptions(pc):
+            return None
+        await pc.setLocalDescription(await pc.createOffer())
+        self._revision += 1
+        self._outstanding = self._revision
+        tracks = [
+            OfferedTrack(
+                mid=str(sub.transceiver.mid),
+                kind=sub.uptrack.info.kind,
+                endpoint_id=sub.uptrack.info.endpoint_id,
+                site=sub.uptrack.info.site,
+                site_name=self.hub.site_name_of(sub.uptrack.info.endpoint_id),
+            )
+            for sub in self._subscriptions.values()
+        ]
+        return SubscribeOffer(str(pc.localDescription.sdp), self._revision, tracks)
+
+    async def accept_answer(self, answer_sdp: str, revision: int) -> None:
+        """Apply the endpoint's answer to offer ``revision``; offer again if needed."""
+        if self._outstanding is None or revision != self._outstanding:
+            raise BadRequest(
+                f"no subscribe offer with revision {revision} is outstanding"
+                f" (outstanding: {self._outstanding})"
+            )
+        check_sdp(answer_sdp, "answer")
+        pc = self._subscribe_pc
+        assert pc is not None
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        except Exception as exc:
+            raise BadSdp(f"answer cannot be applied: {exc}") from None
+        self._outstanding = None
+        if self._dirty:
+            self.renegotiate()
+
+    # -- closing -----------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Close both connections; never waits longer than :data:`CLOSE_TIMEOUT` each."""
+        if self._closed:
+            return
+        self._closed = True
+        for sub in self._subscriptions.values():
+            sub.downtrack.end()
+            sub.uptrack.downtracks.pop(self.endpoint_id, None)
+        self._subscriptions.clear()
+        if self._offer_task is not None:
+            self._offer_task.cancel()
+        for pc in (self._publish_pc, self._subscribe_pc):
+            if pc is not None:
+                await _close_pc(pc, f"{self.hub.session_id}/{self.site}/{self.endpoint_id}")
+        for task in list(self._tasks):
+            task.cancel()
+
+
+async def _stop_sender(transceiver: RTCRtpTransceiver) -> None:
+    try:
+        await asyncio.wait_for(transceiver.sender.stop(), CLOSE_TIMEOUT)
+    except (TimeoutError, asyncio.CancelledError):
+        logger.warning("sender of m-line %s did not stop in time", transceiver.mid)
+
+
+async def _close_pc(pc: RTCPeerConnection, where: str) -> None:
+    try:
+        await asyncio.wait_for(pc.close(), CLOSE_TIMEOUT)
+    except TimeoutError:
+        logger.warning("%s: peer connection did not close within %ss", where, CLOSE_TIMEOUT)
+    except Exception:
+        logger.exception("%s: closing the peer connection failed", where)

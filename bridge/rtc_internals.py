@@ -1,0 +1,162 @@
+"""Every place the relay reaches into aiortc 1.16.0 internals, and nowhere else.
+
+aiortc decodes what it receives and encodes what it sends; the relay wants neither.
+Three hooks turn it into a forwarder (see DESIGN.md, "Media: forward, never transcode"):
+
+- :func:`tap_receiver` swaps the receiver's decoder queue for :class:`_FrameTap`, which
+  hands each depayloaded frame to a callback instead of the decoder thread;
+- :class:`PacketTrack` is a track whose ``recv()`` returns an ``av.Packet``, which
+  ``RTCRtpSender`` packetises without encoding;
+- :func:`hook_keyframe_request` replaces a sender's ``_send_keyframe`` (which only sets
+  an encoder flag) with a callback that asks the publisher for a keyframe.
+
+``tests/unit/test_aiortc_touchpoints.py`` fails when an aiortc upgrade moves any of these.
+"""
+
+from __future__ import annotations
+
+import fractions
+import logging
+import queue
+from collections.abc import Callable
+from typing import Any
+
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+
+logger = logging.getLogger(__name__)
+
+DECODER_QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
+"""Name-mangled ``queue.Queue`` the receiver puts ``(codec, JitterFrame)`` tuples on."""
+RTX_SSRC_ATTR = "_RTCRtpReceiver__rtx_ssrc"
+"""Name-mangled map of retransmission SSRC to media SSRC."""
+
+FrameCallback = Callable[[RTCRtpCodecParameters, bytes, int], None]
+"""Receives (codec, payload, timestamp in clock units) for every depayloaded frame."""
+
+
+class _FrameTap:
+    """Stands in for the decoder queue: frames go to a callback, the stop signal does not.
+
+    The receiver calls ``put`` on the event loop for every complete frame and
+    ``put(None)`` when it stops. The decoder thread blocks in ``get`` on the original
+    queue and must still see ``None``, or ``pc.close()`` waits on it forever.
+    """
+
+    def __init__(
+        self, original: queue.Queue[Any], on_frame: FrameCallback, on_end: Callable[[], None]
+    ) -> None:
+        self._original = original
+        self._on_frame = on_frame
+        self._on_end = on_end
+
+    def put(self, item: tuple[RTCRtpCodecParameters, Any] | None) -> None:
+        if item is None:
+            self._original.put(None)
+            self._on_end()
+            return
+        codec, frame = item
+        self._on_frame(codec, frame.data, frame.timestamp)
+
+    def get(self) -> Any:
+        return self._original.get()
+
+
+def tap_receiver(
+    receiver: RTCRtpReceiver, on_frame: FrameCallback, on_end: Callable[[], None]
+) -> None:
+    """Route ``receiver``'s encoded frames to ``on_frame``; call before it starts.
+
+    Call it from a synchronous ``pc.on("track")`` handler: the receiver starts its
+    decoder thread later, when the transport connects, and reads the queue then.
+    """
+    original = getattr(receiver, DECODER_QUEUE_ATTR)
+    if isinstance(original, _FrameTap):
+        raise RuntimeError("receiver is already tapped")
+    setattr(receiver, DECODER_QUEUE_ATTR, _FrameTap(original, on_frame, on_end))
+
+
+def media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:
+    """SSRCs the receiver has seen media on, retransmission streams left out."""
+    rtx: dict[int, int] = getattr(receiver, RTX_SSRC_ATTR)
+    return [s.source for s in receiver.getSynchronizationSources() if s.source not in rtx]
+
+
+async def send_pli(receiver: RTCRtpReceiver) -> bool:
+    """Ask the remote sender for a keyframe; False when no media SSRC is known yet."""
+    ssrcs = media_ssrcs(receiver)
+    for ssrc in ssrcs:
+        await receiver._send_rtcp_pli(ssrc)
+    return bool(ssrcs)
+
+
+def hook_keyframe_request(sender: RTCRtpSender, request: Callable[[], None]) -> None:
+    """Make a subscriber's PLI/FIR on ``sender`` call ``request`` (there is no encoder)."""
+    if not callable(getattr(sender, "_send_keyframe", None)):
+        raise RuntimeError("RTCRtpSender._send_keyframe is gone")
+    setattr(sender, "_send_keyframe", request)  # noqa: B010 (replacing a method)
+
+
+def negotiated_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters:
+    """The first codec negotiated on ``transceiver`` (what the remote end sends)."""
+    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+    if not codecs:
+        raise RuntimeError(f"no codec negotiated on transceiver {transceiver.mid}")
+    return codecs[0]
+
+
+def codec_preferences(kind: str, mime_types: list[str]) -> list[RTCRtpCodecCapability]:
+    """aiortc capabilities of ``kind`` whose MIME type is in ``mime_types``, in that order,
+    followed by RTX (so retransmission stays negotiated for video)."""
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    chosen: list[RTCRtpCodecCapability] = []
+    for mime in mime_types:
+        chosen += [c for c in capabilities if c.mimeType.lower() == mime.lower()]
+    chosen += [c for c in capabilities if c.mimeType.lower().endswith("/rtx")]
+    return chosen
+
+
+def capability_for(codec: RTCRtpCodecParameters) -> list[RTCRtpCodecCapability]:
+    """Preferences that make a new transceiver offer exactly ``codec`` (plus RTX)."""
+    kind = codec.mimeType.split("/")[0]
+    capabilities = RTCRtpSender.getCapabilities(kind).codecs
+    exact = [
+        c
+        for c in capabilities
+        if c.mimeType.lower() == codec.mimeType.lower() and c.parameters == codec.parameters
+    ]
+    if not exact:
+        raise ValueError(f"codec {codec.mimeType} {codec.parameters} is not an aiortc capability")
+    rtx = [c for c in capabilities if c.mimeType.lower().endswith("/rtx")]
+    return exact[:1] + rtx
+
+
+class PacketTrack(MediaStreamTrack):
+    """A track that yields encoded ``av.Packet``s, so ``RTCRtpSender`` only packetises.
+
+    Subclasses implement :meth:`next_frame`; returning None ends the track.
+    """
+
+    def __init__(self, kind: str, clock_rate: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self._time_base = fractions.Fraction(1, clock_rate)
+
+    async def next_frame(self) -> tuple[bytes, int] | None:
+        """The next (payload, timestamp in clock units), or None at the end."""
+        raise NotImplementedError
+
+    async def recv(self) -> av.Packet[Any]:
+        if self.readyState != "live":
+            raise MediaStreamError
+        item = await self.next_frame()
+        if item is None:
+            self.stop()
+            raise MediaStreamError
+        payload, timestamp = item
+        packet = av.Packet(payload)
+        packet.pts = timestamp
+        packet.time_base = self._time_base
+        return packet

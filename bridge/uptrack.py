@@ -1,0 +1,135 @@
+"""An up-track: one publisher track, taken as encoded frames and fanned out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from bridge.counters import TrackCounters
+from bridge.downtrack import DownTrack
+from bridge.frames import EncodedFrame, FrameSink, Kind, TrackInfo
+from bridge.keyframes import is_keyframe
+
+logger = logging.getLogger(__name__)
+
+KEYFRAME_INTERVAL = 0.3
+"""Least time between two keyframe requests sent to a publisher (seconds)."""
+
+KeyframeSender = Callable[[], Awaitable[bool]]
+"""Sends a PLI to the publisher; False when it could not (no media seen yet)."""
+
+
+class UpTrack:
+    """A publisher's track inside a hub: frames in, down-tracks and sinks out.
+
+    Keyframe requests from any number of subscribers collapse into at most one PLI
+    per :data:`KEYFRAME_INTERVAL`; a request inside the interval is sent at its end.
+    """
+
+    def __init__(
+        self,
+        info: TrackInfo,
+        rtp_codec: RTCRtpCodecParameters,
+        send_keyframe_request: KeyframeSender,
+        sinks: Sequence[FrameSink],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.info = info
+        """Who publishes it and how it is coded."""
+        self.rtp_codec = rtp_codec
+        """The codec as negotiated with the publisher (subscribers are offered it)."""
+        self.counters = TrackCounters()
+        """Frames in from the publisher, out to down-tracks, PLIs sent."""
+        self.downtracks: dict[str, DownTrack] = {}
+        """Down-tracks by subscriber endpoint id."""
+        self._send_keyframe_request = send_keyframe_request
+        self._sinks = sinks
+        self._clock = clock
+        self._last_request = -KEYFRAME_INTERVAL
+        self._pending: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.ended = False
+        """True once the publisher's track has stopped."""
+
+    def __repr__(self) -> str:
+        return f"UpTrack({self.info.track_id} {self.info.kind} {self.info.site})"
+
+    def on_frame(self, data: bytes, timestamp: int) -> None:
+        """One depayloaded frame from the publisher (on the event loop)."""
+        if self.ended:
+            return
+        frame = EncodedFrame(
+            data=data,
+            timestamp=timestamp,
+            keyframe=is_keyframe(self.info.codec, data),
+            arrival=self._clock(),
+        )
+        self.counters.frames_in += 1
+        for downtrack in self.downtracks.values():
+            if downtrack.forwarding:
+                downtrack.push(frame)
+                self.counters.frames_out += 1
+        for sink in self._sinks:
+            try:
+                sink.on_frame(self.info, frame)
+            except Exception:
+                logger.exception(
+                    "session %s site %s track %s: sink %r failed on a frame",
+                    self.info.session_id,
+                    self.info.site,
+                    self.info.track_id,
+                    sink,
+                )
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, throttled; audio needs none."""
+        if self.info.kind is not Kind.VIDEO or self.ended or self._pending is not None:
+            return
+        wait = self._last_request + KEYFRAME_INTERVAL - self._clock()
+        if wait > 0:
+            self._pending = asyncio.get_running_loop().call_later(wait, self._send_now)
+            return
+        self._send_now()
+
+    def _send_now(self) -> None:
+        self._pending = None
+        if self.ended:
+            return
+        self._last_request = self._clock()
+        self.counters.keyframes_requested += 1
+        task = asyncio.ensure_future(self._send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self) -> None:
+        try:
+            sent = await self._send_keyframe_request()
+        except Exception:
+            logger.exception("track %s: keyframe request failed", self.info.track_id)
+            return
+        if not sent:
+            # No media seen yet: try again once the interval is over.
+            self.request_keyframe()
+
+    def end(self) -> None:
+        """The publisher's track stopped: end every down-track."""
+        if self.ended:
+            return
+        self.ended = True
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        for downtrack in self.downtracks.values():
+            downtrack.end()
+        logger.info(
+            "session %s site %s track %s ended: %s",
+            self.info.session_id,
+            self.info.site,
+            self.info.track_id,
+            self.counters.as_dict(),
+        )

@@ -1,0 +1,244 @@
+"""A Python endpoint of the ``/bridge`` protocol: headless room agents, tests, the bench.
+
+It publishes the tracks it is given and answers every subscribe offer. Received
+media is either counted as encoded frames (no decoding, see ``tap``) or decoded by
+aiortc and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+from bridge.rtc_internals import codec_preferences, tap_receiver
+from signaling.namespace import NAMESPACE
+
+logger = logging.getLogger(__name__)
+
+
+def _config() -> RTCConfiguration:
+    # aiortc's default (balanced) bundle policy leaves the second m-line of a kind on a
+    # transport it then discards when one offer brings several: max-bundle avoids that.
+    return RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+class ClientError(Exception):
+    """The server answered a request with an error object."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class ReceivedTrack:
+    """What arrived on one m-line of the subscribe connection."""
+
+    mid: str
+    """The m-line."""
+    kind: str
+    """Audio or video."""
+    site: str
+    """The publishing site, from the offer's track list."""
+    endpoint_id: str
+    """The publishing endpoint."""
+    frames: int = 0
+    """Frames received (encoded, or decoded when decoding)."""
+    codec: str = ""
+    """MIME type of the frames."""
+    keyframe: bytes | None = field(default=None, repr=False)
+    """The first frame's payload (a keyframe for video), kept to prove it decodes."""
+    ended: bool = False
+    """Whether the track ended."""
+
+
+@dataclass(slots=True)
+class _Offer:
+    payload: dict[str, Any]
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BridgeClient:
+    """One endpoint: a Socket.IO connection, a publish and a subscribe connection."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        decode: bool = False,
+        video_codecs: tuple[str, ...] = ("video/VP8", "video/H264"),
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.decode = decode
+        self.video_codecs = video_codecs
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.welcome: dict[str, Any] | None = None
+        self.presence: list[list[dict[str, Any]]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.offers: list[dict[str, Any]] = []
+        self.received: dict[str, ReceivedTrack] = {}
+        self.connect_error: Any = None
+        self.disconnected = asyncio.Event()
+        self.publish_pc: RTCPeerConnection | None = None
+        self.subscribe_pc: RTCPeerConnection | None = None
+        self._welcomed = asyncio.Event()
+        self._offer_lock = asyncio.Lock()
+        self._pending_tracks: dict[str, dict[str, Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._register()
+
+    def _register(self) -> None:
+        on = self.sio.on
+        on("welcome", self._on_welcome, namespace=NAMESPACE)
+        on("presence", self._on_presence, namespace=NAMESPACE)
+        on("error", self._on_error, namespace=NAMESPACE)
+        on("subscribe_offer", self._on_offer, namespace=NAMESPACE)
+        on("connect_error", self._on_connect_error, namespace=NAMESPACE)
+        on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+
+    async def connect(self, wait: float = 10.0) -> dict[str, Any]:
+        """Connect and wait for ``welcome``; raises ``socketio.exceptions.ConnectionError``."""
+        await self.sio.connect(
+            self.url,
+            auth={"token": self.token},
+            namespaces=[NAMESPACE],
+            transports=["websocket"],
+            wait_timeout=wait,
+        )
+        await asyncio.wait_for(self._welcomed.wait(), wait)
+        assert self.welcome is not None
+        return self.welcome
+
+    async def call(self, event: str, payload: Any, wait: float = 20.0) -> Any:
+        """Send ``event`` and return its ack; raise :class:`ClientError` on an error ack."""
+        result = await self.sio.call(event, payload, namespace=NAMESPACE, timeout=wait)
+        if isinstance(result, dict) and "error" in result:
+            raise ClientError(result["error"]["code"], result["error"]["message"])
+        return result
+
+    async def publish(self, tracks: list[MediaStreamTrack]) -> None:
+        """Open the publish connection with ``tracks``."""
+        pc = self.publish_pc = RTCPeerConnection(_config())
+        for track in tracks:
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            if track.kind == "video":
+                transceiver.setCodecPreferences(codec_preferences("video", list(self.video_codecs)))
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await self.call("publish", {"type": "offer", "sdp": pc.localDescription.sdp})
+        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+
+    async def leave(self) -> None:
+        """Say goodbye and close both connections."""
+        if self.sio.connected:
+            try:
+                await self.call("leave", {}, wait=10)
+            except (ClientError, socketio.exceptions.TimeoutError):
+                logger.warning("leave was not acknowledged")
+        await self.close()
+
+    async def close(self) -> None:
+        """Close connections without saying goodbye."""
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await asyncio.wait_for(pc.close(), 10)
+        if self.sio.connected:
+            await self.sio.disconnect()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- events ------------------------------------------------------------------------
+
+    async def _on_welcome(self, data: dict[str, Any]) -> None:
+        self.welcome = data
+        self._welcomed.set()
+
+    async def _on_presence(self, data: dict[str, Any]) -> None:
+        self.presence.append(data["peers"])
+
+    async def _on_error(self, data: dict[str, Any]) -> None:
+        self.errors.append(data)
+
+    async def _on_connect_error(self, data: Any) -> None:
+        self.connect_error = data
+
+    async def _on_disconnect(self, *args: Any) -> None:
+        self.disconnected.set()
+
+    async def _on_offer(self, data: dict[str, Any]) -> None:
+        self.offers.append(data)
+        task = asyncio.ensure_future(self._answer(data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, data: dict[str, Any]) -> None:
+        async with self._offer_lock:
+            pc = self.subscribe_pc
+            if pc is None:
+                pc = self.subscribe_pc = RTCPeerConnection(_config())
+                pc.on("track", self._on_track)
+            for track in data["tracks"]:
+                self._pending_tracks[track["mid"]] = track
+            await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            await self.call(
+                "subscribe_answer",
+                {"type": "answer", "sdp": pc.localDescription.sdp, "revision": data["revision"]},
+            )
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        pc = self.subscribe_pc
+        assert pc is not None
+        transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+        mid = str(transceiver.mid)
+        info = self._pending_tracks.get(mid, {})
+        received = ReceivedTrack(
+            mid, track.kind, str(info.get("site", "")), str(info.get("endpoint_id", ""))
+        )
+        self.received[mid] = received
+        if self.decode:
+            task = asyncio.ensure_future(self._consume(track, received))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+
+        def on_frame(codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
+            received.frames += 1
+            received.codec = codec.mimeType
+            if received.keyframe is None:
+                received.keyframe = data
+
+        def on_end() -> None:
+            received.ended = True
+
+        tap_receiver(transceiver.receiver, on_frame, on_end)
+
+    async def _consume(self, track: MediaStreamTrack, received: ReceivedTrack) -> None:
+        try:
+            while True:
+                await track.recv()
+                received.frames += 1
+        except MediaStreamError:
+            received.ended = True
+
+    # -- queries -----------------------------------------------------------------------
+
+    def tracks_from(self, site: str, kind: str | None = None) -> list[ReceivedTrack]:
+        """Received tracks published by ``site`` (of ``kind``), newest last."""
+        return [
+            t for t in self.received.values() if t.site == site and (kind is None or t.kind == kind)
+        ]
+
+    def frames_from(self, site: str, kind: str) -> int:
+        """Frames received from ``site``'s live tracks of ``kind``."""
+        return sum(t.frames for t in self.tracks_from(site, kind) if not t.ended)

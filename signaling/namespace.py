@@ -1,0 +1,265 @@
+"""The ``/bridge`` Socket.IO namespace: parse, check, delegate to the relay.
+
+See PROTOCOL.md for the events. Handlers hold no media logic: admission lives in
+:mod:`signaling.admission`, payloads in :mod:`signaling.messages`, media in ``bridge/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiortc import RTCIceServer
+
+from bridge.errors import BridgeError
+from bridge.frames import EndpointId
+from bridge.hub import Hub
+from bridge.participant import Participant, SubscribeOffer
+from bridge.patch import EndpointRole
+from bridge.relay import Relay
+from config.settings import IceServer
+from signaling.admission import Admission, AdmissionError, admit
+from signaling.directory import Directory
+from signaling.messages import PublishOffer, SubscribeAnswer, error
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "/bridge"
+JOIN_TIMEOUT = 5.0
+"""Longest wait for a new endpoint to be in its hub before it may publish (seconds)."""
+LEAVE_GRACE = 0.5
+"""Time between a ``leave`` ack and the server closing the socket (seconds)."""
+
+Result = dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Endpoint:
+    admission: Admission
+    hub: Hub
+    participant: Participant
+    joined: asyncio.Event = field(default_factory=asyncio.Event)
+    leaving: bool = False
+
+
+def _error_result(code: str, message: str) -> Result:
+    return {"error": error(code, message)}
+
+
+class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
+    """Signaling for reception rooms and operators (PROTOCOL.md)."""
+
+    def __init__(
+        self,
+        *,
+        secret: str,
+        directory: Directory,
+        relay: Relay,
+        ice_servers: tuple[IceServer, ...] = (),
+        max_message_bytes: int = 256 * 1024,
+    ) -> None:
+        super().__init__(NAMESPACE)
+        self._secret = secret
+        self._directory = directory
+        self._relay = relay
+        self._ice_servers = ice_servers
+        self._max_message_bytes = max_message_bytes
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        relay.add_hub_listener(lambda hub: hub.add_presence_listener(self._broadcast_presence))
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Route events; unknown and oversized ones get a clear ``error``."""
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        sid = args[0] if args else ""
+        if not hasattr(self, f"on_{event}"):
+            return await self._refuse(sid, event, "unknown_event", f"no such event: {event}")
+        size = len(json.dumps(args[1:], default=str))
+        if size > self._max_message_bytes:
+            return await self._refuse(
+                sid,
+                event,
+                "message_too_large",
+                f"{event} payload is {size} bytes, more than {self._max_message_bytes}",
+            )
+        return await super().trigger_event(event, *args)
+
+    async def _refuse(self, sid: str, event: str, code: str, message: str) -> Result:
+        logger.info("%s: %s refused: %s", self._where(sid), event, message)
+        await self.emit("error", error(code, message, event), to=sid)
+        return _error_result(code, message)
+
+    def _where(self, sid: str) -> str:
+        endpoint = self._endpoints.get(sid)
+        if endpoint is None:
+            return f"sid {sid}"
+        return (
+            f"session {endpoint.hub.session_id} site {endpoint.participant.site}"
+            f" endpoint {endpoint.participant.endpoint_id}"
+        )
+
+    async def _delegate(
+        self, sid: str, event: str, action: Callable[[], Awaitable[Result]]
+    ) -> Result:
+        try:
+            return await action()
+        except BridgeError as exc:
+            logger.info("%s: %s refused (%s): %s", self._where(sid), event, exc.code, exc.message)
+            return _error_result(exc.code, exc.message)
+        except Exception:
+            logger.exception("%s: %s failed", self._where(sid), event)
+            return _error_result("internal", f"{event} failed on the server")
+
+    # -- connection --------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            admission = await admit(self._secret, self._directory, token)
+        except AdmissionError as exc:
+            logger.info("connection %s refused: %s (%s)", sid, exc.code, exc.message)
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
+        session = admission.session
+        hub = self._relay.hub(session.id, session.host_site)
+        participant = Participant(
+            hub,
+            EndpointId(uuid.uuid4().hex[:12]),
+            admission.site.id,
+            EndpointRole(str(admission.claims.role)),
+            lambda offer: self._send_offer(sid, offer),
+            [RTCIceServer(list(s.urls), s.username, s.credential) for s in self._ice_servers],
+        )
+        endpoint = _Endpoint(admission, hub, participant)
+        self._endpoints[sid] = endpoint
+        await self.enter_room(sid, session.id)
+        self._spawn(self._welcome(sid, endpoint))
+
+    async def _welcome(self, sid: str, endpoint: _Endpoint) -> None:
+        # The CONNECT packet goes out after on_connect returns; welcome must follow it.
+        for _ in range(100):
+            if self.server.manager.is_connected(sid, self.namespace):
+                break
+            await asyncio.sleep(0.01)
+        admission = endpoint.admission
+        session = admission.session
+        participant = endpoint.participant
+        await self.emit(
+            "welcome",
+            {
+                "endpoint_id": participant.endpoint_id,
+                "role": str(participant.role),
+                "site": {"id": admission.site.id, "name": admission.site.name},
+                "session": {
+                    "id": session.id,
+                    "title": session.title,
+                    "host_site": session.host_site,
+                    "starts_at": session.starts_at.isoformat(),
+                    "ends_at": session.ends_at.isoformat(),
+                    "recorded": session.record,
+                },
+                "ice_servers": [s.as_client_dict() for s in self._ice_servers],
+                "peers": [p.as_dict() for p in endpoint.hub.peers()],
+            },
+            to=sid,
+        )
+        if self._endpoints.get(sid) is endpoint:
+            await endpoint.hub.join(participant, admission.site.name)
+            endpoint.joined.set()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        endpoint = self._endpoints.pop(sid, None)
+        if endpoint is None:
+            return
+        await endpoint.hub.leave(endpoint.participant.endpoint_id, dropped=not endpoint.leaving)
+        await endpoint.participant.close()
+
+    async def _broadcast_presence(self, hub: Hub) -> None:
+        await self.emit(
+            "presence", {"peers": [p.as_dict() for p in hub.peers()]}, room=hub.session_id
+        )
+
+    async def _send_offer(self, sid: str, offer: SubscribeOffer) -> None:
+        await self.emit(
+            "subscribe_offer",
+            {
+                "type": "offer",
+                "sdp": offer.sdp,
+                "revision": offer.revision,
+                "tracks": [
+                    {
+                        "mid": t.mid,
+                        "kind": str(t.kind),
+                        "endpoint_id": t.endpoint_id,
+                        "site": t.site,
+                        "site_name": t.site_name,
+                    }
+                    for t in offer.tracks
+                ],
+            },
+            to=sid,
+        )
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _endpoint(self, sid: str) -> _Endpoint:
+        endpoint = self._endpoints.get(sid)
+        if endpoint is None:
+            raise BridgeError("the endpoint is not joined")
+        try:
+            await asyncio.wait_for(endpoint.joined.wait(), JOIN_TIMEOUT)
+        except TimeoutError:
+            raise BridgeError("the endpoint did not finish joining") from None
+        return endpoint
+
+    # -- events ------------------------------------------------------------------------
+
+    async def on_publish(self, sid: str, payload: Any = None) -> Result:
+        async def action() -> Result:
+            offer = PublishOffer.parse(payload)
+            endpoint = await self._endpoint(sid)
+            answer = await endpoint.participant.publish(offer.sdp)
+            return {"type": "answer", "sdp": answer}
+
+        return await self._delegate(sid, "publish", action)
+
+    async def on_subscribe_answer(self, sid: str, payload: Any = None) -> Result:
+        async def action() -> Result:
+            answer = SubscribeAnswer.parse(payload)
+            endpoint = await self._endpoint(sid)
+            await endpoint.participant.accept_answer(answer.sdp, answer.revision)
+            return {"ok": True}
+
+        return await self._delegate(sid, "subscribe_answer", action)
+
+    async def on_leave(self, sid: str, payload: Any = None) -> Result:
+        async def action() -> Result:
+            endpoint = await self._endpoint(sid)
+            endpoint.leaving = True
+            await endpoint.hub.leave(endpoint.participant.endpoint_id)
+            self._spawn(self._disconnect_later(sid))
+            return {"ok": True}
+
+        return await self._delegate(sid, "leave", action)
+
+    async def _disconnect_later(self, sid: str) -> None:
+        await asyncio.sleep(LEAVE_GRACE)
+        await self.disconnect(sid)
+
+    async def close(self) -> None:
+        """Shutdown: close every peer connection (bounded by the relay's timeouts)."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._endpoints.clear()
+        await self._relay.close()

@@ -1,0 +1,88 @@
+"""Real aiortc endpoints join a real server and exchange VP8 video and Opus audio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import av
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from signaling.client import BridgeClient
+from signaling.tokens import Role
+from tests.integration.conftest import HOST, Server, wait_for
+
+MIN_FRAMES = 30
+
+
+def _decodes(codec: str, data: bytes) -> bool:
+    context: Any = av.CodecContext.create(codec, "r")
+    frames = context.decode(av.Packet(data))
+    return any(f.width > 0 for f in frames)
+
+
+async def _join(server: Server, site: str, role: Role = Role.ROOM) -> BridgeClient:
+    client = BridgeClient(server.url, server.token(site, role))
+    await client.connect()
+    return client
+
+
+async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(server: Server) -> None:
+    hanoi = await _join(server, HOST)
+    bac_ninh = await _join(server, "bac-ninh")
+    try:
+        await hanoi.publish([VideoStreamTrack(), AudioStreamTrack()])
+        await bac_ninh.publish([VideoStreamTrack(), AudioStreamTrack()])
+
+        await wait_for(
+            lambda: (
+                hanoi.frames_from("bac-ninh", "video") >= MIN_FRAMES
+                and bac_ninh.frames_from(HOST, "video") >= MIN_FRAMES
+                and hanoi.frames_from("bac-ninh", "audio") >= MIN_FRAMES
+                and bac_ninh.frames_from(HOST, "audio") >= MIN_FRAMES
+            ),
+            what="video and audio both ways",
+        )
+        video = hanoi.tracks_from("bac-ninh", "video")[0]
+        assert video.codec == "video/VP8"
+        assert video.keyframe is not None and _decodes("vp8", video.keyframe)
+        assert hanoi.tracks_from("bac-ninh", "audio")[0].codec == "audio/opus"
+
+        offers_before = len(hanoi.offers), len(bac_ninh.offers)
+        da_nang = await _join(server, "da-nang")
+        await da_nang.publish([VideoStreamTrack(), AudioStreamTrack()])
+        await wait_for(
+            lambda: (
+                hanoi.frames_from("da-nang", "video") >= MIN_FRAMES
+                and bac_ninh.frames_from("da-nang", "video") >= MIN_FRAMES
+                and da_nang.frames_from(HOST, "video") >= MIN_FRAMES
+                and da_nang.frames_from("bac-ninh", "audio") >= MIN_FRAMES
+            ),
+            what="the third site's media at the others and theirs at it",
+        )
+        assert len(hanoi.offers) > offers_before[0]
+        assert len(bac_ninh.offers) > offers_before[1]
+        assert {t["site"] for t in hanoi.offers[-1]["tracks"]} == {"bac-ninh", "da-nang"}
+
+        await da_nang.leave()
+        await wait_for(
+            lambda: (
+                all(t.ended for t in hanoi.tracks_from("da-nang"))
+                and all(t.ended for t in bac_ninh.tracks_from("da-nang"))
+            ),
+            what="the leaving site's tracks to end at the others",
+        )
+        await wait_for(
+            lambda: (
+                any(p["site"] == "da-nang" and p["state"] == "left" for p in hanoi.presence[-1])
+                or all(p["site"] != "da-nang" for p in hanoi.presence[-1])
+            ),
+            what="presence to show da-nang gone",
+        )
+        before = hanoi.frames_from("bac-ninh", "video")
+        await wait_for(
+            lambda: hanoi.frames_from("bac-ninh", "video") >= before + MIN_FRAMES,
+            what="media between the remaining sites to continue",
+        )
+    finally:
+        await hanoi.leave()
+        await bac_ninh.leave()
