@@ -42,8 +42,14 @@ def tile_labels(room: RoomPage) -> dict[str, str]:
     return labels
 
 
-def wait_gone(room: RoomPage, key: str, remote: dict[str, Any]) -> None:
-    """``key``'s tile is gone from ``room``, its tracks ended (or muted), presence agrees."""
+def wait_gone(
+    room: RoomPage, key: str, remote: dict[str, Any], presence_states: tuple[str, ...] = ("left",)
+) -> None:
+    """``key``'s tile is gone from ``room``, its tracks ended (or muted), presence agrees.
+
+    A remote track that the server stops sending is ``muted`` in Chromium when its m-line
+    turns inactive, ``ended`` when the m-line is removed; either means it ended here.
+    """
     wait_until(
         lambda: key not in room.remote_keys(),
         timeout=MEDIA_TIMEOUT_S,
@@ -64,7 +70,7 @@ def wait_gone(room: RoomPage, key: str, remote: dict[str, Any]) -> None:
     )
     assert key not in room.stats()
     peers = {p["site"]: p["state"] for p in room.state()["peers"]}
-    assert peers.get(key) in (None, "left"), peers
+    assert peers.get(key) in (None, *presence_states), peers
 
 
 def test_central_office_and_province_see_and_hear_each_other(open_room: OpenRoom) -> None:
@@ -74,7 +80,9 @@ def test_central_office_and_province_see_and_hear_each_other(open_room: OpenRoom
     bac_ninh.wait_joined()
 
     assert welcome["site"]["id"] == "tw-hanoi"
-    assert hanoi.page.locator("#recorded").is_visible(), "the recording notice must show"
+    notice = hanoi.page.locator("#recorded")
+    assert notice.is_visible(), "the recording notice must show"
+    assert "ghi hình" in notice.inner_text()
     assert hanoi.page.locator("#session-title").inner_text() == welcome["session"]["title"]
 
     assert_receives(hanoi, "bac-ninh")
@@ -119,3 +127,18 @@ def test_a_site_joins_later_and_another_leaves(open_room: OpenRoom) -> None:
     # The two remaining sites carry on.
     assert_receives(hanoi, "bac-ninh")
     assert_receives(bac_ninh, "tw-hanoi")
+
+
+def test_a_site_that_drops_disappears_from_the_others(open_room: OpenRoom) -> None:
+    hanoi = open_room("tw-hanoi")
+    bac_ninh = open_room("bac-ninh")
+    hanoi.wait_joined()
+    hanoi.wait_receiving("bac-ninh")
+    remote = next(r for r in hanoi.state()["remotes"] if r["key"] == "bac-ninh")
+
+    bac_ninh.close()  # the tab is closed: no leave, the connection just goes
+
+    wait_gone(hanoi, "bac-ninh", remote, ("disconnected", "left"))
+    shown = hanoi.page.locator("#presence li[data-site='bac-ninh']")
+    if shown.count():
+        assert shown.get_attribute("data-state") in ("disconnected", "left")

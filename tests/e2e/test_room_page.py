@@ -49,6 +49,7 @@ def test_language_switch_to_english_and_back(open_room: OpenRoom) -> None:
     assert "access token" in shown["text"]
     assert room.page.locator("#leave").inner_text() == "Leave"
     assert room.page.locator("#lang").inner_text() == "Tiếng Việt"
+    assert room.page.locator("#phase").inner_text() == "Could not join the session"
     # The choice survives a reload (other pages read the same setting).
     room.page.reload()
     room.wait_phase("error")
