@@ -400,7 +400,7 @@ class Archive:
                     )
         except IntegrityError:
             raise ArchiveError("case_exists", f"case {case.number} already exists") from None
-        view = self.case(row.number)
+        view = self.case(case.number.strip())
         assert view is not None
         return view
 

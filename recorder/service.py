@@ -46,6 +46,20 @@ class SinkHost(Protocol):
     def remove_sink(self, sink: FrameSink) -> None: ...
 
 
+class SessionHub(SinkHost, Protocol):
+    """A hub that says which session it relays."""
+
+    session_id: str
+
+
+class HubSource(Protocol):
+    """The relay: finds or opens a session's hub, tells of new hubs (``bridge.relay.Relay``)."""
+
+    def hub(self, session_id: str, host_site: str) -> SessionHub: ...
+
+    def add_hub_listener(self, listener: Callable[[SessionHub], None]) -> None: ...
+
+
 @dataclass(slots=True)
 class _Active:
     session: SessionInfo

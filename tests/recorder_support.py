@@ -64,6 +64,28 @@ def feed(sink: FrameSink, items: list[tuple[float, TrackInfo, CodedFrame]]) -> N
         sink.on_frame(track, EncodedFrame(frame.data, frame.timestamp, frame.keyframe, arrival))
 
 
+class TapHub:
+    """Stands in for the relay's hub tap: holds sinks and hands them frames.
+
+    The real hub (``bridge/hub.py``) does exactly this for every up-track; its own
+    tests cover how frames reach it from WebRTC.
+    """
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.sinks: list[FrameSink] = []
+
+    def add_sink(self, sink: FrameSink) -> None:
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: FrameSink) -> None:
+        self.sinks.remove(sink)
+
+    def deliver(self, items: list[tuple[float, TrackInfo, CodedFrame]]) -> None:
+        for sink in list(self.sinks):
+            feed(sink, items)
+
+
 def ffprobe(ffprobe_path: str, path: Path) -> dict[str, Any]:
     """Streams (with decoded frame counts) and format of a media file."""
     out = subprocess.run(

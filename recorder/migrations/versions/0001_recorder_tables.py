@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 PG_FUNCTION = """
 CREATE FUNCTION rec_audit_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'rec_audit is append-only (%% refused)', TG_OP;
+    RAISE EXCEPTION USING MESSAGE = 'rec_audit is append-only (' || TG_OP || ' refused)';
 END;
 $$ LANGUAGE plpgsql
 """
