@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
@@ -190,8 +190,8 @@ def book(
         state=SessionState.PLANNED,
         host_site_id=req.host_site_id,
         host_kind=req.host_kind,
-        starts_at=req.starts_at,
-        ends_at=req.ends_at,
+        starts_at=req.starts_at.astimezone(UTC),
+        ends_at=req.ends_at.astimezone(UTC),
         rule_id=None,
         on_day_off=bool(note),
         record=req.record,
@@ -202,7 +202,7 @@ def book(
     )
     row.sites = [SessionSite(site_id=s, room_id=rooms.get(s)) for s in sorted(site_ids)]
     if req.slot_minutes:
-        row.slots = make_slots(req.starts_at, req.ends_at, req.slot_minutes)
+        row.slots = make_slots(row.starts_at, row.ends_at, req.slot_minutes)
     db.add(row)
     db.flush()
     logger.info("session %s booked: host %s, sites %s", row.id, row.host_site_id, sorted(site_ids))

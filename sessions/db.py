@@ -116,11 +116,14 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
-def migrate(url_or_engine: str | Engine) -> None:
-    """Bring the database to every head (the scheduler's and any other branch)."""
+def migrate(url_or_engine: str | Engine, target: str = "heads") -> None:
+    """Bring the database to every head (the scheduler's and any other branch).
+
+    ``target="sessions@head"`` upgrades the scheduler's branch alone (its tests do).
+    """
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
-        command.upgrade(alembic_config(engine), "heads")
+        command.upgrade(alembic_config(engine), target)
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()

@@ -15,6 +15,8 @@ from web.schedule_keys import SESSION_HOOKS, STORE
 
 logger = logging.getLogger(__name__)
 
+SCHED_HEAD = "sessions@head"
+
 
 def make_store(database_url: str) -> Store:
     return Store(make_engine(database_url))
@@ -33,7 +35,9 @@ def setup_schedule(app: web.Application, store: Store) -> None:
         app.router.add_routes(table)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        await asyncio.to_thread(migrate, store.engine)
+        # The scheduler's own branch: every other part migrates what it owns (and
+        # `reception-bridge migrate` brings every head up).
+        await asyncio.to_thread(migrate, store.engine, SCHED_HEAD)
         yield
         store.engine.dispose()
 
