@@ -11,10 +11,12 @@ from aiohttp import web
 from config.settings import Settings
 from signaling.directory import Directory
 from web import pages
+from web.archive_setup import setup_archive
 from web.directory import StoreDirectory
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
-from web.signaling_setup import setup_signaling
+from web.schedule_keys import SESSION_HOOKS
 from web.schedule_setup import make_store, setup_schedule
+from web.signaling_setup import RELAY, setup_signaling
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     app[SIO] = sio
     setup_signaling(app)
     setup_schedule(app, store)
+    setup_archive(app, engine=store.engine, relay=app[RELAY], session_hooks=app[SESSION_HOOKS])
     app.router.add_get("/", _index)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

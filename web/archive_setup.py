@@ -90,7 +90,7 @@ def setup_archive(
         relay.add_hub_listener(on_hub)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await asyncio.to_thread(migrate, engine)
+        await asyncio.to_thread(migrate, engine, "recorder@head")
         recovered = await recorder.recover()
         if recovered:
             logger.warning("closed %d unfinished recordings: %s", len(recovered), recovered)
