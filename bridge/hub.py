@@ -7,10 +7,12 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from bridge.director import Direction
 from bridge.frames import EndpointId, FrameSink, Kind, TrackId, TrackInfo
 from bridge.patch import EndpointRole, Patch, PatchState, forwards, negotiates
 from bridge.uptrack import KeyframeSender, UpTrack
@@ -85,11 +87,21 @@ class Hub:
     and whether it forwards. Frame sinks (the recorder) see every up-track.
     """
 
-    def __init__(self, session_id: str, host_site: str) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        host_site: str,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.session_id = session_id
         """The reception session."""
         self.host_site = host_site
         """The site whose feed goes to everyone and whose operators patch."""
+        self.clock = clock
+        """Wall clock (UTC) for the session clock and case markers."""
+        self.direction = Direction(opened_at=clock())
+        """The operators' board: standby default, recording, case markers."""
         self.uptracks: dict[TrackId, UpTrack] = {}
         """Live up-tracks by id."""
         self._members: dict[EndpointId, _Member] = {}
@@ -131,6 +143,7 @@ class Hub:
         ]
 
     async def _announce(self) -> None:
+        self.direction.revision += 1
         for listener in list(self._presence_listeners):
             try:
                 await listener(self)
@@ -149,16 +162,29 @@ class Hub:
         member = self._members.get(endpoint_id)
         return member.participant if member else None
 
+    def default_state(self, site: str) -> PatchState:
+        """Where a point that never joined before starts.
+
+        Without an operator every point is live, so rooms see each other. Once an
+        operator has joined the session, new points start on standby: as in a broadcast
+        gallery, the director previews a source before putting it on air.
+        """
+        if site == self.host_site or not self.direction.directed:
+            return PatchState.LIVE
+        return PatchState.STANDBY
+
     async def join(self, participant: Participant, site_name: str) -> None:
         """Add an endpoint; a site that dropped comes back in its previous patch state."""
         key = (participant.site, participant.role)
         previous = self._remembered.get(key)
+        if participant.role is EndpointRole.OPERATOR:
+            self.direction.directed = True
         patch = Patch(
             endpoint_id=participant.endpoint_id,
             site=participant.site,
             role=participant.role,
             host=participant.site == self.host_site,
-            state=previous.state if previous else PatchState.LIVE,
+            state=previous.state if previous else self.default_state(participant.site),
             muted=previous.muted if previous else False,
         )
         # A dropped endpoint of the same site and role is replaced by the new one.
@@ -313,6 +339,56 @@ class Hub:
         """An endpoint's current patch state."""
         member = self._members.get(endpoint_id)
         return member.patch if member else None
+
+    async def announce(self) -> None:
+        """Tell the listeners the session's state changed (recording, case markers)."""
+        await self._announce()
+
+    def point_patch(self, site: str) -> Patch | None:
+        """The patch state of ``site``'s room, connected or not (None if never seen)."""
+        for member in self._members.values():
+            if member.patch.site == site and member.patch.role is EndpointRole.ROOM:
+                return member.patch
+        return self._remembered.get((site, EndpointRole.ROOM))
+
+    def point_endpoints(self, site: str) -> list[EndpointId]:
+        """Open endpoints of ``site``'s room (normally one)."""
+        return [
+            endpoint_id
+            for endpoint_id, m in self._members.items()
+            if m.participant is not None
+            and m.patch.site == site
+            and m.patch.role is EndpointRole.ROOM
+        ]
+
+    async def set_point(
+        self, site: str, *, state: PatchState | None = None, muted: bool | None = None
+    ) -> Patch:
+        """Patch ``site``'s room in or out, mute or unmute it.
+
+        The state belongs to the site for the whole session: a point that is not
+        connected now gets it when it rejoins. Raises KeyError for a site never seen.
+        """
+        for endpoint_id, member in self._members.items():
+            if member.patch.site == site and member.patch.role is EndpointRole.ROOM:
+                return await self.set_patch(endpoint_id, state=state, muted=muted)
+        key = (site, EndpointRole.ROOM)
+        changes: dict[str, object] = {}
+        if state is not None:
+            changes["state"] = state
+        if muted is not None:
+            changes["muted"] = muted
+        patch = replace(self._remembered[key], **changes)  # type: ignore[arg-type]
+        self._remembered[key] = patch
+        logger.info(
+            "session %s site %s: patched %s%s while away",
+            self.session_id,
+            site,
+            patch.state,
+            " muted" if patch.muted else "",
+        )
+        await self._announce()
+        return patch
 
     async def set_patch(
         self,

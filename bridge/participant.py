@@ -208,6 +208,13 @@ class Participant:
 
     # -- subscribing -------------------------------------------------------------------
 
+    async def _on_subscribe_state(self) -> None:
+        # An endpoint that only watches (the operator console) is connected once its
+        # subscribe leg is; publishers are reported by their publish leg.
+        pc = self._subscribe_pc
+        if pc is not None and pc.connectionState == "connected" and self._publish_pc is None:
+            await self.hub.set_connection_state(self.endpoint_id, ConnectionState.CONNECTED)
+
     def renegotiate(self) -> None:
         """The set of wanted up-tracks may have changed: offer again when allowed."""
         if self._closed:
@@ -267,6 +274,7 @@ class Participant:
             if not self.hub.wanted_uptracks(self.endpoint_id):
                 return None
             pc = self._subscribe_pc = RTCPeerConnection(self._config())
+            pc.on("connectionstatechange", self._on_subscribe_state)
         if not self._sync_subscriptions(pc):
             return None
         await pc.setLocalDescription(await pc.createOffer())

@@ -25,7 +25,8 @@ from bridge.patch import EndpointRole
 from bridge.relay import Relay
 from config.settings import IceServer
 from signaling.admission import Admission, AdmissionError, admit
-from signaling.directory import Directory
+from signaling.commands import Commands
+from signaling.directory import Directory, SessionInfo
 from signaling.messages import PublishOffer, SubscribeAnswer, error
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,11 @@ def _error_result(code: str, message: str) -> Result:
     return {"error": error(code, message)}
 
 
+def _audience(session_id: str, role: EndpointRole) -> str:
+    """The Socket.IO room of a session's operators or of its reception rooms."""
+    return f"{session_id}/{role}"
+
+
 class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     """Signaling for reception rooms and operators (PROTOCOL.md)."""
 
@@ -63,14 +69,18 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         relay: Relay,
         ice_servers: tuple[IceServer, ...] = (),
         max_message_bytes: int = 256 * 1024,
+        commands: Commands | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
+        self.commands = commands or Commands()
+        """Operator commands; the composition root may hand it the recorder."""
         self._secret = secret
         self._directory = directory
         self._relay = relay
         self._ice_servers = ice_servers
         self._max_message_bytes = max_message_bytes
         self._endpoints: dict[str, _Endpoint] = {}
+        self._sessions: dict[str, SessionInfo] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         relay.add_hub_listener(lambda hub: hub.add_presence_listener(self._broadcast_presence))
 
@@ -140,7 +150,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         )
         endpoint = _Endpoint(admission, hub, participant)
         self._endpoints[sid] = endpoint
+        self._sessions[session.id] = session
         await self.enter_room(sid, session.id)
+        await self.enter_room(sid, _audience(session.id, participant.role))
         self._spawn(self._welcome(sid, endpoint))
 
     async def _welcome(self, sid: str, endpoint: _Endpoint) -> None:
@@ -186,6 +198,12 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.emit(
             "presence", {"peers": [p.as_dict() for p in hub.peers()]}, room=hub.session_id
         )
+        session = self._sessions.get(hub.session_id)
+        if session is None:
+            return
+        for role in EndpointRole:
+            state = self.commands.state(hub, session, full=role is EndpointRole.OPERATOR)
+            await self.emit("bridge_state", state, room=_audience(hub.session_id, role))
 
     async def _send_offer(self, sid: str, offer: SubscribeOffer) -> None:
         await self.emit(
@@ -242,6 +260,30 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"ok": True}
 
         return await self._delegate(sid, "subscribe_answer", action)
+
+    async def on_command(self, sid: str, payload: Any = None) -> Result:
+        async def action() -> Result:
+            endpoint = await self._endpoint(sid)
+            outcome = await self.commands.run(endpoint.admission, endpoint.hub, payload, self._drop)
+            return outcome.as_ack()
+
+        return await self._delegate(sid, "command", action)
+
+    async def on_state(self, sid: str, payload: Any = None) -> Result:
+        async def action() -> Result:
+            endpoint = await self._endpoint(sid)
+            full = endpoint.participant.role is EndpointRole.OPERATOR
+            return {
+                "state": self.commands.state(endpoint.hub, endpoint.admission.session, full=full)
+            }
+
+        return await self._delegate(sid, "state", action)
+
+    async def _drop(self, endpoint_id: EndpointId) -> None:
+        for sid, endpoint in list(self._endpoints.items()):
+            if endpoint.participant.endpoint_id == endpoint_id:
+                logger.info("%s: dropped by an operator", self._where(sid))
+                await self.disconnect(sid)
 
     async def on_leave(self, sid: str, payload: Any = None) -> Result:
         async def action() -> Result:

@@ -1,0 +1,80 @@
+"""What the operators decided in a session: kept by its hub, so it outlives connections.
+
+The patch state of each point lives in the hub (per site, see :class:`bridge.hub.Hub`);
+this holds the rest of the director's board: whether an operator has taken charge
+(new points then start on standby), the recording state as last commanded, and the
+timestamped case markers, kept for the recorder and shown on the console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+MAX_CASE_NUMBER = 64
+"""Longest case number accepted (characters)."""
+MAX_MARKER_TEXT = 2000
+"""Longest marker text accepted (characters), as the archive keeps it."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseMarker:
+    """From ``at`` on, the session discusses case ``case_number``."""
+
+    case_number: str
+    """The case's number as the reception book has it."""
+    text: str
+    """Free text from the operator (may be empty)."""
+    at: datetime
+    """When the operator marked it (UTC)."""
+    by: str = ""
+    """Who marked it (the operator token's subject)."""
+    archived: bool = False
+    """Whether the recorder's archive took the marker too."""
+    archive_note: str = ""
+    """Why the archive did not take it (no recording, unknown case...), if it did not."""
+
+    def __post_init__(self) -> None:
+        if not self.case_number.strip():
+            raise ValueError("a case marker needs a case number")
+        if len(self.case_number) > MAX_CASE_NUMBER:
+            raise ValueError(f"case number longer than {MAX_CASE_NUMBER} characters")
+        if len(self.text) > MAX_MARKER_TEXT:
+            raise ValueError(f"marker text longer than {MAX_MARKER_TEXT} characters")
+        if self.at.tzinfo is None:
+            raise ValueError("marker times must be timezone-aware")
+
+    def as_dict(self, *, with_text: bool = True) -> dict[str, object]:
+        """The protocol's ``Marker`` object (rooms get it without text and author)."""
+        out: dict[str, object] = {"case_number": self.case_number, "at": self.at.isoformat()}
+        if with_text:
+            out.update(
+                text=self.text,
+                by=self.by,
+                archived=self.archived,
+                archive_note=self.archive_note,
+            )
+        return out
+
+
+@dataclass(slots=True)
+class Direction:
+    """A session's director board beyond the patch matrix."""
+
+    opened_at: datetime
+    """When the hub opened (the console's session clock counts from here)."""
+    directed: bool = False
+    """An operator has joined: points that join from now on start on standby."""
+    recording: bool = False
+    """Recording as last commanded (or as the recorder reports it)."""
+    recording_since: datetime | None = None
+    """When the current recording was started by command, if known."""
+    markers: list[CaseMarker] = field(default_factory=list)
+    """Every case marker of the session, oldest first."""
+    revision: int = 0
+    """Increases with every change of the board or the patch matrix."""
+
+    @property
+    def current_case(self) -> CaseMarker | None:
+        """The case being discussed now (the latest marker)."""
+        return self.markers[-1] if self.markers else None
