@@ -87,6 +87,8 @@ class BridgeClient:
         self.presence: list[list[dict[str, Any]]] = []
         self.errors: list[dict[str, Any]] = []
         self.offers: list[dict[str, Any]] = []
+        self.states: list[dict[str, Any]] = []
+        """Every ``bridge_state`` received, oldest first."""
         self.received: dict[str, ReceivedTrack] = {}
         self.connect_error: Any = None
         self.disconnected = asyncio.Event()
@@ -96,12 +98,14 @@ class BridgeClient:
         self._offer_lock = asyncio.Lock()
         self._pending_tracks: dict[str, dict[str, Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         self._register()
 
     def _register(self) -> None:
         on = self.sio.on
         on("welcome", self._on_welcome, namespace=NAMESPACE)
         on("presence", self._on_presence, namespace=NAMESPACE)
+        on("bridge_state", self._on_bridge_state, namespace=NAMESPACE)
         on("error", self._on_error, namespace=NAMESPACE)
         on("subscribe_offer", self._on_offer, namespace=NAMESPACE)
         on("connect_error", self._on_connect_error, namespace=NAMESPACE)
@@ -138,6 +142,11 @@ class BridgeClient:
         answer = await self.call("publish", {"type": "offer", "sdp": pc.localDescription.sdp})
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
 
+    async def command(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Run an operator command; returns its ack (``{state, warning?}``)."""
+        result: dict[str, Any] = await self.call("command", {"op": op, **fields})
+        return result
+
     async def leave(self) -> None:
         """Say goodbye and close both connections."""
         if self.sio.connected:
@@ -149,13 +158,14 @@ class BridgeClient:
 
     async def close(self) -> None:
         """Close connections without saying goodbye."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
         for pc in (self.publish_pc, self.subscribe_pc):
             if pc is not None:
                 await asyncio.wait_for(pc.close(), 10)
         if self.sio.connected:
             await self.sio.disconnect()
-        for task in list(self._tasks):
-            task.cancel()
 
     # -- events ------------------------------------------------------------------------
 
@@ -165,6 +175,9 @@ class BridgeClient:
 
     async def _on_presence(self, data: dict[str, Any]) -> None:
         self.presence.append(data["peers"])
+
+    async def _on_bridge_state(self, data: dict[str, Any]) -> None:
+        self.states.append(data)
 
     async def _on_error(self, data: dict[str, Any]) -> None:
         self.errors.append(data)
@@ -177,6 +190,8 @@ class BridgeClient:
 
     async def _on_offer(self, data: dict[str, Any]) -> None:
         self.offers.append(data)
+        if self._closed:
+            return
         task = asyncio.ensure_future(self._answer(data))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
