@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bridge.relay import Relay
 from signaling.namespace import BridgeNamespace
+from web.archive_keys import RECORDER
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ def setup_signaling(app: web.Application) -> None:
     app[NAMESPACE] = namespace
 
     async def close_relay(app: web.Application) -> AsyncIterator[None]:
+        # The recorder is set up after signaling; operator commands reach it from here.
+        if RECORDER in app:
+            namespace.commands.recorder = app[RECORDER]
         yield
         logger.info("closing %d session hubs", len(relay.hubs))
         await namespace.close()

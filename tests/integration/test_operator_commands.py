@@ -211,6 +211,18 @@ async def test_drop_and_rejoin_keeps_patch_and_mute(url: str) -> None:
             lambda: hanoi.frames_from("bac-ninh", "audio") >= MIN_FRAMES,
             what="audio once unmuted",
         )
+
+        # Recording: the recorder started it when the session opened; stop, start again.
+        stopped = await operator.command("record_stop")
+        assert stopped["state"]["recording"] == {"active": False, "since": None}
+        await _refused(hanoi, "not_allowed", "record_start")
+        started = await operator.command("record_start")
+        assert started["state"]["recording"]["active"]
+        assert started["state"]["recording"]["since"]
+        await wait_for(
+            lambda: hanoi.states[-1]["recording"]["active"],
+            what="the rooms to learn that recording runs",
+        )
     finally:
         for client in clients:
             await client.leave()
