@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,21 @@ class SessionHub(SinkHost, Protocol):
     """A hub that says which session it relays."""
 
     session_id: str
+
+
+def request_keyframes(hub: SinkHost) -> None:
+    """Ask every video publisher of ``hub`` for a keyframe (audio tracks ignore it).
+
+    Sent when a recording starts, so each site's file can begin at once, and at every
+    case marker, so an extract of the case starts at the marker instead of at an
+    earlier keyframe (a browser sends keyframes only when asked).
+    """
+    uptracks = getattr(hub, "uptracks", None)
+    if isinstance(uptracks, Mapping):
+        for uptrack in list(uptracks.values()):
+            request = getattr(uptrack, "request_keyframe", None)
+            if callable(request):
+                request()
 
 
 class HubSource(Protocol):
@@ -107,9 +122,9 @@ class Recorder:
         if self.record_on_open and session.record:
             await self.start(session, hub)
 
-    async def on_session_close(self, session_id: str) -> None:
-        """Hook: a session closed."""
-        await self.stop(session_id)
+    async def on_session_close(self, session_id: str) -> Manifest | None:
+        """Hook: a session closed; returns the sealed manifest if it was recorded."""
+        return await self.stop(session_id)
 
     async def start(
         self, session: SessionInfo, hub: SinkHost, *, legal_basis: str = DEFAULT_LEGAL_BASIS
@@ -144,6 +159,7 @@ class Recorder:
             await asyncio.to_thread(worker.start)
             sink = RecordingSink(worker)
             hub.add_sink(sink)
+            request_keyframes(hub)
             self._active[session.id] = _Active(session, worker, sink, hub, started_at, folder)
             logger.info("session %s: recording into %s", session.id, folder)
             return True
@@ -155,10 +171,11 @@ class Recorder:
         if active is None:
             return None
         active.hub.remove_sink(active.sink)
+        ended = self._clock()
         clean = await asyncio.to_thread(active.worker.stop)
         if not clean:
             logger.error("session %s: worker ended badly; recovering its files", session_id)
-        return await self._seal(active.folder, active.started_at, recovered=not clean)
+        return await self._seal(active.folder, active.started_at, ended, recovered=not clean)
 
     async def add_marker(
         self,
@@ -172,9 +189,12 @@ class Recorder:
         """Mark that ``case_number`` is discussed from ``at`` (default now) on."""
         active = self._active.get(session_id)
         recording_id = active.folder.name if active else session_id
-        return await asyncio.to_thread(
+        marker = await asyncio.to_thread(
             self.archive.add_marker, recording_id, case_number, text, at or self._clock(), by=by
         )
+        if active is not None:
+            request_keyframes(active.hub)
+        return marker
 
     async def recover(self) -> list[str]:
         """Close recordings a crash left unfinished (run at start-up, before serving)."""
@@ -182,7 +202,7 @@ class Recorder:
         for folder in unfinished_folders(self.root / RECORDINGS):
             if any(a.folder == folder for a in self._active.values()):
                 continue
-            manifest = await self._seal(folder, None, recovered=True)
+            manifest = await self._seal(folder, None, None, recovered=True)
             done.append(manifest.session_id)
         return done
 
@@ -192,14 +212,20 @@ class Recorder:
             await self.stop(session_id)
 
     async def _seal(
-        self, folder: Path, started_at: datetime | None, *, recovered: bool
+        self,
+        folder: Path,
+        started_at: datetime | None,
+        ended_at: datetime | None,
+        *,
+        recovered: bool,
     ) -> Manifest:
         manifest = await self.runner.run(close_unfinished, folder)
         recovered = recovered or any(f.recovered for f in manifest.files)
         start = started_at or datetime.fromisoformat(manifest.started_at)
-        if started_at is not None:
-            ended = self._clock()
+        if ended_at is not None:
+            ended = ended_at
         else:
+            # After a crash the end is where the last file ends.
             last = max((f.offset_ms + f.duration_ms for f in manifest.files), default=0)
             ended = datetime.fromtimestamp(start.timestamp() + last / 1000, UTC)
         total = round((ended - start).total_seconds() * 1000)
