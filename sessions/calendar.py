@@ -7,6 +7,7 @@ date in Vietnam (UTC+7, no daylight saving).
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -137,9 +138,16 @@ class WorkCalendar:
         return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _offset(day: date, at: time) -> timedelta:
+    offset = datetime.combine(day, at, VN_TZ).utcoffset()
+    assert offset is not None
+    return offset
+
+
 def local_instant(day: date, at: time) -> datetime:
     """The UTC instant of wall-clock ``at`` on ``day`` in Vietnam."""
-    return datetime.combine(day, at, VN_TZ).astimezone(UTC)
+    return datetime.combine(day, at, UTC) - _offset(day, at)
 
 
 def local_day(instant: datetime) -> date:

@@ -101,14 +101,14 @@ def rule_days(spec: RuleSpec, cal: WorkCalendar, start: date, end: date) -> list
 
 def occurrences(spec: RuleSpec, cal: WorkCalendar, start: date, end: date) -> list[Occurrence]:
     """The rule's sessions from ``start`` to ``end`` with their UTC times."""
-    out = []
-    for day in rule_days(spec, cal, start, end):
-        out.append(
-            Occurrence(
-                day,
-                local_instant(day, spec.start_time),
-                local_instant(day, spec.end_time),
-                not cal.is_working_day(day),
-            )
+    # Only a special period's days can be days off: the others roll to working days.
+    daily = spec.frequency is Frequency.DAILY
+    return [
+        Occurrence(
+            day,
+            local_instant(day, spec.start_time),
+            local_instant(day, spec.end_time),
+            daily and not cal.is_working_day(day),
         )
-    return out
+        for day in rule_days(spec, cal, start, end)
+    ]

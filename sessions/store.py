@@ -8,8 +8,9 @@ and :meth:`Store.set_state`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +55,12 @@ class Store:
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
         self._calendar: WorkCalendar | None = None
+        # SQLite takes one writer at a time; queueing writers of this process on a lock
+        # spares them SQLite's busy-wait sleeps (other processes still meet BEGIN
+        # IMMEDIATE and the busy timeout).
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @contextmanager
     def read(self) -> Iterator[DB]:
@@ -63,7 +70,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[DB]:
         """One transaction: committed when the block ends, rolled back on any error."""
-        with self._writer() as db, db.begin():
+        with self._write_lock, self._writer() as db, db.begin():
             yield db
 
     # calendar

@@ -87,6 +87,8 @@ TEXT = {
     },
 }
 
+LEVEL_ORDER = {"central": 0, "province": 1, "department": 2, "district": 3, "commune": 4}
+
 WEEKDAYS = {
     "vi": ["Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật"],
     "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
@@ -160,7 +162,7 @@ async def schedule_page(request: web.Request) -> web.Response:
     options = "".join(
         f'<option value="{_e(s.id)}"{" selected" if s.id == site_id else ""}>'
         f"{_e(_site_name(s, s.id, lang))}</option>"
-        for s in sorted(all_sites, key=lambda x: (x.level != "central", x.name))
+        for s in sorted(all_sites, key=lambda x: (LEVEL_ORDER.get(x.level, 9), x.name))
         if s.active_on(today)
     )
     other = {
