@@ -22,7 +22,7 @@ SCHED_HEAD = "sessions@head"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _schema_url(base: str, schema: str) -> str:
+def schema_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{schema}"
 
@@ -40,7 +40,7 @@ def sched_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = _schema_url(base, schema)
+    url = schema_url(base, schema)
     try:
         migrate(url, SCHED_HEAD)
         yield url

@@ -416,3 +416,53 @@ async def test_openapi_lists_every_api_route(api: Api) -> None:
             path = route.path  # type: ignore[attr-defined]
             assert path in spec["paths"], path
             assert route.method.lower() in spec["paths"][path]  # type: ignore[attr-defined]
+
+
+async def test_generation_is_all_or_nothing(api: Api) -> None:
+    room = api.room("bac-ninh")
+    rule = {
+        "site": "bac-ninh",
+        "title": "Chủ tịch UBND tỉnh tiếp công dân định kỳ",
+        "kind": "periodic",
+        "frequency": "monthly",
+        "month_day": 15,
+        "host_kind": "head",
+        "start_time": "07:30",
+        "end_time": "11:30",
+        "room_id": room,
+        "participants": ["phuong-kinh-bac"],
+    }
+    status, answer = await api.call("POST", "/api/rules", BAC_NINH, json=rule)
+    assert status == 201, answer
+    # 15 March 2027 is a Monday: an ad-hoc booking takes the room first.
+    taken = session_body(
+        host_site="bac-ninh",
+        participants=[{"site": "bac-ninh", "room_id": room}],
+        starts_at="2027-03-15T09:00:00+07:00",
+        ends_at="2027-03-15T10:00:00+07:00",
+    )
+    status, _ = await api.call("POST", "/api/sessions", BAC_NINH, json=taken)
+    assert status == 201
+    before = api.counts()
+    span = {"from": "2027-01-01", "to": "2027-06-30", "site": "bac-ninh"}
+    status, answer = await api.call("POST", "/api/schedule/generate", BAC_NINH, json=span)
+    assert (status, answer["error"]["code"]) == (409, "room_taken")
+    assert "2027-03-15" in answer["error"]["message"]
+    assert api.counts() == before
+    status, answer = await api.call(
+        "POST", "/api/schedule/generate", BAC_NINH, json={**span, "skip_conflicts": True}
+    )
+    assert status == 201 and answer["created"] == 5 and len(answer["skipped"]) == 1
+    # Generation is idempotent; the clash stays reported until the booking moves.
+    status, answer = await api.call(
+        "POST", "/api/schedule/generate", BAC_NINH, json={**span, "skip_conflicts": True}
+    )
+    assert (status, answer["created"], answer["existing"], len(answer["skipped"])) == (200, 0, 5, 1)
+    status, answer = await api.call(
+        "POST", "/api/schedule/generate", BAC_NINH, json={**span, "site": "ha-noi"}
+    )
+    assert (status, answer["error"]["code"]) == (403, "outside_scope")
+    status, answer = await api.call(
+        "POST", "/api/schedule/generate", BAC_NINH, json={**span, "to": "2026-12-31"}
+    )
+    assert (status, answer["error"]["code"]) == (422, "end_before_start")
