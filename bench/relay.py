@@ -1,0 +1,366 @@
+"""Relay benchmark: encoded-frame forwarding against aiortc's MediaRelay (decode + encode).
+
+    python -m bench.relay --subscribers 16 --seconds 20
+
+Starts a server process (the real app in forward mode; a bench-only MediaRelay server
+for the baseline), then one 640x480 VP8 publisher and N subscribers that count
+encoded frames without decoding, in this process. Server CPU comes from
+/proc/<pid>/stat. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
+from av import VideoFrame
+
+from bridge.rtc_internals import codec_preferences, tap_receiver
+
+SESSION = "bench"
+SITES = ["tw-hanoi", *[f"site-{i}" for i in range(64)]]
+SECRET = "bench-secret-bench-secret-bench-secret"
+WIDTH, HEIGHT, FPS = 640, 480, 30
+WARMUP = 6.0
+
+
+class PatternTrack(VideoStreamTrack):
+    """640x480 frames with moving content (a drifting gradient and a noisy band), so
+    VP8 has real work to do and a real bitrate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        rng = random.Random(1)
+        band = bytes(rng.randrange(256) for _ in range(WIDTH * 32))
+        chroma = bytes([128]) * (WIDTH * HEIGHT // 4)
+        self._frames = []
+        for i in range(FPS):
+            rows = [bytes((x + y + 8 * i) & 0xFF for x in range(WIDTH)) for y in range(HEIGHT)]
+            luma = bytearray(b"".join(rows))
+            top = (i * 12) % (HEIGHT - 32)
+            luma[top * WIDTH : (top + 32) * WIDTH] = band
+            frame = VideoFrame(WIDTH, HEIGHT, "yuv420p")
+            frame.planes[0].update(bytes(luma))
+            frame.planes[1].update(chroma)
+            frame.planes[2].update(chroma)
+            self._frames.append(frame)
+        self.sent = 0
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = self._frames[self.sent % FPS]
+        frame.pts, frame.time_base = pts, time_base
+        self.sent += 1
+        return frame
+
+
+# -- server side -------------------------------------------------------------------------
+
+
+def serve_forward(port: int) -> None:
+    """The real app: /bridge signaling and the forwarding relay."""
+    from config.settings import Settings
+    from signaling.directory import MemoryDirectory, SessionInfo, SessionState, SiteInfo
+    from web.app import create_app
+
+    now = datetime.now(UTC)
+    session = SessionInfo(
+        SESSION,
+        "bench",
+        SITES[0],
+        frozenset(SITES),
+        SessionState.OPEN,
+        now,
+        now + timedelta(hours=1),
+    )
+    directory = MemoryDirectory([session], [SiteInfo(s, s) for s in SITES])
+    data = Path(os.environ.get("TMPDIR", "/tmp")) / f"rb-bench-{port}"
+    app = create_app(
+        Settings(port=port, secret=SECRET, data_dir=data, record_on_open=False), directory=directory
+    )
+    web.run_app(app, host="127.0.0.1", port=port, print=None)
+
+
+def serve_transcode(port: int) -> None:
+    """Baseline: aiortc as usual, every subscriber gets a decoded and re-encoded copy."""
+    relay = MediaRelay()
+    state: dict[str, Any] = {"track": None, "pcs": set()}
+
+    async def publish(request: web.Request) -> web.Response:
+        body = await request.json()
+        pc = RTCPeerConnection()
+        state["pcs"].add(pc)
+        pc.on("track", lambda track: state.__setitem__("track", track))
+        await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return web.json_response({"sdp": pc.localDescription.sdp})
+
+    async def subscribe(request: web.Request) -> web.Response:
+        body = await request.json()
+        pc = RTCPeerConnection()
+        state["pcs"].add(pc)
+        await pc.setRemoteDescription(RTCSessionDescription(body["sdp"], "offer"))
+        for transceiver in pc.getTransceivers():
+            transceiver.sender.replaceTrack(relay.subscribe(state["track"]))
+            transceiver.direction = "sendonly"
+        await pc.setLocalDescription(await pc.createAnswer())
+        return web.json_response({"sdp": pc.localDescription.sdp})
+
+    app = web.Application()
+    app.router.add_post("/publish", publish)
+    app.router.add_post("/subscribe", subscribe)
+    web.run_app(app, host="127.0.0.1", port=port, print=None)
+
+
+# -- measurement -------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+@dataclass
+class Run:
+    published_fps: float
+    delivered_fps: list[float]
+    cpu_percent: float
+    rss_per_subscriber_mb: float
+
+
+def start_server(mode: str, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.relay", "--serve", mode, "--port", str(port)],
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+async def wait_port(port: int) -> None:
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def counting_pc(counts: Any, index: int) -> RTCPeerConnection:
+    pc = RTCPeerConnection()
+
+    @pc.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+
+        def on_frame(_codec: Any, _data: bytes, _ts: int) -> None:
+            counts[index] += 1
+
+        tap_receiver(transceiver.receiver, on_frame, lambda: None)
+
+    return pc
+
+
+def token_for(site: str) -> str:
+    from signaling.tokens import Role, issue_token
+
+    return issue_token(SECRET, role=Role.ROOM, site=site, session=SESSION)
+
+
+async def _subscribe_forward(
+    url: str, indices: list[int], counts: Any, ready: Any, stop: Any
+) -> None:
+    from signaling.client import BridgeClient
+
+    clients = [BridgeClient(url, token_for(SITES[i + 1])) for i in indices]
+    for client in clients:
+        await client.connect(wait=30)
+        with ready.get_lock():
+            ready.value += 1
+    while not stop.is_set():
+        for i, client in zip(indices, clients, strict=True):
+            counts[i] = client.frames_from(SITES[0], "video")
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def _subscribe_transcode(
+    url: str, indices: list[int], counts: Any, ready: Any, stop: Any
+) -> None:
+    pcs = []
+    async with aiohttp.ClientSession() as http:
+        for i in indices:
+            pc = counting_pc(counts, i)
+            t = pc.addTransceiver("video", direction="recvonly")
+            t.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
+            await pc.setLocalDescription(await pc.createOffer())
+            async with http.post(f"{url}/subscribe", json={"sdp": pc.localDescription.sdp}) as r:
+                answer = (await r.json())["sdp"]
+            await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+            pcs.append(pc)
+            with ready.get_lock():
+                ready.value += 1
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
+    await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
+
+
+def subscriber_worker(
+    mode: str, url: str, indices: list[int], counts: Any, ready: Any, stop: Any
+) -> None:
+    """A process holding some of the subscribers (one Python process cannot receive
+    16 streams and publish one on a loaded 2-core machine without dropping packets)."""
+    run = _subscribe_forward if mode == "forward" else _subscribe_transcode
+    asyncio.run(run(url, indices, counts, ready, stop))
+
+
+async def measure(
+    pid: int, track: PatternTrack, counts: Any, seconds: float
+) -> tuple[float, list[float], float]:
+    await asyncio.sleep(WARMUP)
+    sent0, counts0, cpu0, t0 = track.sent, list(counts), cpu_seconds(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    elapsed = time.monotonic() - t0
+    cpu = (cpu_seconds(pid) - cpu0) / elapsed * 100
+    delivered = [(c - c0) / elapsed for c, c0 in zip(list(counts), counts0, strict=True)]
+    return (track.sent - sent0) / elapsed, delivered, cpu
+
+
+async def _publish_forward(url: str, track: PatternTrack) -> Callable[[], Awaitable[Any]]:
+    from signaling.client import BridgeClient
+
+    publisher = BridgeClient(url, token_for(SITES[0]), video_codecs=("video/VP8",))
+    await publisher.connect()
+    await publisher.publish([track])
+    return publisher.close
+
+
+async def _publish_transcode(url: str, track: PatternTrack) -> Callable[[], Awaitable[Any]]:
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    transceiver.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
+    await pc.setLocalDescription(await pc.createOffer())
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/publish", json={"sdp": pc.localDescription.sdp}) as r,
+    ):
+        answer = (await r.json())["sdp"]
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    return pc.close
+
+
+async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, workers: int) -> Run:
+    url = f"http://127.0.0.1:{port}"
+    track = PatternTrack()
+    publish = _publish_forward if mode == "forward" else _publish_transcode
+    close = await publish(url, track)
+    await asyncio.sleep(2)
+    rss0 = rss_mb(pid)
+    ctx = multiprocessing.get_context("spawn")
+    counts, ready, stop = ctx.Array("l", n), ctx.Value("i", 0), ctx.Event()
+    procs = [
+        ctx.Process(
+            target=subscriber_worker,
+            args=(mode, url, list(range(w, n, workers)), counts, ready, stop),
+        )
+        for w in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        while ready.value < n:
+            if not all(p.is_alive() for p in procs):
+                raise RuntimeError("a subscriber worker died")
+            await asyncio.sleep(0.2)
+        published, delivered, cpu = await measure(pid, track, counts, seconds)
+        rss = (rss_mb(pid) - rss0) / n
+    finally:
+        stop.set()
+        for proc in procs:
+            proc.join(20)
+            if proc.is_alive():
+                proc.kill()
+        await close()
+    return Run(published, delivered, cpu, rss)
+
+
+async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
+    from tests.conftest import free_port
+
+    results: dict[str, Run] = {}
+    load_before = machine_load()
+    for mode in ("forward", "transcode"):
+        port = free_port()
+        server = start_server(mode, port)
+        try:
+            await wait_port(port)
+            results[mode] = await run_mode(mode, port, server.pid, n, seconds, workers)
+        finally:
+            server.terminate()
+            server.wait(10)
+    forward, transcode = results["forward"], results["transcode"]
+    return {
+        "subscribers": n,
+        "seconds": seconds,
+        "published_fps": round(forward.published_fps, 2),
+        "delivered_fps_min": round(min(forward.delivered_fps), 2),
+        "delivered_fps_mean": round(sum(forward.delivered_fps) / n, 2),
+        "server_cpu_percent_forward": round(forward.cpu_percent, 1),
+        "server_cpu_percent_transcode": round(transcode.cpu_percent, 1),
+        "ratio": round(transcode.cpu_percent / max(forward.cpu_percent, 0.01), 1),
+        "forward_cpu_per_subscriber": round(forward.cpu_percent / n, 2),
+        "transcode_published_fps": round(transcode.published_fps, 2),
+        "transcode_delivered_fps_min": round(min(transcode.delivered_fps), 2),
+        "rss_mb_per_subscriber": round(forward.rss_per_subscriber_mb, 2),
+        "subscriber_processes": workers,
+        "load_average_before": load_before,
+        "load_average_after": machine_load(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2, help="subscriber processes")
+    parser.add_argument("--serve", choices=["forward", "transcode"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve == "forward":
+        serve_forward(args.port)
+    elif args.serve == "transcode":
+        serve_transcode(args.port)
+    else:
+        print(json.dumps(asyncio.run(bench(args.subscribers, args.seconds, args.workers))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Bad input gets a clear error, and a connected site keeps receiving media meanwhile."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import socketio
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from signaling.client import BridgeClient, ClientError
+from signaling.tokens import Role, issue_token
+from tests.integration.conftest import CLOSED_SESSION, HOST, SECRET, Server, wait_for
+
+FRAMES = 20
+
+
+@pytest.fixture
+async def pair(server: Server) -> AsyncIterator[tuple[BridgeClient, BridgeClient]]:
+    hanoi = BridgeClient(server.url, server.token(HOST))
+    bac_ninh = BridgeClient(server.url, server.token("bac-ninh"))
+    await hanoi.connect()
+    await bac_ninh.connect()
+    await hanoi.publish([VideoStreamTrack(), AudioStreamTrack()])
+    await bac_ninh.publish([VideoStreamTrack()])
+    await wait_for(lambda: bac_ninh.frames_from(HOST, "video") >= FRAMES, what="media")
+    yield hanoi, bac_ninh
+    await hanoi.leave()
+    await bac_ninh.leave()
+
+
+async def _still_flowing(receiver: BridgeClient) -> None:
+    before = receiver.frames_from(HOST, "video")
+    await wait_for(
+        lambda: receiver.frames_from(HOST, "video") >= before + FRAMES,
+        what="media to keep flowing to the other site",
+    )
+
+
+async def _refused(server: Server, token: str | None) -> dict[str, str]:
+    client = BridgeClient(server.url, token or "")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(wait=5)
+    await client.close()
+    await wait_for(lambda: client.connect_error is not None, what="connect_error")
+    data: dict[str, str] = client.connect_error["data"]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("make_token", "code"),
+    [
+        (lambda: None, "token_missing"),
+        (
+            lambda: issue_token(
+                SECRET,
+                role=Role.ROOM,
+                site="bac-ninh",
+                session="s-2026-11-27",
+                not_before=datetime.now(UTC) - timedelta(days=2),
+                ttl=timedelta(hours=1),
+            ),
+            "token_expired",
+        ),
+        (
+            lambda: issue_token(
+                "another-secret-of-at-least-32-bytes!",
+                role=Role.ROOM,
+                site="bac-ninh",
+                session="s-2026-11-27",
+            ),
+            "token_invalid",
+        ),
+        (
+            lambda: issue_token(SECRET, role=Role.ROOM, site="bac-ninh", session="nope"),
+            "unknown_session",
+        ),
+        (
+            lambda: issue_token(SECRET, role=Role.ROOM, site="bac-ninh", session=CLOSED_SESSION),
+            "session_closed",
+        ),
+        (
+            lambda: issue_token(SECRET, role=Role.ROOM, site="ca-mau", session="s-2026-11-27"),
+            "site_not_in_session",
+        ),
+        (
+            lambda: issue_token(SECRET, role=Role.CLERK, site=HOST, session="s-2026-11-27"),
+            "forbidden_role",
+        ),
+    ],
+)
+async def test_refused_connections(
+    server: Server, pair: tuple[BridgeClient, BridgeClient], make_token: object, code: str
+) -> None:
+    data = await _refused(server, make_token())  # type: ignore[operator]
+    assert data["code"] == code and data["message"]
+    await _still_flowing(pair[1])
+
+
+async def test_malformed_sdp_and_payloads(
+    server: Server, pair: tuple[BridgeClient, BridgeClient]
+) -> None:
+    client = BridgeClient(server.url, server.token("da-nang"))
+    await client.connect()
+    with pytest.raises(ClientError) as bad_sdp:
+        await client.call("publish", {"type": "offer", "sdp": "v=0\r\nthis is not sdp\r\n"})
+    assert bad_sdp.value.code == "bad_sdp"
+    with pytest.raises(ClientError) as not_object:
+        await client.call("publish", "offer please")
+    assert not_object.value.code == "bad_request"
+    with pytest.raises(ClientError) as stale:
+        await client.call("subscribe_answer", {"type": "answer", "sdp": "v=0", "revision": 99})
+    assert stale.value.code == "bad_request"
+    await _still_flowing(pair[1])
+    await client.publish([VideoStreamTrack()])  # the same connection still works
+    await wait_for(lambda: pair[1].frames_from("da-nang", "video") >= FRAMES, what="da-nang media")
+    await client.leave()
+
+
+async def test_unknown_event(server: Server, pair: tuple[BridgeClient, BridgeClient]) -> None:
+    hanoi = pair[0]
+    with pytest.raises(ClientError) as unknown:
+        await hanoi.call("fly_to_the_moon", {})
+    assert unknown.value.code == "unknown_event"
+    await wait_for(
+        lambda: any(e["code"] == "unknown_event" for e in hanoi.errors), what="error event"
+    )
+    assert hanoi.sio.connected
+    await _still_flowing(pair[1])
+
+
+async def test_oversized_messages(server: Server, pair: tuple[BridgeClient, BridgeClient]) -> None:
+    hanoi = pair[0]
+    limit = 64 * 1024  # the fixture's max_message_bytes
+    with pytest.raises(ClientError) as too_large:
+        await hanoi.call("publish", {"type": "offer", "sdp": "x" * (limit + 10)})
+    assert too_large.value.code == "message_too_large"
+    assert hanoi.sio.connected
+    await _still_flowing(pair[1])
+
+    # Past the hard limit the transport itself drops that one connection.
+    rogue = BridgeClient(server.url, server.token("da-nang"))
+    await rogue.connect()
+    await rogue.sio.emit("publish", {"sdp": "x" * (limit * 8)}, namespace="/bridge")
+    await wait_for(lambda: rogue.disconnected.is_set(), what="the oversized sender to be dropped")
+    await rogue.close()
+    await _still_flowing(pair[1])
