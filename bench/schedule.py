@@ -310,11 +310,13 @@ def main() -> None:
             "benchmark": "schedule",
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
             "generation": time_generation(args.sites),
             "persist": time_persist(args.sites, url),
         }
         with server(Path(tmp) / "api") as base:
             result["booking_api"] = asyncio.run(time_api(base, args.requests, args.concurrency))
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))
 
 
