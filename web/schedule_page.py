@@ -108,7 +108,10 @@ def _site_name(site: SiteView | None, fallback: str, lang: str) -> str:
 def _row(s: SessionView, sites: dict[str, SiteView], lang: str) -> str:
     t = TEXT[lang]
     start, end = s.starts_at.astimezone(VN_TZ), s.ends_at.astimezone(VN_TZ)
-    when = f"{WEEKDAYS[lang][start.weekday()]} {start:%d/%m/%Y} {start:%H:%M}–{end:%H:%M}"
+    when = f"{WEEKDAYS[lang][start.weekday()]} {start:%d/%m/%Y} {start:%H:%M}–"
+    if end.date() != start.date():
+        when += f"{WEEKDAYS[lang][end.weekday()]} {end:%d/%m/%Y} "
+    when += f"{end:%H:%M}"
     if s.on_day_off:
         when += f" ({t['day_off']})"
     host = sites.get(s.host_site_id)
