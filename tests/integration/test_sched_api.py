@@ -466,3 +466,37 @@ async def test_generation_is_all_or_nothing(api: Api) -> None:
         "POST", "/api/schedule/generate", BAC_NINH, json={**span, "to": "2026-12-31"}
     )
     assert (status, answer["error"]["code"]) == (422, "end_before_start")
+
+
+async def test_overrides_through_the_api(api: Api) -> None:
+    status, answer = await api.call("GET", "/api/calendar/days?from=2027-03-06&to=2027-03-06")
+    assert answer["days"] == [{"date": "2027-03-06", "working": False, "reason": "cuối tuần"}]
+    status, answer = await api.call(
+        "PUT", "/api/calendar/overrides/2027-03-06", ADMIN, json={"working": True, "note": "bù"}
+    )
+    assert status == 200, answer
+    status, answer = await api.call("GET", "/api/calendar/days?from=2027-03-06&to=2027-03-06")
+    assert answer["days"][0]["working"] is True and answer["days"][0]["reason"] == "bù"
+    saturday = session_body(
+        starts_at="2027-03-06T08:00:00+07:00", ends_at="2027-03-06T11:00:00+07:00"
+    )
+    status, booked = await api.call("POST", "/api/sessions", CENTRAL, json=saturday)
+    assert status == 201 and booked["on_day_off"] is False
+    status, answer = await api.call("PUT", "/api/calendar/overrides/2027-02-30", ADMIN, json={})
+    assert (status, answer["error"]["code"]) == (400, "bad_date")
+    status, answer = await api.call("DELETE", "/api/calendar/overrides/2027-03-07", ADMIN)
+    assert (status, answer["error"]["code"]) == (404, "unknown_override")
+
+
+async def test_public_page_languages_and_bad_ranges(api: Api) -> None:
+    status, page = await api.call("GET", "/schedule")
+    assert status == 200 and "Lịch tiếp công dân" in page and 'lang="vi"' in page
+    status, page = await api.call("GET", "/schedule?lang=en&site=bac-ninh")
+    assert status == 200 and "Citizen reception schedule" in page
+    assert "/api/sites/bac-ninh/calendar.ics" in page
+    status, answer = await api.call("GET", "/schedule?from=27/11/2026")
+    assert (status, answer["error"]["code"]) == (400, "bad_date")
+    status, answer = await api.call("GET", "/schedule?site=atlantis")
+    assert (status, answer["error"]["code"]) == (404, "unknown_site")
+    status, answer = await api.call("GET", "/api/sessions?from=2027-03-02&to=2027-03-01")
+    assert (status, answer["error"]["code"]) == (400, "end_before_start")
