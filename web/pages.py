@@ -1,4 +1,4 @@
-"""The browser pages that take a token in their address: the reception room."""
+"""The browser pages that take a token in their address: reception room, operator console."""
 
 from __future__ import annotations
 
@@ -19,3 +19,9 @@ routes = web.RouteTableDef()
 async def room_page(request: web.Request) -> web.FileResponse:
     """The reception room; the page reads ``?token=`` itself and connects to /bridge."""
     return web.FileResponse(STATIC_DIR / "room.html", headers=_PAGE_HEADERS)
+
+
+@routes.get("/console")
+async def console_page(request: web.Request) -> web.FileResponse:
+    """The operator console; the page reads ``?token=`` (an operator's) and connects."""
+    return web.FileResponse(STATIC_DIR / "console.html", headers=_PAGE_HEADERS)

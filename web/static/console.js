@@ -1,0 +1,622 @@
+// The operator console: the central office's director's board for one reception session.
+// Protocol: signaling/PROTOCOL.md (namespace /bridge, "Operator commands").
+//
+// The console only watches (one subscribe connection: operators receive every point,
+// standby ones included, as previews) and commands. Its picture of the session is the
+// server's `bridge_state`: every command is answered with it, and every change is
+// broadcast, so two consoles, or one that reloads, show the same state.
+// Tests read window.rbc.state and call window.rbc.command / window.rbc.stats.
+
+import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+import {
+  addMessages,
+  applyI18n,
+  bindLanguageSwitch,
+  getLanguage,
+  has,
+  onLanguageChange,
+  setLanguage,
+  t,
+} from "/static/i18n.js";
+
+const TIME_ZONE = "Asia/Ho_Chi_Minh";
+const ACK_TIMEOUT_MS = 30000;
+const ICE_GATHERING_TIMEOUT_MS = 5000;
+const METER_INTERVAL_MS = 100;
+
+addMessages({
+  vi: {
+    "console.title": "Bàn điều hành phiên tiếp công dân",
+    "console.error.title": "Không mở được bàn điều hành",
+    "console.session.clock": "Thời lượng phiên",
+    "console.points": "Các điểm cầu",
+    "console.operators": "Người điều hành đang trực: {count}",
+    "console.host": "Điểm cầu chủ trì",
+    "console.patch.live": "Đang lên cầu",
+    "console.patch.standby": "Đang chờ",
+    "console.op.patch_in": "Đưa lên cầu",
+    "console.op.patch_out": "Chuyển chờ",
+    "console.op.mute": "Tắt tiếng",
+    "console.op.unmute": "Bật tiếng",
+    "console.op.drop": "Ngắt kết nối",
+    "console.listen": "Nghe",
+    "console.muted": "Đã tắt tiếng",
+    "console.record.start": "Bắt đầu ghi hình",
+    "console.record.stop": "Dừng ghi hình",
+    "console.record.on": "Đang ghi hình từ {since}",
+    "console.record.on.unknown": "Đang ghi hình",
+    "console.record.off": "Không ghi hình",
+    "console.case.current": "Vụ việc đang xem xét:",
+    "console.case.none": "chưa đánh dấu",
+    "console.case.mark": "Đánh dấu vụ việc",
+    "console.case.number": "Số vụ việc",
+    "console.case.text": "Nội dung",
+    "console.case.submit": "Đánh dấu",
+    "console.markers": "Các mốc vụ việc",
+    "console.marker.not.archived": "chưa lưu vào kho lưu trữ: {note}",
+    "console.phase.init": "Đang chuẩn bị",
+    "console.phase.connecting": "Đang kết nối máy chủ",
+    "console.phase.joined": "Đang điều hành",
+    "console.phase.reconnecting": "Mất kết nối, đang thử lại",
+    "console.phase.dropped": "Máy chủ đã ngắt kết nối",
+    "console.phase.error": "Không vào được phiên",
+    "state.absent": "Chưa kết nối",
+    "error.not_operator": "Mã truy cập này không phải của người điều hành phiên.",
+    "error.unknown_point": "Điểm cầu này chưa tham gia phiên.",
+    "error.not_connected": "Điểm cầu này không đang kết nối.",
+    "error.recorder_failed": "Bộ ghi hình không thực hiện được lệnh.",
+    "error.marker_not_archived": "Đã đánh dấu trên bàn điều hành nhưng chưa lưu được vào kho lưu trữ.",
+  },
+  en: {
+    "console.title": "Reception session operator console",
+    "console.error.title": "The operator console cannot open",
+    "console.session.clock": "Session time",
+    "console.points": "Sites",
+    "console.operators": "Operators on duty: {count}",
+    "console.host": "Host site",
+    "console.patch.live": "Live",
+    "console.patch.standby": "Standby",
+    "console.op.patch_in": "Patch in",
+    "console.op.patch_out": "Patch out",
+    "console.op.mute": "Mute",
+    "console.op.unmute": "Unmute",
+    "console.op.drop": "Drop",
+    "console.listen": "Listen",
+    "console.muted": "Muted",
+    "console.record.start": "Start recording",
+    "console.record.stop": "Stop recording",
+    "console.record.on": "Recording since {since}",
+    "console.record.on.unknown": "Recording",
+    "console.record.off": "Not recording",
+    "console.case.current": "Case under discussion:",
+    "console.case.none": "none marked",
+    "console.case.mark": "Mark a case",
+    "console.case.number": "Case number",
+    "console.case.text": "Notes",
+    "console.case.submit": "Mark",
+    "console.markers": "Case markers",
+    "console.marker.not.archived": "not in the archive: {note}",
+    "console.phase.init": "Preparing",
+    "console.phase.connecting": "Connecting to the server",
+    "console.phase.joined": "Directing",
+    "console.phase.reconnecting": "Connection lost, retrying",
+    "console.phase.dropped": "The server disconnected this console",
+    "console.phase.error": "Could not join the session",
+    "state.absent": "Not connected",
+    "error.not_operator": "This access token is not a session operator's.",
+    "error.unknown_point": "This site has not joined the session.",
+    "error.not_connected": "This site is not connected.",
+    "error.recorder_failed": "The recorder could not carry out the command.",
+    "error.marker_not_archived": "Marked on the board, but the archive did not take the marker.",
+  },
+});
+
+const $ = (id) => document.getElementById(id);
+
+/** What the console knows; plain data only, so tests can read it as JSON. */
+const state = {
+  phase: "init",
+  error: null,
+  warning: null,
+  endpointId: null,
+  role: null,
+  site: null,
+  session: null,
+  board: null,
+  tracks: [],
+  subscribeState: "new",
+  previews: {},
+};
+
+let socket = null;
+let subscribePc = null;
+let offerChain = Promise.resolve();
+let clockOffsetMs = 0;
+let audioContext = null;
+/** site -> {el, video, audio, tracks: {video, audio}, analyser, samples} */
+const cards = new Map();
+
+class ProtocolError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// ---------------------------------------------------------------- start and join
+
+function start() {
+  bindLanguageSwitch($("lang"));
+  applyI18n();
+  onLanguageChange(render);
+  for (const button of document.querySelectorAll(".board-bar button[data-op]")) {
+    button.addEventListener("click", () => runCommand(button.dataset.op));
+  }
+  $("mark-form").addEventListener("submit", onMark);
+  setInterval(tickClocks, 1000);
+  setInterval(updateMeters, METER_INTERVAL_MS);
+  tickClocks();
+  const token = new URLSearchParams(location.search).get("token");
+  if (!token) {
+    fail({ code: "token_missing", message: "no ?token= in the address" });
+    return;
+  }
+  join(token);
+}
+
+function join(token) {
+  setPhase("connecting");
+  socket = io("/bridge", { auth: { token } });
+  socket.on("connect_error", onConnectError);
+  socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
+  socket.on("bridge_state", applyState);
+  socket.on("subscribe_offer", (offer) => {
+    offerChain = offerChain.then(() => onSubscribeOffer(offer)).catch(reportFailure);
+  });
+  socket.on("error", (err) => warn(normaliseError(err)));
+  socket.on("disconnect", onDisconnect);
+}
+
+function onConnectError(err) {
+  if (socket.active) {
+    setPhase(state.endpointId ? "reconnecting" : "connecting");
+    warn({ code: "server_unreachable", message: String(err?.message ?? "") });
+    return;
+  }
+  const error = normaliseError(err?.data);
+  fail({ code: error.code, message: error.message || String(err?.message ?? "") });
+}
+
+async function onWelcome(welcome) {
+  teardown();
+  state.endpointId = welcome.endpoint_id;
+  state.role = welcome.role;
+  state.site = welcome.site;
+  state.session = welcome.session;
+  if (welcome.role !== "operator") {
+    fail({ code: "not_operator", message: `role ${welcome.role}` });
+    return;
+  }
+  state.error = null;
+  if (state.warning?.code === "server_unreachable") state.warning = null;
+  setPhase("joined");
+  subscribePc = createSubscribePc(welcome.ice_servers ?? []);
+  const reply = await request("state", {});
+  applyState(reply.state);
+}
+
+function onDisconnect(reason) {
+  if (state.phase === "error") return;
+  teardown();
+  setPhase(reason === "io server disconnect" ? "dropped" : "reconnecting");
+}
+
+// ---------------------------------------------------------------- state and commands
+
+/** Take a `bridge_state` (event or ack) unless a newer one is already shown. */
+function applyState(board) {
+  if (!board) return;
+  if (state.board && board.revision < state.board.revision) return;
+  state.board = board;
+  clockOffsetMs = Date.parse(board.now) - Date.now();
+  reconcileCards();
+}
+
+/** Run `op` (with `fields`); resolves to {reply, sentAt, ackAt} (epoch ms), or throws. */
+async function command(op, fields = {}) {
+  const sentAt = Date.now();
+  const reply = await request("command", { op, ...fields });
+  const ackAt = Date.now();
+  applyState(reply.state);
+  // A command that went through clears an earlier refusal; it may bring its own warning.
+  warn(reply.warning ?? null);
+  return { reply, sentAt, ackAt };
+}
+
+async function runCommand(op, fields = {}) {
+  try {
+    await command(op, fields);
+  } catch (err) {
+    reportFailure(err);
+  }
+}
+
+async function onMark(event) {
+  event.preventDefault();
+  const number = $("mark-number").value.trim();
+  if (!number) return;
+  try {
+    await command("mark_case", { case_number: number, text: $("mark-text").value.trim() });
+    $("mark-number").value = "";
+    $("mark-text").value = "";
+  } catch (err) {
+    reportFailure(err);
+  }
+}
+
+async function request(event, payload) {
+  if (!socket) throw new ProtocolError("internal", "not connected");
+  const reply = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
+  if (reply?.error) throw new ProtocolError(reply.error.code, reply.error.message);
+  return reply;
+}
+
+// ---------------------------------------------------------------- previews (WebRTC)
+
+function createSubscribePc(iceServers) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  pc.addEventListener("connectionstatechange", () => {
+    state.subscribeState = pc.connectionState;
+    render();
+  });
+  return pc;
+}
+
+async function onSubscribeOffer(offer) {
+  const pc = subscribePc;
+  if (!pc) return;
+  await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+  await pc.setLocalDescription(await pc.createAnswer());
+  await iceGatheringComplete(pc);
+  if (subscribePc !== pc) return;
+  state.tracks = offer.tracks ?? [];
+  reconcileCards();
+  await request("subscribe_answer", {
+    type: "answer",
+    sdp: pc.localDescription.sdp,
+    revision: offer.revision,
+  });
+}
+
+function iceGatheringComplete(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const finish = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    };
+    const check = () => pc.iceGatheringState === "complete" && finish();
+    const timer = setTimeout(finish, ICE_GATHERING_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+function teardown() {
+  subscribePc?.close();
+  subscribePc = null;
+  offerChain = Promise.resolve();
+  state.tracks = [];
+  state.subscribeState = "closed";
+  reconcileCards();
+}
+
+/** endpoint_id -> {video, audio}: the preview tracks the subscribe connection carries. */
+function previewTracks() {
+  const byMid = new Map(state.tracks.map((tr) => [tr.mid, tr]));
+  const out = new Map();
+  for (const transceiver of subscribePc?.getTransceivers() ?? []) {
+    const info = byMid.get(transceiver.mid);
+    const direction = transceiver.currentDirection;
+    if (!info || !(direction === "recvonly" || direction === "sendrecv")) continue;
+    const entry = out.get(info.endpoint_id) ?? {};
+    entry[info.kind] = transceiver.receiver.track;
+    out.set(info.endpoint_id, entry);
+  }
+  return out;
+}
+
+function reconcileCards() {
+  const points = state.board?.points ?? [];
+  const tracks = previewTracks();
+  const sites = new Set(points.map((p) => p.site));
+  for (const [site, card] of cards) {
+    if (!sites.has(site)) {
+      card.el.remove();
+      cards.delete(site);
+    }
+  }
+  for (const point of points) {
+    const card = cards.get(point.site) ?? createCard(point.site);
+    const media = point.endpoint_id ? (tracks.get(point.endpoint_id) ?? {}) : {};
+    attach(card, "video", media.video);
+    attach(card, "audio", media.audio);
+  }
+  render();
+}
+
+function createCard(site) {
+  const el = $("point-template").content.firstElementChild.cloneNode(true);
+  el.dataset.site = site;
+  const card = {
+    el,
+    video: el.querySelector("video"),
+    audio: el.querySelector("audio"),
+    tracks: {},
+    analyser: null,
+    samples: null,
+    level: 0,
+  };
+  for (const button of el.querySelectorAll("button[data-op]")) {
+    button.addEventListener("click", () => runCommand(button.dataset.op, { site }));
+  }
+  el.querySelector(".listen-box").addEventListener("change", (ev) => {
+    card.audio.muted = !ev.target.checked;
+    audioContext?.resume();
+  });
+  cards.set(site, card);
+  $("points").append(el);
+  applyI18n(el);
+  return card;
+}
+
+function attach(card, kind, track) {
+  if (card.tracks[kind] === track) return;
+  card.tracks[kind] = track;
+  const element = card[kind];
+  element.srcObject = track ? new MediaStream([track]) : null;
+  if (kind === "audio") card.analyser = track ? analyserFor(track) : null;
+  if (track) {
+    for (const ev of ["mute", "unmute", "ended"]) track.addEventListener(ev, render);
+    element.play().catch((err) => console.warn(`rbc: ${kind} autoplay refused`, err));
+  }
+}
+
+function analyserFor(track) {
+  try {
+    audioContext ??= new AudioContext();
+    const analyser = audioContext.createAnalyser();
+    analyser.fftSize = 512;
+    audioContext.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+    return analyser;
+  } catch (err) {
+    console.warn("rbc: no audio analyser", err);
+    return null;
+  }
+}
+
+/** RMS level (0-100) of each point's preview audio, several times a second. */
+function updateMeters() {
+  for (const [site, card] of cards) {
+    let level = 0;
+    if (card.analyser) {
+      card.samples ??= new Float32Array(card.analyser.fftSize);
+      card.analyser.getFloatTimeDomainData(card.samples);
+      let sum = 0;
+      for (const v of card.samples) sum += v * v;
+      level = Math.min(100, Math.round(Math.sqrt(sum / card.samples.length) * 300));
+    }
+    card.level = level;
+    state.previews[site] = { ...(state.previews[site] ?? {}), level };
+    const meter = card.el.querySelector(".meter");
+    meter.setAttribute("aria-valuenow", String(level));
+    card.el.querySelector(".meter-fill").style.width = `${level}%`;
+  }
+}
+
+// ---------------------------------------------------------------- rendering
+
+function setPhase(phase) {
+  state.phase = phase;
+  render();
+}
+
+function fail(error) {
+  state.error = error;
+  state.phase = "error";
+  socket?.disconnect();
+  teardown();
+  render();
+}
+
+function warn(error) {
+  state.warning = error;
+  render();
+}
+
+function reportFailure(err) {
+  console.error("rbc:", err);
+  if (err instanceof ProtocolError) warn({ code: err.code, message: err.message });
+  else warn({ code: "webrtc_failed", message: String(err?.message ?? err) });
+}
+
+function normaliseError(data) {
+  const code = typeof data?.code === "string" ? data.code : "unknown";
+  const message = typeof data?.message === "string" ? data.message : "";
+  return { code, message };
+}
+
+function formatTime(iso, { date = false, seconds = false } = {}) {
+  if (!iso) return "";
+  const options = { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hour12: false };
+  if (seconds) options.second = "2-digit";
+  if (date) Object.assign(options, { day: "2-digit", month: "2-digit", year: "numeric" });
+  return new Intl.DateTimeFormat(getLanguage() === "vi" ? "vi-VN" : "en-GB", options).format(
+    new Date(iso),
+  );
+}
+
+function duration(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(Math.floor(total / 3600))}:${pad(Math.floor(total / 60) % 60)}:${pad(total % 60)}`;
+}
+
+function tickClocks() {
+  $("clock").textContent = formatTime(new Date().toISOString(), { seconds: true });
+  const opened = state.board?.opened_at;
+  $("session-clock").textContent = opened
+    ? duration(Date.now() + clockOffsetMs - Date.parse(opened))
+    : "--:--:--";
+}
+
+function stateLabel(connection) {
+  return has(`state.${connection}`) ? t(`state.${connection}`) : connection;
+}
+
+function render() {
+  document.body.dataset.phase = state.phase;
+  $("phase").textContent = t(`console.phase.${state.phase}`);
+  const session = state.session;
+  $("session-title").textContent = session?.title || t("console.title");
+  document.title = `${t("console.title")} — ${session?.title ?? ""}`;
+  $("site-name").textContent = state.site?.name ?? "";
+  $("schedule").textContent = session
+    ? `${formatTime(session.starts_at, { date: true })} – ${formatTime(session.ends_at)}`
+    : "";
+  const board = state.board;
+  $("operators").textContent = board
+    ? t("console.operators", { count: board.operators?.length ?? 0 })
+    : "";
+  renderError();
+  renderRecording(board);
+  renderCase(board);
+  renderPoints(board);
+  tickClocks();
+}
+
+function renderError() {
+  const shown = state.error ?? state.warning;
+  const box = $("error");
+  box.hidden = !shown;
+  box.classList.toggle("warning", !state.error && Boolean(state.warning));
+  box.querySelector("h2").hidden = !state.error;
+  if (!shown) return;
+  $("error-text").textContent = t(has(`error.${shown.code}`) ? `error.${shown.code}` : "error.unknown");
+  $("error-code").textContent = shown.code;
+  $("error-message").textContent = shown.message;
+}
+
+function renderRecording(board) {
+  const recording = board?.recording ?? { active: false, since: null };
+  const box = $("recording");
+  box.dataset.active = String(recording.active);
+  $("recording-text").textContent = recording.active
+    ? recording.since
+      ? t("console.record.on", { since: formatTime(recording.since, { seconds: true }) })
+      : t("console.record.on.unknown")
+    : t("console.record.off");
+  const usable = state.phase === "joined" && Boolean(board);
+  $("record-start").disabled = !usable || recording.active;
+  $("record-stop").disabled = !usable || !recording.active;
+  $("mark-submit").disabled = !usable;
+}
+
+function renderCase(board) {
+  const current = board?.current_case;
+  $("case-number").textContent = current?.case_number ?? t("console.case.none");
+  $("case-text").textContent = current?.text ?? "";
+  $("case-at").textContent = current ? formatTime(current.at, { seconds: true }) : "";
+  $("markers").replaceChildren(
+    ...[...(board?.markers ?? [])].reverse().map((marker) => {
+      const item = document.createElement("li");
+      const time = document.createElement("time");
+      time.textContent = formatTime(marker.at, { seconds: true });
+      const number = document.createElement("strong");
+      number.textContent = marker.case_number;
+      item.append(time, " ", number, marker.text ? ` — ${marker.text}` : "");
+      if (!marker.archived) {
+        const note = document.createElement("span");
+        note.className = "note";
+        note.textContent = ` (${t("console.marker.not.archived", { note: marker.archive_note })})`;
+        item.append(note);
+      }
+      return item;
+    }),
+  );
+}
+
+function renderPoints(board) {
+  const usable = state.phase === "joined" && Boolean(board);
+  for (const point of board?.points ?? []) {
+    const card = cards.get(point.site);
+    if (!card) continue;
+    const el = card.el;
+    el.dataset.connection = point.connection;
+    el.dataset.patch = point.patch;
+    el.dataset.muted = String(point.muted);
+    el.dataset.host = String(point.host);
+    el.querySelector(".site-name").textContent =
+      (point.site_name || point.site) + (point.host ? ` · ${t("console.host")}` : "");
+    const badge = el.querySelector(".state-badge");
+    badge.className = `state-badge state-${point.connection}`;
+    badge.textContent = stateLabel(point.connection);
+    const patch = el.querySelector(".patch-badge");
+    patch.className = `patch-badge patch-${point.patch}`;
+    patch.textContent = t(`console.patch.${point.patch}`);
+    el.querySelector(".meter").classList.toggle("muted", point.muted);
+    el.querySelector(".meter-text").textContent = point.muted ? t("console.muted") : "";
+    const video = card.tracks.video;
+    const showing = point.connection === "connected" && video && video.readyState !== "ended";
+    el.classList.toggle("no-video", !showing);
+    el.querySelector(".overlay").textContent =
+      point.connection === "connected" ? t("room.waiting.media") : stateLabel(point.connection);
+    const seen = point.connection !== "absent";
+    const connected = point.connection === "connected" || point.connection === "connecting";
+    const enable = {
+      patch_in: seen && !point.host && !point.live,
+      patch_out: seen && !point.host && point.live,
+      mute: seen && !point.muted,
+      unmute: seen && point.muted,
+      drop: connected,
+    };
+    for (const button of el.querySelectorAll("button[data-op]")) {
+      button.disabled = !usable || !enable[button.dataset.op];
+    }
+    state.previews[point.site] = {
+      ...(state.previews[point.site] ?? {}),
+      video: video ? { id: video.id, readyState: video.readyState, muted: video.muted } : null,
+      audio: card.tracks.audio ? { id: card.tracks.audio.id } : null,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- debug hook for tests
+
+/** Per site: what the preview connection decodes (video) and receives (audio). */
+async function stats() {
+  const out = {};
+  const pc = subscribePc;
+  if (!pc) return out;
+  const owners = new Map();
+  for (const [site, card] of cards) {
+    for (const kind of ["audio", "video"]) {
+      if (card.tracks[kind]) owners.set(card.tracks[kind].id, site);
+    }
+  }
+  const report = await pc.getStats();
+  for (const s of report.values()) {
+    if (s.type !== "inbound-rtp") continue;
+    const site = owners.get(s.trackIdentifier);
+    if (!site) continue;
+    const entry = (out[site] ??= { framesDecoded: 0, audioPacketsReceived: 0, level: 0 });
+    if (s.kind === "video") entry.framesDecoded = s.framesDecoded ?? 0;
+    else entry.audioPacketsReceived = s.packetsReceived ?? 0;
+    entry.level = cards.get(site)?.level ?? 0;
+  }
+  return out;
+}
+
+window.rbc = { state, command, stats, setLanguage };
+
+start();
