@@ -12,6 +12,8 @@ from sessions.calendar import local_instant
 from sessions.models import Frequency, HostKind, RuleKind, SessionKind
 from sessions.requests import Participant, RuleRequest, SessionRequest, SlotBooking
 from sessions.rules import RuleSpec
+from sessions.sitetree import Scope
+from sessions.views import SessionView
 from signaling.directory import SessionState
 from signaling.tokens import Role, issue_token
 from web.auth import require
@@ -234,6 +236,29 @@ async def get_session(request: web.Request) -> web.Response:
     return web.json_response(view.as_dict(public=public))
 
 
+async def change_session_state(
+    app: web.Application,
+    session_id: str,
+    state: SessionState,
+    scope: Scope = None,
+    note: str = "",
+) -> SessionView:
+    """Open, close or cancel a session, then tell every state hook (media, recorder).
+
+    The one path for state changes: REST routes use it, and so should an operator's
+    socket command. Raises the HTTP error of a refusal.
+    """
+    store = app[STORE]
+    view = await run(store.set_state, session_id, state, scope, note)
+    info = view.info(await run(store.site_names, view.site_ids))
+    for hook in app[SESSION_HOOKS]:
+        try:
+            await hook(info)
+        except Exception:
+            logger.exception("session %s: state hook %r failed", session_id, hook)
+    return view
+
+
 async def _change_state(request: web.Request, state: SessionState) -> web.Response:
     claims, scope = await staff_scope(request)
     if state is SessionState.CANCELLED and claims.role is Role.OPERATOR:
@@ -243,15 +268,8 @@ async def _change_state(request: web.Request, state: SessionState) -> web.Respon
     body = await json_body(request) if request.can_read_body else {}
     note = text(body, "reason", required=False)
     session_id = request.match_info["session_id"]
-    view = await run(request.app[STORE].set_state, session_id, state, scope, note)
-    names = await run(request.app[STORE].site_names, view.site_ids)
-    info = view.info(names)
+    view = await change_session_state(request.app, session_id, state, scope, note)
     logger.info("session %s %s by %s@%s", session_id, state, claims.role, claims.site)
-    for hook in request.app[SESSION_HOOKS]:
-        try:
-            await hook(info)
-        except Exception:
-            logger.exception("session %s: state hook %r failed", session_id, hook)
     return web.json_response(view.as_dict())
 
 
