@@ -402,6 +402,14 @@ async def test_slot_booking_keeps_names_private(api: Api) -> None:
     assert status == 201, answer
     status, answer = await api.call("POST", path, CENTRAL, json=citizen)
     assert (status, answer["error"]["code"]) == (409, "slot_taken")
+    # Staff of a taking-part site may book; staff of another province may not.
+    other = f"/api/sessions/{booked['id']}/slots/{booked['slots'][1]['id']}/booking"
+    status, answer = await api.call("POST", other, token(Role.SCHEDULER, "ha-noi"), json=citizen)
+    assert (status, answer["error"]["code"]) == (403, "outside_scope")
+    status, answer = await api.call("POST", other, token(Role.OPERATOR, "tw-hanoi"), json=citizen)
+    assert status == 201, answer
+    status, answer = await api.call("POST", other, BAC_NINH, json={**citizen, "case_kind": "x"})
+    assert (status, answer["error"]["code"]) == (422, "bad_case_kind")
     status, public = await api.call("GET", f"/api/sessions/{booked['id']}")
     assert public["slots"][0]["booked"] is True and "citizen_name" not in public["slots"][0]
     status, page = await api.call("GET", "/schedule?from=2027-03-01&to=2027-03-01")
