@@ -4,7 +4,9 @@
   thread with its own event loop, data folder in tmp, knowing ``e2e_session`` and
   ``e2e_sites``. Override those fixtures (or ``e2e_settings_overrides``) in a test module
   to change what the server knows; ``server_factory`` starts further servers.
-- ``browser``: one headless Chromium per test session (fake camera and microphone).
+- ``browser``: one headless Chromium per test module (fake camera and microphone).
+- ``client_loop``: an event loop in a thread of its own for Python endpoints
+  (``signaling.client.BridgeClient``); ``client_loop.run(coro)`` waits for the result.
 - ``open_room(site)``: a room page for ``site`` in its own browser context;
   ``open_page(url)``: any other page. Both are closed after the test.
 
@@ -26,6 +28,7 @@ from tests.e2e.harness import (
     SITES,
     BrowserPage,
     LiveServer,
+    LoopThread,
     RoomPage,
     ServerThread,
     data_dir_settings,
@@ -106,9 +109,14 @@ def live_server(
     return server_factory(e2e_session, e2e_sites)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """Headless Chromium with a fake camera and microphone, shared by the test session."""
+    """Headless Chromium with a fake camera and microphone, shared by a test module.
+
+    Module scope, not session: Playwright's sync API keeps its event loop marked as
+    running in the main thread while it is started, which breaks every async test that
+    pytest runs meanwhile. Keep async tests out of modules that use this fixture.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -161,3 +169,11 @@ def open_room(browser: Any, live_server: LiveServer) -> Iterator[OpenRoom]:
     # Close pages before the server stops, so the server sees them go.
     for page in pages:
         page.close()
+
+
+@pytest.fixture
+def client_loop() -> Iterator[LoopThread]:
+    """A loop apart from the server's, for Python clients (aiortc) in a sync test."""
+    thread = LoopThread("e2e-clients")
+    yield thread
+    thread.stop()

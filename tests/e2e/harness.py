@@ -159,23 +159,58 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
 
+class LoopThread:
+    """An asyncio loop in a daemon thread; :meth:`run` runs a coroutine there and waits."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Cancel what is still running on the loop, then end the thread."""
+        try:
+            self.run(_cancel_leftovers(), timeout)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self.loop.close()
+
+
+async def _cancel_leftovers() -> None:
+    # Whatever is left (engine.io's ping and service tasks...) ends here, not as
+    # "Task was destroyed but it is pending" when the loop closes.
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+
+
 class ServerThread:
-    """Serves an aiohttp app on 127.0.0.1 from a background thread with its own loop."""
+    """Serves an aiohttp app on 127.0.0.1 from a :class:`LoopThread` of its own."""
 
     def __init__(self, build: Callable[[int], tuple[web.Application, Settings]]) -> None:
         self._build = build
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="e2e-server", daemon=True)
+        self._thread = LoopThread("e2e-server")
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
         self.settings: Settings | None = None
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._thread.loop
 
     def start(self, timeout: float = 30.0) -> str:
-        self._thread.start()
+        """Bind a free port, start serving, return the base address."""
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -186,35 +221,16 @@ class ServerThread:
             await self._runner.setup()
             await web.SockSite(self._runner, sock).start()
 
-        asyncio.run_coroutine_threadsafe(setup(), self._loop).result(timeout)
+        self._thread.run(setup(), timeout)
         return f"http://127.0.0.1:{port}"
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    async def _shutdown(self) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-        # Whatever the app left running (engine.io's ping and service tasks...) ends here,
-        # not as "Task was destroyed but it is pending" when the loop closes.
-        current = asyncio.current_task()
-        leftovers = [task for task in asyncio.all_tasks() if task is not current]
-        for task in leftovers:
-            task.cancel()
-        await asyncio.gather(*leftovers, return_exceptions=True)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Clean up the app (closing peer connections must not hang) and end the thread."""
         try:
             if self._runner is not None:
-                future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-                future.result(timeout)
+                self._thread.run(self._runner.cleanup(), timeout)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            if not self._thread.is_alive():
-                self._loop.close()
+            self._thread.stop(timeout)
 
 
 @dataclass
