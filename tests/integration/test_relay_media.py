@@ -86,3 +86,18 @@ async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(server:
     finally:
         await hanoi.leave()
         await bac_ninh.leave()
+
+
+async def test_h264_publisher_reaches_subscribers_as_h264(server: Server) -> None:
+    hanoi = BridgeClient(server.url, server.token(HOST), video_codecs=("video/H264",))
+    bac_ninh = await _join(server, "bac-ninh")
+    await hanoi.connect()
+    try:
+        await hanoi.publish([VideoStreamTrack()])
+        await wait_for(lambda: bac_ninh.frames_from(HOST, "video") >= MIN_FRAMES, what="H264 video")
+        video = bac_ninh.tracks_from(HOST, "video")[0]
+        assert video.codec == "video/H264"
+        assert video.keyframe is not None and _decodes("h264", video.keyframe)
+    finally:
+        await hanoi.leave()
+        await bac_ninh.leave()
