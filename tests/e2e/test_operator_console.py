@@ -86,6 +86,7 @@ def test_operator_patches_mutes_and_drops_points(
         console.wait_preview(site)
     for site in POINTS:
         assert video_frames(central, site) == 0, central.stats()
+        assert central.page.locator(f"#tiles .tile[data-site='{site}']").is_hidden()
     ha_giang.wait_receiving(HOST)
 
     # Patch two points in: each decodes at the central page and at the other live point.
@@ -100,6 +101,7 @@ def test_operator_patches_mutes_and_drops_points(
         (bac_ninh, "ha-giang"),
     ):
         wait_rising(room, lambda r=room, k=key: video_frames(r, k), f"video from {key}")
+    assert central.page.locator("#tiles .tile[data-site='bac-ninh']").is_visible()
     # The standby point still sees only the host.
     assert video_frames(tp_hcm, "bac-ninh") == 0 and video_frames(tp_hcm, "ha-giang") == 0
 

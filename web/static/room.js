@@ -499,10 +499,21 @@ function renderPresence() {
   );
 }
 
+/** Whether the relay forwards `peer`'s media to this page now (the operator's patch). */
+function reachesMe(peer) {
+  const host = state.session?.host_site;
+  if (!peer || peer.site === host || state.role === "operator") return true;
+  if (!peer.live) return false;
+  return state.site?.id === host || (peerOf(state.endpointId)?.live ?? true);
+}
+
 function renderTiles() {
-  $("no-remote").hidden = tiles.size > 0 || state.phase !== "joined";
+  let shown = 0;
   for (const [endpointId, tile] of tiles) {
     const peer = peerOf(endpointId);
+    // A point on standby is previewed by operators only: no empty tile for it here.
+    tile.el.hidden = !reachesMe(peer);
+    if (!tile.el.hidden) shown += 1;
     const peerState = peer?.state ?? "connecting";
     tile.el.dataset.site = tile.info.site;
     tile.el.dataset.state = peerState;
@@ -515,6 +526,7 @@ function renderTiles() {
     const video = tile.tracks.video;
     tile.el.classList.toggle("no-video", !video || video.muted || video.readyState === "ended");
   }
+  $("no-remote").hidden = shown > 0 || state.phase !== "joined";
 }
 
 // ---------------------------------------------------------------- debug hook for tests
