@@ -16,7 +16,11 @@ class ConsolePage(BrowserPage):
     """The console and its debug hook (``window.rbc``)."""
 
     def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.evaluate("() => JSON.parse(JSON.stringify(window.rbc.state))")
+        # Right after a (re)load the module may not have run yet.
+        result: dict[str, Any] = self.evaluate(
+            "() => window.rbc ? JSON.parse(JSON.stringify(window.rbc.state))"
+            " : {phase: 'loading', board: null, previews: {}}"
+        )
         return result
 
     def board(self) -> dict[str, Any]:

@@ -84,6 +84,13 @@ def test_operator_patches_mutes_and_drops_points(
     # Standby: only the operator previews the points; the central page gets none.
     for site in POINTS:
         console.wait_preview(site)
+    # The preview's audio drives the level meter (Chromium's fake microphone beeps).
+    wait_until(
+        lambda: console.state()["previews"]["tp-hcm"]["level"] > 0,
+        timeout=JOIN_TIMEOUT_S,
+        interval=0.05,
+        message=lambda: f"the audio meter of tp-hcm never moved: {console.dump()}",
+    )
     for site in POINTS:
         assert video_frames(central, site) == 0, central.stats()
         assert central.page.locator(f"#tiles .tile[data-site='{site}']").is_hidden()

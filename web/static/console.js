@@ -12,104 +12,20 @@ import {
   addMessages,
   applyI18n,
   bindLanguageSwitch,
-  getLanguage,
   has,
   onLanguageChange,
   setLanguage,
   t,
 } from "/static/i18n.js";
+import { AudioMeter } from "/static/audio_meter.js";
+import { consoleMessages } from "/static/console_messages.js";
+import { duration, formatTime } from "/static/time_format.js";
 
-const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const ACK_TIMEOUT_MS = 30000;
 const ICE_GATHERING_TIMEOUT_MS = 5000;
 const METER_INTERVAL_MS = 100;
 
-addMessages({
-  vi: {
-    "console.title": "Bàn điều hành phiên tiếp công dân",
-    "console.error.title": "Không mở được bàn điều hành",
-    "console.session.clock": "Thời lượng phiên",
-    "console.points": "Các điểm cầu",
-    "console.operators": "Người điều hành đang trực: {count}",
-    "console.host": "Điểm cầu chủ trì",
-    "console.patch.live": "Đang lên cầu",
-    "console.patch.standby": "Đang chờ",
-    "console.op.patch_in": "Đưa lên cầu",
-    "console.op.patch_out": "Chuyển chờ",
-    "console.op.mute": "Tắt tiếng",
-    "console.op.unmute": "Bật tiếng",
-    "console.op.drop": "Ngắt kết nối",
-    "console.listen": "Nghe",
-    "console.muted": "Đã tắt tiếng",
-    "console.record.start": "Bắt đầu ghi hình",
-    "console.record.stop": "Dừng ghi hình",
-    "console.record.on": "Đang ghi hình từ {since}",
-    "console.record.on.unknown": "Đang ghi hình",
-    "console.record.off": "Không ghi hình",
-    "console.case.current": "Vụ việc đang xem xét:",
-    "console.case.none": "chưa đánh dấu",
-    "console.case.mark": "Đánh dấu vụ việc",
-    "console.case.number": "Số vụ việc",
-    "console.case.text": "Nội dung",
-    "console.case.submit": "Đánh dấu",
-    "console.markers": "Các mốc vụ việc",
-    "console.marker.not.archived": "chưa lưu vào kho lưu trữ: {note}",
-    "console.phase.init": "Đang chuẩn bị",
-    "console.phase.connecting": "Đang kết nối máy chủ",
-    "console.phase.joined": "Đang điều hành",
-    "console.phase.reconnecting": "Mất kết nối, đang thử lại",
-    "console.phase.dropped": "Máy chủ đã ngắt kết nối",
-    "console.phase.error": "Không vào được phiên",
-    "state.absent": "Chưa kết nối",
-    "error.not_operator": "Mã truy cập này không phải của người điều hành phiên.",
-    "error.unknown_point": "Điểm cầu này chưa tham gia phiên.",
-    "error.not_connected": "Điểm cầu này không đang kết nối.",
-    "error.recorder_failed": "Bộ ghi hình không thực hiện được lệnh.",
-    "error.marker_not_archived": "Đã đánh dấu trên bàn điều hành nhưng chưa lưu được vào kho lưu trữ.",
-  },
-  en: {
-    "console.title": "Reception session operator console",
-    "console.error.title": "The operator console cannot open",
-    "console.session.clock": "Session time",
-    "console.points": "Sites",
-    "console.operators": "Operators on duty: {count}",
-    "console.host": "Host site",
-    "console.patch.live": "Live",
-    "console.patch.standby": "Standby",
-    "console.op.patch_in": "Patch in",
-    "console.op.patch_out": "Patch out",
-    "console.op.mute": "Mute",
-    "console.op.unmute": "Unmute",
-    "console.op.drop": "Drop",
-    "console.listen": "Listen",
-    "console.muted": "Muted",
-    "console.record.start": "Start recording",
-    "console.record.stop": "Stop recording",
-    "console.record.on": "Recording since {since}",
-    "console.record.on.unknown": "Recording",
-    "console.record.off": "Not recording",
-    "console.case.current": "Case under discussion:",
-    "console.case.none": "none marked",
-    "console.case.mark": "Mark a case",
-    "console.case.number": "Case number",
-    "console.case.text": "Notes",
-    "console.case.submit": "Mark",
-    "console.markers": "Case markers",
-    "console.marker.not.archived": "not in the archive: {note}",
-    "console.phase.init": "Preparing",
-    "console.phase.connecting": "Connecting to the server",
-    "console.phase.joined": "Directing",
-    "console.phase.reconnecting": "Connection lost, retrying",
-    "console.phase.dropped": "The server disconnected this console",
-    "console.phase.error": "Could not join the session",
-    "state.absent": "Not connected",
-    "error.not_operator": "This access token is not a session operator's.",
-    "error.unknown_point": "This site has not joined the session.",
-    "error.not_connected": "This site is not connected.",
-    "error.recorder_failed": "The recorder could not carry out the command.",
-    "error.marker_not_archived": "Marked on the board, but the archive did not take the marker.",
-  },
-});
+addMessages(consoleMessages);
 
 const $ = (id) => document.getElementById(id);
 
@@ -132,8 +48,7 @@ let socket = null;
 let subscribePc = null;
 let offerChain = Promise.resolve();
 let clockOffsetMs = 0;
-let audioContext = null;
-/** site -> {el, video, audio, tracks: {video, audio}, analyser, samples} */
+/** site -> {el, video, audio, tracks: {video, audio}, meter, level} */
 const cards = new Map();
 
 class ProtocolError extends Error {
@@ -353,8 +268,7 @@ function createCard(site) {
     video: el.querySelector("video"),
     audio: el.querySelector("audio"),
     tracks: {},
-    analyser: null,
-    samples: null,
+    meter: null,
     level: 0,
   };
   for (const button of el.querySelectorAll("button[data-op]")) {
@@ -362,7 +276,6 @@ function createCard(site) {
   }
   el.querySelector(".listen-box").addEventListener("change", (ev) => {
     card.audio.muted = !ev.target.checked;
-    audioContext?.resume();
   });
   cards.set(site, card);
   $("points").append(el);
@@ -375,41 +288,23 @@ function attach(card, kind, track) {
   card.tracks[kind] = track;
   const element = card[kind];
   element.srcObject = track ? new MediaStream([track]) : null;
-  if (kind === "audio") card.analyser = track ? analyserFor(track) : null;
+  if (kind === "audio") {
+    card.meter?.close();
+    card.meter = track ? new AudioMeter(track) : null;
+  }
   if (track) {
     for (const ev of ["mute", "unmute", "ended"]) track.addEventListener(ev, render);
     element.play().catch((err) => console.warn(`rbc: ${kind} autoplay refused`, err));
   }
 }
 
-function analyserFor(track) {
-  try {
-    audioContext ??= new AudioContext();
-    const analyser = audioContext.createAnalyser();
-    analyser.fftSize = 512;
-    audioContext.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-    return analyser;
-  } catch (err) {
-    console.warn("rbc: no audio analyser", err);
-    return null;
-  }
-}
-
-/** RMS level (0-100) of each point's preview audio, several times a second. */
+/** Level (0-100) of each point's preview audio, several times a second. */
 function updateMeters() {
   for (const [site, card] of cards) {
-    let level = 0;
-    if (card.analyser) {
-      card.samples ??= new Float32Array(card.analyser.fftSize);
-      card.analyser.getFloatTimeDomainData(card.samples);
-      let sum = 0;
-      for (const v of card.samples) sum += v * v;
-      level = Math.min(100, Math.round(Math.sqrt(sum / card.samples.length) * 300));
-    }
+    const level = card.meter?.level() ?? 0;
     card.level = level;
     state.previews[site] = { ...(state.previews[site] ?? {}), level };
-    const meter = card.el.querySelector(".meter");
-    meter.setAttribute("aria-valuenow", String(level));
+    card.el.querySelector(".meter").setAttribute("aria-valuenow", String(level));
     card.el.querySelector(".meter-fill").style.width = `${level}%`;
   }
 }
@@ -444,22 +339,6 @@ function normaliseError(data) {
   const code = typeof data?.code === "string" ? data.code : "unknown";
   const message = typeof data?.message === "string" ? data.message : "";
   return { code, message };
-}
-
-function formatTime(iso, { date = false, seconds = false } = {}) {
-  if (!iso) return "";
-  const options = { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hour12: false };
-  if (seconds) options.second = "2-digit";
-  if (date) Object.assign(options, { day: "2-digit", month: "2-digit", year: "numeric" });
-  return new Intl.DateTimeFormat(getLanguage() === "vi" ? "vi-VN" : "en-GB", options).format(
-    new Date(iso),
-  );
-}
-
-function duration(ms) {
-  const total = Math.max(0, Math.floor(ms / 1000));
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${pad(Math.floor(total / 3600))}:${pad(Math.floor(total / 60) % 60)}:${pad(total % 60)}`;
 }
 
 function tickClocks() {
