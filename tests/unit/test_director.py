@@ -1,0 +1,100 @@
+"""Where points start, patch state kept per site across drops, command payloads, markers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bridge.director import CaseMarker
+from bridge.errors import BadRequest
+from bridge.frames import EndpointId
+from bridge.hub import ConnectionState, Hub
+from bridge.participant import Participant, SubscribeOffer
+from bridge.patch import EndpointRole, PatchState
+from signaling.commands import Command, Op
+
+HOST = "tw-hanoi"
+
+
+async def _no_offer(offer: SubscribeOffer) -> None:
+    raise AssertionError("nothing is published, so no offer is due")
+
+
+async def _join(hub: Hub, site: str, role: EndpointRole = EndpointRole.ROOM) -> Participant:
+    participant = Participant(
+        hub, EndpointId(f"{site}-{role}-{len(hub.peers())}"), site, role, _no_offer
+    )
+    await hub.join(participant, site)
+    return participant
+
+
+async def test_points_start_live_until_an_operator_joins_then_on_standby() -> None:
+    hub = Hub("s", HOST)
+    early = await _join(hub, "bac-ninh")
+    patch = hub.point_patch("bac-ninh")
+    assert patch is not None and patch.state is PatchState.LIVE
+    await _join(hub, HOST, EndpointRole.OPERATOR)
+    late = await _join(hub, "ha-giang")
+    host = await _join(hub, HOST)
+    states = {p.endpoint_id: p.live for p in hub.peers()}
+    assert states[early.endpoint_id] and states[host.endpoint_id]
+    assert not states[late.endpoint_id]
+    assert hub.direction.directed
+
+
+async def test_patch_state_belongs_to_the_site_across_drops() -> None:
+    hub = Hub("s", HOST)
+    await _join(hub, HOST, EndpointRole.OPERATOR)
+    first = await _join(hub, "bac-ninh")
+    await hub.set_point("bac-ninh", state=PatchState.LIVE, muted=True)
+    await hub.leave(first.endpoint_id, dropped=True)
+    assert hub.point_endpoints("bac-ninh") == []
+    peer = next(p for p in hub.peers() if p.site == "bac-ninh")
+    assert peer.state is ConnectionState.DISCONNECTED
+    # Changed while away: the point comes back with it.
+    await hub.set_point("bac-ninh", muted=False)
+    again = await _join(hub, "bac-ninh")
+    patch = hub.patch(again.endpoint_id)
+    assert patch is not None and patch.state is PatchState.LIVE and not patch.muted
+    assert [p.site for p in hub.peers()].count("bac-ninh") == 1
+    with pytest.raises(KeyError):
+        await hub.set_point("ca-mau", state=PatchState.LIVE)
+
+
+async def test_every_change_moves_the_revision() -> None:
+    hub = Hub("s", HOST)
+    await _join(hub, "bac-ninh")
+    before = hub.direction.revision
+    await hub.set_point("bac-ninh", state=PatchState.STANDBY)
+    await hub.announce()
+    assert hub.direction.revision == before + 2
+
+
+def test_command_payloads() -> None:
+    assert Command.parse({"op": "patch_in", "site": "bac-ninh"}) == Command(Op.PATCH_IN, "bac-ninh")
+    mark = Command.parse({"op": "mark_case", "case_number": " KN-1 ", "text": "Đất đai"})
+    assert (mark.case_number, mark.text) == ("KN-1", "Đất đai")
+    bad: object
+    for bad in (
+        None,
+        [],
+        {"op": "launch"},
+        {"op": "drop"},
+        {"op": "mute", "site": 7},
+        {"op": "mark_case", "case_number": ""},
+        {"op": "mark_case", "case_number": "x" * 65},
+    ):
+        with pytest.raises(BadRequest):
+            Command.parse(bad)
+
+
+def test_case_markers_are_checked() -> None:
+    at = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    marker = CaseMarker("KN-1", "Đất đai", at, "op")
+    assert marker.as_dict(with_text=False) == {"case_number": "KN-1", "at": at.isoformat()}
+    assert marker.as_dict()["text"] == "Đất đai"
+    with pytest.raises(ValueError):
+        CaseMarker(" ", "", at)
+    with pytest.raises(ValueError):
+        CaseMarker("KN-1", "", datetime(2026, 11, 27, 3, 0))
