@@ -37,8 +37,11 @@ format: $(STAMP)
 	$(BIN)/ruff format $(PYDIRS)
 	$(BIN)/ruff check --fix $(PYDIRS)
 
+# The end-to-end tests run in a pytest process of their own: Playwright's sync API leaves
+# its event loop marked as running in the main thread, which breaks later asyncio tests.
 test: $(STAMP) $(NODE_STAMP) system-deps lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q tests/unit tests/integration
+	$(BIN)/pytest -q tests/e2e
 
 clean:
 	rm -rf $(VENV) node_modules
