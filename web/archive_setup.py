@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import logging
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,10 +13,12 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import Engine
 
+from config.settings import load_settings
 from recorder.archive import Archive
 from recorder.audit import AuditLog
+from recorder.integrity import verify_all
 from recorder.isolation import IsolatedRunner
-from recorder.service import HubSource, Recorder, SessionHub
+from recorder.service import RECORDINGS, HubSource, Recorder, SessionHub
 from recorder.storage import LocalStorage
 from sessions.db import make_engine, migrate
 from signaling.directory import SessionInfo, SessionState
@@ -103,3 +107,18 @@ def setup_archive(
             engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    """``reception-bridge verify``: recompute every recorded file's SHA-256 against its
+    manifest; prints JSON, exits 1 if anything does not match."""
+    root = archive_root(load_settings().data_dir) / RECORDINGS
+    checked, problems = verify_all(root)
+    report = {
+        "checked": checked,
+        "problems": [
+            {"recording": p.session_id, "file": p.file, "problem": p.problem} for p in problems
+        ],
+    }
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 1 if problems else 0

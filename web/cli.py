@@ -17,6 +17,7 @@ from sessions.errors import ScheduleError
 from sessions.sitetree import DEFAULT_TREE
 from signaling.tokens import Role, issue_token
 from web.app import create_app
+from web.archive_setup import verify_command
 from web.demo import prepare_demo
 from web.schedule_setup import make_store
 
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", help="who the bearer is, for the audit log")
     token.add_argument("--hours", type=float, default=24.0, help="validity in hours (default 24)")
     token.set_defaults(func=_cmd_token)
+    verify = sub.add_parser("verify", help="recompute the SHA-256 of every recorded file")
+    verify.set_defaults(func=verify_command)
     return parser
 
 

@@ -32,6 +32,7 @@ from signaling.tokens import Role, issue_token
 from tests.recorder_support import TapHub, feed, ffprobe, now, schedule, site_media
 from web.archive_keys import ARCHIVE, RECORDER
 from web.archive_setup import setup_archive
+from web.cli import main as cli_main
 from web.keys import DIRECTORY, SECRET, SETTINGS
 
 SECRET_KEY = "archive-test-secret-archive-test-secret"
@@ -333,7 +334,11 @@ async def test_audit_log_is_append_only(world: World) -> None:
     assert len(audit_rows(world.engine)) == len(rows)
 
 
-async def test_verify_finds_a_tampered_file(world: World) -> None:
+async def test_verify_finds_a_tampered_file(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RB_DATA_DIR", str(world.folder.parents[2]))
+    assert cli_main(["verify"]) == 0
     response = await world.client.post("/api/archive/verify", json={}, headers=ADMIN)
     assert await response.json() == {"checked": 2, "problems": []}
     name = read_manifest(world.folder).files[1].name
@@ -342,6 +347,9 @@ async def test_verify_finds_a_tampered_file(world: World) -> None:
         fh.write(b"\x00\x01\x02")
     result = await (await world.client.post("/api/archive/verify", json={}, headers=ADMIN)).json()
     assert result["problems"] == [{"recording": SESSION, "file": name, "problem": "hash_mismatch"}]
+    capsys.readouterr()
+    assert cli_main(["verify"]) == 1
+    assert '"hash_mismatch"' in capsys.readouterr().out
 
 
 async def test_killed_worker_and_restart_recovery(tmp_path: Path, ffprobe_path: str) -> None:
