@@ -210,7 +210,8 @@ class SessionMuxer:
         site.pending_since = None
         if not tracks:
             return
-        number = len(site.parts) + 1
+        # A worker restarted after a crash continues the manifest: never reuse a name.
+        number = 1 + sum(1 for f in self.manifest.files if f.site == site.site)
         h264 = any(t.info.codec.upper() == "H264" for t in tracks)
         name = f"{safe_site_name(site.site)}-part{number}.{'mkv' if h264 else 'webm'}"
         base = min(t.first_arrival or 0.0 for t in tracks)

@@ -32,6 +32,8 @@ from signaling.directory import SessionInfo
 logger = logging.getLogger(__name__)
 
 RECORDINGS = "recordings"
+MAX_RESTARTS = 3
+"""A worker that keeps crashing is not restarted more often than this per recording."""
 DEFAULT_LEGAL_BASIS = (
     "Luật Tiếp công dân 42/2013/QH13; Nghị định 64/2014/NĐ-CP: tiếp công dân trực tuyến được "
     "ghi hình và lưu trữ (Law on Citizen Reception: online reception is recorded and kept)"
@@ -82,7 +84,12 @@ class _Active:
     sink: RecordingSink
     hub: SinkHost
     started_at: datetime
+    t0: float
     folder: Path
+    tapped: bool = False
+    """The sink is attached to the hub."""
+    restarts: int = 0
+    """Workers started again after a crash."""
 
 
 class Recorder:
@@ -105,6 +112,7 @@ class Recorder:
         self.settle = settle
         self._clock = clock or (lambda: datetime.now(UTC))
         self._active: dict[str, _Active] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
     def folder(self, session_id: str) -> Path:
@@ -153,16 +161,57 @@ class Recorder:
                 started_at=started_at,
                 legal_basis=legal_basis,
             )
-            worker = RecordingWorker(
-                folder, recording_id, started_at.isoformat(), t0, settle=self.settle
-            )
-            await asyncio.to_thread(worker.start)
-            sink = RecordingSink(worker)
-            hub.add_sink(sink)
-            request_keyframes(hub)
-            self._active[session.id] = _Active(session, worker, sink, hub, started_at, folder)
+            worker = await self._spawn(folder, started_at, t0)
+            active = _Active(session, worker, RecordingSink(worker), hub, started_at, t0, folder)
+            self._tap(active)
+            self._active[session.id] = active
             logger.info("session %s: recording into %s", session.id, folder)
             return True
+
+    async def _spawn(self, folder: Path, started_at: datetime, t0: float) -> RecordingWorker:
+        worker = RecordingWorker(
+            folder, folder.name, started_at.isoformat(), t0, settle=self.settle
+        )
+        await asyncio.to_thread(worker.start)
+        return worker
+
+    def _tap(self, active: _Active) -> None:
+        """Attach the sink to the hub and watch the worker's exit."""
+        active.hub.add_sink(active.sink)
+        active.tapped = True
+        request_keyframes(active.hub)
+        worker = active.worker
+        asyncio.get_running_loop().add_reader(
+            worker.process.sentinel, self._worker_exited, active.session.id, worker
+        )
+
+    async def _restart(self, active: _Active) -> None:
+        active.worker = await self._spawn(active.folder, active.started_at, active.t0)
+        active.sink = RecordingSink(active.worker)
+        if self._active.get(active.session.id) is active:
+            self._tap(active)
+
+    def _worker_exited(self, session_id: str, worker: RecordingWorker) -> None:
+        """The worker process ended: expected on stop, a crash otherwise (restart it)."""
+        asyncio.get_running_loop().remove_reader(worker.process.sentinel)
+        active = self._active.get(session_id)
+        if active is None or active.worker is not worker:
+            return
+        worker.stop(timeout=1.0)
+        logger.error(
+            "session %s: recording worker died (exit code %s); %s",
+            session_id,
+            worker.process.exitcode,
+            "restarting it" if active.restarts < MAX_RESTARTS else "giving up",
+        )
+        active.hub.remove_sink(active.sink)
+        active.tapped = False
+        if active.restarts >= MAX_RESTARTS:
+            return
+        active.restarts += 1
+        task = asyncio.get_running_loop().create_task(self._restart(active))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def stop(self, session_id: str) -> Manifest | None:
         """Stop recording, close and seal the files; None if it was not recording."""
@@ -170,7 +219,10 @@ class Recorder:
             active = self._active.pop(session_id, None)
         if active is None:
             return None
-        active.hub.remove_sink(active.sink)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        asyncio.get_running_loop().remove_reader(active.worker.process.sentinel)
+        if active.tapped:
+            active.hub.remove_sink(active.sink)
         ended = self._clock()
         clean = await asyncio.to_thread(active.worker.stop)
         if not clean:

@@ -179,7 +179,7 @@ def _check_range(request: web.Request, size: int, attempt: Attempt) -> None:
     except ValueError:
         raise http_error(416, "bad_range", "the Range header is malformed") from None
     start = wanted.start
-    if start is not None and (start >= size or (start < 0 and -start > size)):
+    if start is not None and start >= size:
         exc = http_error(
             416, "range_not_satisfiable", f"the range starts beyond the file ({size} bytes)"
         )

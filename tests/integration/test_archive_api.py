@@ -352,7 +352,9 @@ async def test_verify_finds_a_tampered_file(
     assert '"hash_mismatch"' in capsys.readouterr().out
 
 
-async def test_killed_worker_and_restart_recovery(tmp_path: Path, ffprobe_path: str) -> None:
+async def test_killed_worker_is_restarted_and_restart_recovery(
+    tmp_path: Path, ffprobe_path: str
+) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     app = await make_app(tmp_path / "data", engine)
     async with TestClient(TestServer(app)) as client:
@@ -364,17 +366,31 @@ async def test_killed_worker_and_restart_recovery(tmp_path: Path, ffprobe_path: 
         assert worker is not None and await asyncio.to_thread(worker.sync)
         assert worker.process.pid is not None
         os.kill(worker.process.pid, signal.SIGKILL)
-        await asyncio.to_thread(worker.process.join)
+        # The recorder notices the crash and taps the hub with a new worker.
+        for _ in range(300):
+            if recorder.worker(SESSION) is not worker and len(hub.sinks) == 1:
+                break
+            await asyncio.sleep(0.1)
+        second = recorder.worker(SESSION)
+        assert second is not None and second is not worker and second.alive
+        hub.deliver(schedule(site_media(SESSION, "bac-ninh", seconds=3.0), now()))
+        assert await asyncio.to_thread(second.sync)
         manifest = await recorder.stop(SESSION)
         assert manifest is not None and manifest.state is RecordingState.RECOVERED
-        assert manifest.files[0].recovered
+        assert [(f.name, f.recovered) for f in manifest.files] == [
+            ("bac-ninh-part1.webm", True),
+            ("bac-ninh-part2.webm", False),
+        ]
         detail = await (
             await client.get(f"/api/archive/recordings/{SESSION}", headers=CLERK)
         ).json()
         assert detail["status"] == "recovered" and detail["files"][0]["recovered"]
         folder = app[ARCHIVE].storage.root / "recordings" / SESSION
-        probe = ffprobe(ffprobe_path, folder / manifest.files[0].name)
-        assert float(probe["format"]["duration"]) > 3.0
+        first = ffprobe(ffprobe_path, folder / manifest.files[0].name)
+        assert float(first["format"]["duration"]) > 3.0
+        second_probe = ffprobe(ffprobe_path, folder / manifest.files[1].name)
+        assert float(second_probe["format"]["duration"]) == pytest.approx(3.0, rel=0.02)
+        assert verify_folder(folder) == []
 
     # A server killed mid-recording: the folder says "recording"; the next start closes it.
     folder = tmp_path / "data" / "archive" / "recordings" / f"{SESSION}.2"
