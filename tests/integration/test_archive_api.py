@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -152,8 +153,12 @@ async def test_recording_files_manifest_and_search(world: World, ffprobe_path: s
     for query in ("case=99/2026", "kind=petition", "site=ho-chi-minh", "from=2099-01-01"):
         response = await world.client.get(f"/api/archive/recordings?{query}", headers=CLERK)
         assert (await response.json())["recordings"] == [], query
-    response = await world.client.get("/api/archive/recordings?kind=denunciation", headers=CLERK)
-    assert len((await response.json())["recordings"]) == 1
+    today = world.started_at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).date().isoformat()
+    for query in ("kind=denunciation", f"from={today}&to={today}", "site=bac-ninh&case=34"):
+        response = await world.client.get(f"/api/archive/recordings?{query}", headers=CLERK)
+        assert len((await response.json())["recordings"]) == 1, query
+    response = await world.client.get("/api/archive/recordings?from=27-11-2026", headers=CLERK)
+    assert response.status == 422
     # A clerk of a site that took no part finds nothing.
     response = await world.client.get("/api/archive/recordings?case=12/2026", headers=OTHER_CLERK)
     assert (await response.json())["recordings"] == []
