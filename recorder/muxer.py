@@ -8,8 +8,11 @@ Runs inside the recording worker process (``recorder/worker.py``). Rules it keep
   ``settle`` seconds have passed;
 - a track announced after its site's file was opened goes into a stream of an ended
   track of the same kind and codec (a reconnect), else into a new part file;
-- timestamps: the arrival time of a track's first frame places it in the file, its
-  RTP timestamps (unwrapped) place the frames after it, so tracks stay in sync;
+- timestamps: a track's RTP timestamps (unwrapped) place its frames relative to each
+  other; its anchor, the earliest ``arrival - rtp elapsed`` over its first ``anchor``
+  seconds, places it in the file. The first frame alone would do if it were never late,
+  but a keyframe is slow to encode and send, and an anchor that late would put the whole
+  track (and its sync with the other tracks) that much later;
 - ``cluster_time_limit`` and ``flush_packets`` make a killed worker leave a file that
   plays up to its last second.
 """
@@ -40,7 +43,8 @@ _UNSAFE = re.compile(r"[^a-z0-9-]+")
 @dataclass(slots=True)
 class _Frame:
     data: bytes
-    timestamp: int
+    elapsed: float
+    """Seconds since the track's first frame, from the RTP timestamps."""
     keyframe: bool
     arrival: float
 
@@ -98,12 +102,21 @@ def safe_site_name(site: str) -> str:
 class SessionMuxer:
     """All files of one session's recording; fed frames in arrival order."""
 
-    def __init__(self, folder: Path, manifest: Manifest, t0: float, *, settle: float = 2.0):
+    def __init__(
+        self,
+        folder: Path,
+        manifest: Manifest,
+        t0: float,
+        *,
+        settle: float = 2.0,
+        anchor: float = 0.5,
+    ):
         self.folder = folder
         self.manifest = manifest
         self.t0 = t0
         """``time.monotonic()`` at the recording's start (the manifest's ``started_at``)."""
         self.settle = settle
+        self.anchor = min(anchor, settle)
         self._tracks: dict[str, _Track] = {}
         self._sites: dict[str, _Site] = {}
 
@@ -145,7 +158,8 @@ class SessionMuxer:
                 return
             track.first_arrival = arrival
             track.first_ts = track.last_raw_ts = ts
-        frame = _Frame(data, ts, keyframe or not track.is_video, arrival)
+        elapsed = (track.unwrap(ts) - track.first_ts) / track.info.clock_rate
+        frame = _Frame(data, elapsed, keyframe or not track.is_video, arrival)
         if track.part is not None:
             self._mux(track, frame)
             return
@@ -199,8 +213,10 @@ class SessionMuxer:
         kinds = {t.info.kind for t in site.pending} | {
             t.info.kind for part in site.parts for t in part.tracks if not t.ended
         }
-        ready = all(t.buffered for t in site.pending) and kinds == set(Kind)
-        if ready or now - site.pending_since >= self.settle:
+        started = [t.first_arrival for t in site.pending if t.buffered]
+        ready = len(started) == len(site.pending) and kinds == set(Kind)
+        anchored = ready and now - max(a or 0.0 for a in started) >= self.anchor
+        if anchored or now - site.pending_since >= self.settle:
             self._open_part(site)
 
     def _open_part(self, site: _Site) -> None:
@@ -214,6 +230,8 @@ class SessionMuxer:
         number = 1 + sum(1 for f in self.manifest.files if f.site == site.site)
         h264 = any(t.info.codec.upper() == "H264" for t in tracks)
         name = f"{safe_site_name(site.site)}-part{number}.{'mkv' if h264 else 'webm'}"
+        for track in tracks:
+            track.first_arrival = min(f.arrival - f.elapsed for f in track.buffered)
         base = min(t.first_arrival or 0.0 for t in tracks)
         container = av.open(
             str(self.folder / name),
@@ -272,9 +290,7 @@ class SessionMuxer:
         assert part is not None and track.first_arrival is not None
         if track.stream is None:
             return
-        clock = track.info.clock_rate
-        seconds = track.first_arrival - part.base_arrival
-        seconds += (track.unwrap(frame.timestamp) - track.first_ts) / clock
+        seconds = track.first_arrival - part.base_arrival + frame.elapsed
         pts = max(round(seconds * 1000), track.last_pts + 1)
         packet = av.Packet(frame.data)
         packet.stream = track.stream

@@ -137,3 +137,19 @@ def test_killed_worker_leaves_a_playable_file_and_recovery_marks_it(
         fh.seek(200)
         fh.write(b"tampered")
     assert [p.problem for p in verify_folder(folder)] == ["hash_mismatch"]
+
+
+def test_a_late_first_keyframe_does_not_shift_the_track(tmp_path: Path) -> None:
+    """The first keyframe arrives 400 ms late and the frames queued behind it in a burst;
+    the video still lines up with the audio (anchored on the earliest arrival)."""
+    worker, t0 = start_worker(tmp_path, "sess-5")
+    media = site_media("sess-5", "tw-hanoi", seconds=3.0)
+    items = [
+        (max(arrival, t0 + 0.4 + n * 0.002) if track.kind == "video" else arrival, track, frame)
+        for n, (arrival, track, frame) in enumerate(schedule(media, t0))
+    ]
+    feed(RecordingSink(worker), items)
+    assert worker.stop()
+    tracks = {t.kind: t for t in read_manifest(tmp_path).files[0].tracks}
+    assert tracks["video"].offset_ms == 0
+    assert tracks["audio"].offset_ms == pytest.approx(13, abs=2)
