@@ -88,9 +88,13 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Route events; unknown and oversized ones get a clear ``error``."""
+        sid = args[0] if args else ""
+        if event == "connect" and sid in self._endpoints:
+            # Only the server raises "connect", once per socket; a client that sends
+            # an event of that name must not open a second endpoint.
+            return await self._refuse(sid, event, "unknown_event", "connect is not an event")
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
-        sid = args[0] if args else ""
         if not hasattr(self, f"on_{event}"):
             return await self._refuse(sid, event, "unknown_event", f"no such event: {event}")
         size = len(json.dumps(args[1:], default=str))

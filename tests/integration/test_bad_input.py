@@ -146,3 +146,14 @@ async def test_oversized_messages(server: Server, pair: tuple[BridgeClient, Brid
     await wait_for(lambda: rogue.disconnected.is_set(), what="the oversized sender to be dropped")
     await rogue.close()
     await _still_flowing(pair[1])
+
+
+async def test_reserved_event_name_does_not_open_a_second_endpoint(
+    server: Server, pair: tuple[BridgeClient, BridgeClient]
+) -> None:
+    hanoi = pair[0]
+    endpoints = len(hanoi.presence[-1])
+    await hanoi.sio.emit("connect", ({}, {"token": server.token("da-nang")}), namespace="/bridge")
+    await wait_for(lambda: any(e["event"] == "connect" for e in hanoi.errors), what="refusal")
+    assert len(hanoi.presence[-1]) == endpoints
+    await _still_flowing(pair[1])
