@@ -229,21 +229,22 @@ class Commands:
 
     async def _record(self, hub: Hub, session: SessionInfo, *, start: bool) -> None:
         direction = hub.direction
+        verb = "start" if start else "stop"
+        changed = direction.recording != start
         if self.recorder is not None:
             try:
                 if start:
-                    await self.recorder.start(session, hub)
+                    changed = bool(await self.recorder.start(session, hub))
                 else:
-                    await self.recorder.stop(session.id)
+                    changed = await self.recorder.stop(session.id) is not None
             except Exception as exc:
-                logger.exception("session %s: recorder failed to %s", session.id, start)
-                verb = "start" if start else "stop"
+                logger.exception("session %s: the recorder failed to %s", session.id, verb)
                 raise RecorderFailed(f"the recorder could not {verb}: {exc}") from None
-        if start and not direction.recording:
-            direction.recording_since = hub.clock()
+        if changed:
+            # Already recording (the recorder starts on its own when a session opens):
+            # the start time is not known here, so none is invented.
+            direction.recording_since = hub.clock() if start else None
         direction.recording = start
-        if not start:
-            direction.recording_since = None
         await hub.announce()
 
     async def _mark(self, hub: Hub, command: Command, *, by: str) -> dict[str, str] | None:
