@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,10 @@ from bridge.frames import EndpointId
 from bridge.hub import ConnectionState, Hub
 from bridge.participant import Participant, SubscribeOffer
 from bridge.patch import EndpointRole, PatchState
-from signaling.commands import Command, Op
+from signaling.admission import Admission
+from signaling.commands import Command, Commands, NotAllowed, Op
+from signaling.directory import SessionInfo, SessionState, SiteInfo
+from signaling.tokens import Claims, Role
 
 HOST = "tw-hanoi"
 
@@ -98,3 +101,47 @@ def test_case_markers_are_checked() -> None:
         CaseMarker(" ", "", at)
     with pytest.raises(ValueError):
         CaseMarker("KN-1", "", datetime(2026, 11, 27, 3, 0))
+
+
+def _admission(role: Role, site: str = HOST) -> Admission:
+    now = datetime.now(UTC)
+    session = SessionInfo(
+        id="s",
+        title="Tiếp công dân",
+        host_site=HOST,
+        sites=frozenset({HOST, "bac-ninh"}),
+        state=SessionState.OPEN,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=1),
+    )
+    claims = Claims(role, site, "s", now - timedelta(hours=1), now + timedelta(hours=1), "op")
+    return Admission(claims, session, SiteInfo(site, site))
+
+
+async def _never_drop(endpoint_id: EndpointId) -> None:
+    raise AssertionError("nothing to drop")
+
+
+async def test_without_a_recorder_the_board_keeps_recording_state_and_markers() -> None:
+    hub = Hub("s", HOST)
+    await _join(hub, "bac-ninh")
+    commands = Commands()
+    operator = _admission(Role.OPERATOR)
+    started = await commands.run(operator, hub, {"op": "record_start"}, _never_drop)
+    assert started.state["recording"]["active"] and started.state["recording"]["since"]
+    marked = await commands.run(
+        operator, hub, {"op": "mark_case", "case_number": "KN-7", "text": "Đất"}, _never_drop
+    )
+    assert marked.warning is None and marked.state["markers"][0]["text"] == "Đất"
+    room_view = commands.state(hub, operator.session, full=False)
+    assert room_view["current_case"] == {
+        "case_number": "KN-7",
+        "at": hub.direction.markers[0].at.isoformat(),
+    }
+    assert "markers" not in room_view
+    with pytest.raises(NotAllowed):
+        await commands.run(
+            _admission(Role.ROOM, "bac-ninh"), hub, {"op": "record_stop"}, _never_drop
+        )
+    stopped = await commands.run(operator, hub, {"op": "record_stop"}, _never_drop)
+    assert stopped.state["recording"] == {"active": False, "since": None}
