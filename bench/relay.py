@@ -336,6 +336,13 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
         "server_cpu_percent_transcode": round(transcode.cpu_percent, 1),
         "ratio": round(transcode.cpu_percent / max(forward.cpu_percent, 0.01), 1),
         "forward_cpu_per_subscriber": round(forward.cpu_percent / n, 2),
+        # CPU per delivered frame, transcode over forward: fair when the transcoding
+        # server cannot keep up and delivers fewer frames than were published.
+        "ratio_per_delivered_frame": round(
+            (transcode.cpu_percent / max(sum(transcode.delivered_fps), 0.01))
+            / (max(forward.cpu_percent, 0.01) / max(sum(forward.delivered_fps), 0.01)),
+            1,
+        ),
         "transcode_published_fps": round(transcode.published_fps, 2),
         "transcode_delivered_fps_min": round(min(transcode.delivered_fps), 2),
         "rss_mb_per_subscriber": round(forward.rss_per_subscriber_mb, 2),
