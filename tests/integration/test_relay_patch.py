@@ -1,0 +1,81 @@
+"""The patch matrix acting on real media: standby stops a point at the rooms, not at
+the operator; patching back in resumes it from a fresh keyframe."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from bridge.frames import EndpointId
+from bridge.patch import PatchState
+from signaling.client import BridgeClient
+from signaling.tokens import Role
+from tests.integration.conftest import HOST, SESSION, Server, wait_for
+from web.signaling_setup import RELAY
+
+FRAMES = 20
+
+
+async def test_standby_and_mute_follow_the_patch(server: Server) -> None:
+    # Rooms first: without an operator every point starts live.
+    hanoi = BridgeClient(server.url, server.token(HOST))
+    bac_ninh = BridgeClient(server.url, server.token("bac-ninh"))
+    da_nang = BridgeClient(server.url, server.token("da-nang"))
+    operator = BridgeClient(server.url, server.token(HOST, Role.OPERATOR))
+    clients = [hanoi, bac_ninh, da_nang, operator]
+    try:
+        for client in clients:
+            await client.connect()
+        for client in (hanoi, bac_ninh, da_nang):
+            await client.publish([VideoStreamTrack(), AudioStreamTrack()])
+        await wait_for(
+            lambda: all(
+                c.frames_from("bac-ninh", "video") >= FRAMES for c in (hanoi, da_nang, operator)
+            ),
+            what="bac-ninh's video everywhere",
+        )
+        hub = server.app[RELAY].hubs[SESSION]
+        assert bac_ninh.welcome is not None
+        point = EndpointId(bac_ninh.welcome["endpoint_id"])
+
+        await hub.set_patch(point, state=PatchState.STANDBY)
+        await asyncio.sleep(1)  # frames already in flight may still land
+        at_rooms = hanoi.frames_from("bac-ninh", "video"), da_nang.frames_from("bac-ninh", "video")
+        at_operator = operator.frames_from("bac-ninh", "video")
+        host_at_da_nang = da_nang.frames_from(HOST, "video")
+        await wait_for(
+            lambda: (
+                operator.frames_from("bac-ninh", "video") >= at_operator + 2 * FRAMES
+                and da_nang.frames_from(HOST, "video") >= host_at_da_nang + 2 * FRAMES
+            ),
+            what="the operator's preview and the host feed to go on",
+        )
+        assert hanoi.frames_from("bac-ninh", "video") == at_rooms[0]
+        assert da_nang.frames_from("bac-ninh", "video") == at_rooms[1]
+        assert any(p["site"] == "bac-ninh" and not p["live"] for p in da_nang.presence[-1])
+
+        await hub.set_patch(point, state=PatchState.LIVE, muted=True)
+        await wait_for(
+            lambda: da_nang.frames_from("bac-ninh", "video") >= at_rooms[1] + FRAMES,
+            what="bac-ninh back on da-nang after patching in",
+        )
+        downtrack = next(
+            d
+            for d in hub.participant(
+                EndpointId(da_nang.welcome["endpoint_id"])
+            ).subscriptions.values()  # type: ignore[union-attr,index]
+            if d.info.endpoint_id == point and d.info.kind == "video"
+        )
+        assert downtrack.counters.keyframes_requested >= 2  # on join and on patch-in
+        await asyncio.sleep(1)
+        audio = da_nang.frames_from("bac-ninh", "audio")
+        video = da_nang.frames_from("bac-ninh", "video")
+        await wait_for(
+            lambda: da_nang.frames_from("bac-ninh", "video") >= video + FRAMES,
+            what="video to go on while muted",
+        )
+        assert da_nang.frames_from("bac-ninh", "audio") == audio
+    finally:
+        for client in clients:
+            await client.leave()
