@@ -60,11 +60,12 @@ async def test_standby_and_mute_follow_the_patch(server: Server) -> None:
             lambda: da_nang.frames_from("bac-ninh", "video") >= at_rooms[1] + FRAMES,
             what="bac-ninh back on da-nang after patching in",
         )
+        assert da_nang.welcome is not None
+        subscriber = hub.participant(EndpointId(da_nang.welcome["endpoint_id"]))
+        assert subscriber is not None
         downtrack = next(
             d
-            for d in hub.participant(
-                EndpointId(da_nang.welcome["endpoint_id"])
-            ).subscriptions.values()  # type: ignore[union-attr,index]
+            for d in subscriber.subscriptions.values()
             if d.info.endpoint_id == point and d.info.kind == "video"
         )
         assert downtrack.counters.keyframes_requested >= 2  # on join and on patch-in
