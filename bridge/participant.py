@@ -238,7 +238,18 @@ class Participant:
                 return
             if offer is None:
                 continue
-            await self._send_offer(offer)
+            try:
+                await self._send_offer(offer)
+            except Exception:
+                # The signaling connection is going away; its disconnect closes us.
+                logger.warning(
+                    "session %s site %s: endpoint %s subscribe offer %d not delivered",
+                    self.hub.session_id,
+                    self.site,
+                    self.endpoint_id,
+                    offer.revision,
+                )
+                return
 
     def _sync_subscriptions(self, pc: RTCPeerConnection) -> bool:
         wanted = {u.info.track_id: u for u in self.hub.wanted_uptracks(self.endpoint_id)}
