@@ -79,57 +79,66 @@ class ExtractResult:
     """Duration of the extract file."""
 
 
-def cut_extract(source_path: Path, target: Path, start_ms: int, end_ms: int) -> ExtractResult:
+def cut_extract(
+    source_path: Path, target: Path, start_ms: int, end_ms: int, *, snap_ms: int = 0
+) -> ExtractResult:
     """Copy ``[start_ms, end_ms)`` of a file into ``target`` without re-encoding.
 
-    Video can only start at a keyframe, so the extract starts at the last keyframe at
-    or before ``start_ms`` (audio from the same moment) and runs to ``end_ms``.
+    Video can only start at a keyframe. With ``snap_ms`` a keyframe up to that long
+    after ``start_ms`` is taken (a case marker asks the publishers for one, so a case's
+    extract starts at its marker and shows nothing of the case before); otherwise, or
+    if there is none, the extract starts at the last keyframe at or before ``start_ms``.
+    Audio starts at the same moment; the extract runs to ``end_ms``.
     """
     if end_ms <= start_ms:
         raise ValueError("an extract must end after it starts")
     with av.open(str(source_path)) as source:
         video = next((s for s in source.streams if s.type == "video"), None)
+        video_index = video.index if video is not None else -1
         out = av.open(str(target), "w", format=_format_of(target))
         try:
             mapping = {s.index: out.add_stream_from_template(s) for s in source.streams}
             for stream in mapping.values():
                 stream.time_base = MS
-            head: list[Any] = []
             begin: int | None = None if video is not None else start_ms
-            video_index = video.index if video is not None else -1
+            key_before: int | None = None
+            pending: list[Any] = []
             for packet in source.demux():
                 at = _ms(packet)
                 if at is None or packet.stream.index not in mapping:
                     continue
                 if begin is None:
-                    if packet.stream.index == video_index and at <= start_ms and packet.is_keyframe:
-                        head = [packet]
-                    elif packet.stream.index == video_index and at > start_ms and head:
-                        begin = _ms(head[0]) or 0
-                        _write(out, mapping, [*head, packet], begin)
-                    elif head:
-                        head.append(packet)
+                    is_video = packet.stream.index == video_index
+                    if is_video and packet.is_keyframe and at <= start_ms:
+                        key_before, pending = at, []
+                    if at >= (start_ms if key_before is None else key_before):
+                        pending.append(packet)
+                    if is_video and at > start_ms:
+                        if packet.is_keyframe and (at <= start_ms + snap_ms or key_before is None):
+                            begin = at
+                        elif at > start_ms + snap_ms and key_before is not None:
+                            begin = key_before
+                    if begin is not None:
+                        _write(out, mapping, pending, begin, end_ms)
+                        pending = []
                     continue
-                if at >= end_ms:
-                    if at >= end_ms + 5000:
-                        break
-                    continue
-                if at >= begin:
-                    _write(out, mapping, [packet], begin)
+                if at >= end_ms + 5000:
+                    break
+                _write(out, mapping, [packet], begin, end_ms)
             if begin is None:
-                if not head:
-                    raise ValueError("no keyframe at or before the requested start")
-                begin = _ms(head[0]) or 0
-                _write(out, mapping, head, begin)
+                if key_before is None:
+                    raise ValueError("the file has no keyframe to start the extract at")
+                begin = key_before
+                _write(out, mapping, pending, begin, end_ms)
         finally:
             out.close()
     return ExtractResult(begin, end_ms, media_duration_ms(target))
 
 
-def _write(out: Any, mapping: dict[int, Any], packets: list[Any], begin: int) -> None:
+def _write(out: Any, mapping: dict[int, Any], packets: list[Any], begin: int, end: int) -> None:
     for packet in packets:
         at = _ms(packet)
-        if at is None or at < begin:
+        if at is None or not begin <= at < end:
             continue
         packet.stream = mapping[packet.stream.index]
         packet.pts = packet.dts = at - begin

@@ -36,6 +36,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 STATIC_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 MAX_REASON = 1000
+CASE_KEYFRAME_SNAP_MS = 2000
+"""A case's extract starts at the keyframe its marker asked for, if it came this soon."""
 
 routes = web.RouteTableDef()
 
@@ -213,11 +215,13 @@ async def make_extract(request: web.Request, attempt: Attempt) -> web.Response:
         ]
         end = max(ends) - file.offset_ms
         attempt.detail = f"case {number}"
+        snap = CASE_KEYFRAME_SNAP_MS
     else:
         try:
             start, end = int(body["start_ms"]), int(body["end_ms"])
         except (KeyError, TypeError, ValueError):
             raise http_error(422, "bad_range", "give start_ms and end_ms, or case_number") from None
+        snap = 0
     start, end = max(0, start), min(end, file.duration_ms)
     if end <= start:
         raise http_error(
@@ -232,7 +236,7 @@ async def make_extract(request: web.Request, attempt: Attempt) -> web.Response:
     attempt.target += f"/{file.name} [{start},{end}) -> export:{export.id}"
     target = services.storage.new_path(export.key)
     try:
-        result = await services.runner.run(cut_extract, source, target, start, end)
+        result = await services.runner.run(cut_extract, source, target, start, end, snap_ms=snap)
     except (ValueError, RuntimeError) as exc:
         services.jobs.fail(export, str(exc))
         raise http_error(422, "extract_failed", str(exc)) from None
