@@ -31,6 +31,7 @@ const state = {
   error: null,
   warning: null,
   endpointId: null,
+  socketId: null,
   site: null,
   role: null,
   session: null,
@@ -103,7 +104,10 @@ async function openMedia() {
 function join(token) {
   setPhase("connecting");
   socket = io("/bridge", { auth: { token } });
-  socket.on("connect", () => console.info("rb: socket connected", socket.id));
+  socket.on("connect", () => {
+    state.socketId = socket.id;
+    console.info("rb: socket connected", socket.id);
+  });
   socket.on("connect_error", onConnectError);
   socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
   socket.on("presence", onPresence);
@@ -619,6 +623,11 @@ function receiverTrack(id) {
   return trackState(seenTracks.get(id));
 }
 
-window.rb = { state, stats, publishStats, receiverTrack, leave, setLanguage };
+/** For tests: close the transport as a network failure would; socket.io reconnects. */
+function breakTransport() {
+  socket?.io.engine.close();
+}
+
+window.rb = { state, stats, publishStats, receiverTrack, leave, setLanguage, breakTransport };
 
 start();
