@@ -27,6 +27,7 @@ from recorder.models import (
     RecordingStatus,
     RefusalReason,
 )
+from sessions.db import WRITE_OPTION
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +245,8 @@ class Archive:
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
+        # Writers start their transaction with the write lock on SQLite (see sessions.db).
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # -- recordings ------------------------------------------------------------------
@@ -258,7 +261,7 @@ class Archive:
         started_at: datetime,
         legal_basis: str,
     ) -> None:
-        with Session(self.engine) as db, db.begin():
+        with Session(self._writer) as db, db.begin():
             recording = db.get(Recording, session_id)
             if recording is None:
                 recording = Recording(
@@ -276,7 +279,7 @@ class Archive:
 
     def close_recording(self, manifest: Manifest, status: RecordingStatus) -> None:
         """Store the sealed manifest's files, state and end."""
-        with Session(self.engine) as db, db.begin():
+        with Session(self._writer) as db, db.begin():
             recording = db.get(Recording, manifest.session_id)
             if recording is None:
                 raise ArchiveError("not_found", f"no recording {manifest.session_id}")
@@ -386,7 +389,7 @@ class Archive:
             sites=[CaseSite(site=s) for s in dict.fromkeys(case.sites)],
         )
         try:
-            with Session(self.engine) as db, db.begin():
+            with Session(self._writer) as db, db.begin():
                 db.add(row)
                 db.flush()
                 for person in case.denouncers:
@@ -454,7 +457,7 @@ class Archive:
     def add_marker(
         self, session_id: str, case_number: str, text: str, at: datetime, *, by: str
     ) -> MarkerView:
-        with Session(self.engine) as db, db.begin():
+        with Session(self._writer) as db, db.begin():
             recording = db.get(Recording, session_id)
             if recording is None:
                 raise ArchiveError("not_found", f"session {session_id} is not being recorded")

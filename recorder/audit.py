@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from recorder.models import AuditEntry
+from sessions.db import WRITE_OPTION
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class AuditLog:
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
         self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def append(
@@ -91,7 +93,7 @@ class AuditLog:
             result=str(result),
             detail=detail[:2000],
         )
-        with Session(self._engine) as session, session.begin():
+        with Session(self._writer) as session, session.begin():
             session.add(entry)
         logger.info(
             "audit: %s (%s@%s) %s %s -> %s",
