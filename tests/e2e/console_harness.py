@@ -147,10 +147,13 @@ WATCH_FIRST_FRAME = """
 """
 
 
-def patch_in_to_first_frame(console: ConsolePage, central: RoomPage, site: str) -> float:
-    """Patch ``site`` in from ``console``; ms until ``central`` decodes its next frame."""
+def patch_in_to_first_frame(
+    console: ConsolePage, central: RoomPage, site: str
+) -> tuple[float, float]:
+    """Patch ``site`` in from ``console``: ms until ``central`` decodes its next frame,
+    and ms until the command's ack (both from the moment the console sends it)."""
     central.evaluate(WATCH_FIRST_FRAME, [site, MEDIA_TIMEOUT_S * 1000])
     sent = console.command("patch_in", site=site)
     first = central.evaluate("() => window.__firstFrame")
     assert first is not None, f"{central.name} decoded nothing from {site}{central.log_tail()}"
-    return float(first - sent["sentAt"])
+    return float(first - sent["sentAt"]), float(sent["ackAt"] - sent["sentAt"])
