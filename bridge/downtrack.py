@@ -17,6 +17,9 @@ VIDEO_QUEUE_FRAMES = 30
 """About one second of video; a subscriber further behind is flushed to a keyframe."""
 AUDIO_QUEUE_FRAMES = 50
 """One second of 20 ms Opus packets; older ones are dropped first."""
+KEYFRAME_RETRY_FRAMES = 10
+"""While waiting for a keyframe, ask again after this many dropped frames: a publisher
+may ignore a request (Chromium ignores one within 300 ms of its last keyframe)."""
 
 
 class DownTrack(PacketTrack):
@@ -50,6 +53,7 @@ class DownTrack(PacketTrack):
         self._wakeup = asyncio.Event()
         self._forwarding = forwarding
         self._needs_keyframe = self._video
+        self._waited = 0
         self._ended = False
         self._started = False
 
@@ -89,8 +93,12 @@ class DownTrack(PacketTrack):
         if self._needs_keyframe:
             if not frame.keyframe:
                 self.counters.frames_dropped += 1
+                self._waited += 1
+                if self._waited % KEYFRAME_RETRY_FRAMES == 0:
+                    self.request_keyframe()
                 return
             self._needs_keyframe = False
+            self._waited = 0
         if len(self._queue) >= self._limit:
             if self._video:
                 self._flush(frame)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bridge.director import CaseMarker
+from bridge.downtrack import KEYFRAME_RETRY_FRAMES, DownTrack
 from bridge.errors import BadRequest
-from bridge.frames import EndpointId
+from bridge.frames import EncodedFrame, EndpointId, Kind, TrackId, TrackInfo
 from bridge.hub import ConnectionState, Hub
 from bridge.participant import Participant, SubscribeOffer
 from bridge.patch import EndpointRole, PatchState
@@ -145,3 +146,19 @@ async def test_without_a_recorder_the_board_keeps_recording_state_and_markers() 
         )
     stopped = await commands.run(operator, hub, {"op": "record_stop"}, _never_drop)
     assert stopped.state["recording"] == {"active": False, "since": None}
+
+
+async def test_a_patched_in_downtrack_asks_again_until_a_keyframe_comes() -> None:
+    info = TrackInfo(TrackId("t"), "s", EndpointId("e"), "bac-ninh", Kind.VIDEO, "VP8", 90000)
+    requests: list[int] = []
+    track = DownTrack(info, EndpointId("sub"), lambda: requests.append(1), forwarding=False)
+    track._started = True
+    track.set_forwarding(True)
+    assert len(requests) == 1
+    for i in range(KEYFRAME_RETRY_FRAMES * 2):
+        track.push(EncodedFrame(b"\x11", i, False, 0.0))
+    assert len(requests) == 3 and track.waiting_for_keyframe
+    track.push(EncodedFrame(b"\x10", 99, True, 0.0))
+    for i in range(KEYFRAME_RETRY_FRAMES * 2):
+        track.push(EncodedFrame(b"\x11", 100 + i, False, 0.0))
+    assert len(requests) == 3 and not track.waiting_for_keyframe
