@@ -99,6 +99,7 @@ class Jobs:
 
     def finish(self, export: Export, detail: dict[str, Any]) -> None:
         """A job done in the request itself (an extract)."""
+        self._storage.commit(export.key)
         export.state, export.progress, export.detail = JobState.DONE, 1.0, detail
         self._save(export)
 
@@ -112,6 +113,7 @@ class Jobs:
         async def job() -> None:
             try:
                 await work(export)
+                self._storage.commit(export.key)
                 export.state, export.progress = JobState.DONE, 1.0
             except Exception as exc:
                 logger.exception("export %s of %s failed", export.id, export.recording)
