@@ -218,3 +218,19 @@ def test_patch_in_to_first_frame(
     }
     print("PATCH_SWITCH_MS " + json.dumps(figures))
     assert len(times) >= 10
+
+
+def test_console_refuses_tokens_that_are_not_the_sessions_operator(
+    open_console: OpenConsole,
+) -> None:
+    room = open_console("bac-ninh", role=Role.ROOM, name="console:room-token")
+    stranger = open_console("bac-ninh", role=Role.OPERATOR, name="console:other-site")
+    for page, code in ((room, "not_operator"), (stranger, "forbidden_role")):
+        wait_until(
+            lambda p=page: p.state()["phase"] == "error",  # type: ignore[misc]
+            timeout=JOIN_TIMEOUT_S,
+            message=lambda p=page: f"{p.name} was not refused: {p.dump()}",  # type: ignore[misc]
+        )
+        assert page.page.locator("#error-code").inner_text() == code
+        assert page.page.locator("#error-text").inner_text()
+        assert page.page.locator(".console-main").is_hidden()
