@@ -49,6 +49,7 @@ const messages = {
     "room.media.video": "hình",
     "room.media.audio": "tiếng",
     "room.muted": "Đã tắt tiếng",
+    "room.sound": "Bật âm thanh các điểm cầu",
 
     "error.title": "Không thể tham gia phiên tiếp",
     "error.token_missing": "Đường dẫn không có mã truy cập. Hãy mở đúng đường dẫn được cấp.",
@@ -108,6 +109,7 @@ const messages = {
     "room.media.video": "video",
     "room.media.audio": "audio",
     "room.muted": "Muted",
+    "room.sound": "Turn on the sites' sound",
 
     "error.title": "Cannot join the reception session",
     "error.token_missing": "The address has no access token. Open the exact link you were given.",

@@ -32,6 +32,7 @@ const state = {
   warning: null,
   endpointId: null,
   socketId: null,
+  audioBlocked: false,
   site: null,
   role: null,
   session: null,
@@ -71,6 +72,7 @@ function start() {
   onLanguageChange(render);
   $("leave").addEventListener("click", leave);
   $("rejoin").addEventListener("click", () => location.reload());
+  $("sound").addEventListener("click", startSound);
   startClock();
   const token = new URLSearchParams(location.search).get("token");
   if (!token) {
@@ -363,8 +365,23 @@ function attach(tile, kind, track) {
   if (track) {
     seenTracks.set(track.id, track);
     for (const ev of ["mute", "unmute", "ended"]) track.addEventListener(ev, render);
-    element.play().catch((err) => console.warn(`rb: ${kind} autoplay refused`, err));
+    element.play().catch((err) => {
+      console.warn(`rb: ${kind} autoplay refused`, err);
+      // Browsers may refuse sound until the user acts: offer a button that starts it.
+      if (kind === "audio" && err?.name === "NotAllowedError") {
+        state.audioBlocked = true;
+        render();
+      }
+    });
   }
+}
+
+function startSound() {
+  state.audioBlocked = false;
+  for (const tile of tiles.values()) {
+    tile.audio.play().catch((err) => console.warn("rb: sound still refused", err));
+  }
+  render();
 }
 
 function siteKey(info) {
@@ -449,6 +466,7 @@ function render() {
       })
     : "";
   $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
+  $("sound").hidden = !(state.audioBlocked && IN_SESSION.has(state.phase));
   renderError();
   renderPresence();
   renderTiles();
