@@ -10,16 +10,6 @@ from web.keys import SIO
 
 pytestmark = pytest.mark.chromium
 
-# A subscriber that joins again often gets audio but no video: its down-track asks for
-# one keyframe when its sender starts; libwebrtc ignores a PLI that comes within 300 ms
-# of the previous one (EncoderRtcpFeedback's minimum keyframe interval), the relay's
-# throttle spaces PLIs exactly 0.3 s apart, and a down-track waiting for a keyframe
-# never asks again, so video waits for the encoder's next periodic keyframe (minutes).
-# Remove this marker once bridge/ re-requests while waiting.
-KEYFRAME_RETRY_BUG = pytest.mark.xfail(
-    reason="bridge: a lost or ignored keyframe request is never retried", strict=False
-)
-
 
 def _break_transport(room: RoomPage) -> None:
     """Close the page's transport as a network failure would (socket.io reconnects).
@@ -36,7 +26,6 @@ def _drop(server: LiveServer, room: RoomPage) -> None:
     server.run(server.app[SIO].disconnect(sid, namespace="/bridge"))
 
 
-@KEYFRAME_RETRY_BUG
 def test_a_broken_connection_reconnects_and_media_flows_again(
     open_room: OpenRoom, live_server: LiveServer
 ) -> None:
@@ -72,7 +61,6 @@ def test_a_broken_connection_reconnects_and_media_flows_again(
     hanoi.wait_receiving("bac-ninh")
 
 
-@KEYFRAME_RETRY_BUG
 def test_a_dropped_room_says_so_and_can_rejoin(
     open_room: OpenRoom, live_server: LiveServer
 ) -> None:
