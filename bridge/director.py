@@ -8,6 +8,7 @@ timestamped case markers, kept for the recorder and shown on the console.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,6 +16,34 @@ MAX_CASE_NUMBER = 64
 """Longest case number accepted (characters)."""
 MAX_MARKER_TEXT = 2000
 """Longest marker text accepted (characters), as the archive keeps it."""
+CASE_NUMBER_MARKS = "/._-"
+"""Punctuation a case number may hold besides letters and digits (``12/2026``, ``KN-117``)."""
+
+
+def check_case_number(raw: str) -> str:
+    """``raw`` as a case number is stored: NFC, without surrounding spaces.
+
+    One rule for the operator's marker, the archive and its API: 1 to
+    :data:`MAX_CASE_NUMBER` characters, letters (Vietnamese ones too) and digits and
+    ``/ . _ -``, starting with a letter or digit, no ``..``, no control characters.
+    Raises :class:`ValueError` saying what is wrong.
+    """
+    control = next((c for c in raw if unicodedata.category(c)[0] in "CZ" and c != " "), None)
+    if control is not None:
+        raise ValueError(
+            f"a case number cannot contain control or invisible characters (U+{ord(control):04X})"
+        )
+    number = unicodedata.normalize("NFC", raw.strip(" "))
+    if not number:
+        raise ValueError("a case number is required")
+    if len(number) > MAX_CASE_NUMBER:
+        raise ValueError(f"a case number has at most {MAX_CASE_NUMBER} characters")
+    other = next((c for c in number if not c.isalnum() and c not in CASE_NUMBER_MARKS), None)
+    if other is not None:
+        raise ValueError(f"a case number has letters, digits and / . _ - only, not {other!r}")
+    if not number[0].isalnum() or ".." in number:
+        raise ValueError("a case number starts with a letter or digit and has no '..'")
+    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +61,7 @@ class CaseMarker:
     archived: bool = False
     """Whether the recorder's archive took the marker too."""
     archive_note: str = ""
-    """Why the archive did not take it (no recording, unknown case...), if it did not."""
+    """Why the archive did not take it (no recording, a recorder failure), if it did not."""
 
     def __post_init__(self) -> None:
         if not self.case_number.strip():

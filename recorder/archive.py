@@ -13,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bridge.director import check_case_number
 from recorder.manifest import Manifest, MarkerEntry
 from recorder.models import (
     Case,
@@ -38,6 +39,14 @@ class ArchiveError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def parse_case_number(raw: str) -> str:
+    """``raw`` as a case number is stored, or :class:`ArchiveError` ``bad_case_number``."""
+    try:
+        return check_case_number(raw)
+    except ValueError as exc:
+        raise ArchiveError("bad_case_number", str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +96,7 @@ class CaseInput:
         return self.people_count >= 5
 
     def __post_init__(self) -> None:
-        if not self.number.strip() or len(self.number) > 64:
-            raise ArchiveError("bad_case", "a case number has 1-64 characters")
+        parse_case_number(self.number)
         if not self.sites:
             raise ArchiveError("bad_case", "a case concerns at least one site")
         if self.people_count < 1:
@@ -126,7 +134,9 @@ class MarkerView:
 @dataclass(frozen=True, slots=True)
 class CaseView:
     number: str
-    kind: CaseKind
+    pending: bool
+    """Opened by an operator's marker; kind, outcome and persons are not recorded yet."""
+    kind: CaseKind | None
     summary: str
     crowd: bool
     people_count: int
@@ -142,7 +152,8 @@ class CaseView:
     def as_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
-            "kind": str(self.kind),
+            "pending": self.pending,
+            "kind": str(self.kind) if self.kind else None,
             "summary": self.summary,
             "crowd": self.crowd,
             "people_count": self.people_count,
@@ -370,27 +381,27 @@ class Archive:
 
     # -- cases -----------------------------------------------------------------------
 
-    def create_case(self, case: CaseInput, *, by: str) -> CaseView:
-        row = Case(
-            number=case.number.strip(),
-            kind=case.kind,
-            summary=case.summary,
-            crowd=case.crowd,
-            people_count=case.people_count,
-            persons_received=[
-                {"name": p.name, "address": p.address, "id_number": p.id_number}
-                for p in case.persons_received
-            ],
-            officials=list(case.officials),
-            outcome=case.outcome,
-            refusal_reason=case.refusal_reason,
-            created_at=self._clock(),
-            created_by=by,
-            sites=[CaseSite(site=s) for s in dict.fromkeys(case.sites)],
-        )
+    def create_case(self, case: CaseInput, *, by: str, site: str | None = None) -> CaseView:
+        """Record ``case``, or complete it if a marker opened it (it is pending).
+
+        A case already recorded is ``case_exists``; so is a pending one that none of
+        the sessions of ``site`` (the writer's site, when given) opened.
+        """
+        number = parse_case_number(case.number)
         try:
             with Session(self._writer) as db, db.begin():
-                db.add(row)
+                row = db.scalar(select(Case).where(Case.number == number).with_for_update())
+                if row is None:
+                    row = Case(number=number, created_at=self._clock(), created_by=by)
+                    db.add(row)
+                elif not row.pending:
+                    raise ArchiveError("case_exists", f"case {number} already exists")
+                elif site is not None and site not in row.site_ids:
+                    raise ArchiveError(
+                        "case_exists",
+                        f"case {number} was opened in a session your site took no part in",
+                    )
+                self._fill(row, case)
                 db.flush()
                 for person in case.denouncers:
                     db.add(
@@ -402,10 +413,32 @@ class Archive:
                         )
                     )
         except IntegrityError:
-            raise ArchiveError("case_exists", f"case {case.number} already exists") from None
-        view = self.case(case.number.strip())
+            raise ArchiveError("case_exists", f"case {number} already exists") from None
+        view = self.case(number)
         assert view is not None
         return view
+
+    @staticmethod
+    def _fill(row: Case, case: CaseInput) -> None:
+        """Write ``case``'s metadata into ``row``; the case is no longer pending."""
+        row.pending = False
+        row.kind = case.kind
+        row.summary = case.summary
+        row.crowd = case.crowd
+        row.people_count = case.people_count
+        row.persons_received = [
+            {"name": p.name, "address": p.address, "id_number": p.id_number}
+            for p in case.persons_received
+        ]
+        row.officials = list(case.officials)
+        row.outcome = case.outcome
+        row.refusal_reason = case.refusal_reason
+        # The writer's sites replace the session's a marker gave the case; those
+        # sessions' sites still see the case through its markers.
+        wanted = list(dict.fromkeys(case.sites))
+        row.sites[:] = [s for s in row.sites if s.site in wanted]
+        known = {s.site for s in row.sites}
+        row.sites.extend(CaseSite(site=s) for s in wanted if s not in known)
 
     def case(self, number: str) -> CaseView | None:
         with Session(self.engine) as db:
@@ -420,6 +453,7 @@ class Archive:
             ) > 0
             return CaseView(
                 number=row.number,
+                pending=row.pending,
                 kind=row.kind,
                 summary=row.summary,
                 crowd=row.crowd,
@@ -457,16 +491,21 @@ class Archive:
     def add_marker(
         self, session_id: str, case_number: str, text: str, at: datetime, *, by: str
     ) -> MarkerView:
+        """Mark that the case is discussed from ``at`` on in the recording.
+
+        A case number not recorded yet (a citizen's first visit) opens a pending case:
+        the number, the recording's sites and ``by`` as its author; the rest is filled
+        in when the case is recorded (:meth:`create_case`).
+        """
+        number = parse_case_number(case_number)
         with Session(self._writer) as db, db.begin():
             recording = db.get(Recording, session_id)
             if recording is None:
                 raise ArchiveError("not_found", f"session {session_id} is not being recorded")
-            case = db.scalar(select(Case).where(Case.number == case_number))
-            if case is None:
-                raise ArchiveError("unknown_case", f"no case {case_number}")
             offset = round((at - recording.started_at).total_seconds() * 1000)
             if offset < 0:
                 raise ArchiveError("bad_marker", "a marker cannot precede the recording")
+            case = self._case_for_marker(db, number, recording, by)
             marker = Marker(
                 session_id=session_id,
                 case_id=case.id,
@@ -477,5 +516,33 @@ class Archive:
             )
             db.add(marker)
             db.flush()
-            logger.info("session %s: case %s marked at %d ms", session_id, case_number, offset)
+            logger.info("session %s: case %s marked at %d ms", session_id, number, offset)
             return MarkerView(session_id, case.number, marker.text, at, offset, None)
+
+    def _case_for_marker(self, db: Session, number: str, recording: Recording, by: str) -> Case:
+        """The case ``number``, opened as pending if nobody recorded it yet."""
+        case = db.scalar(select(Case).where(Case.number == number))
+        if case is None:
+            try:
+                # A savepoint: another server may open the same case at the same time
+                # (PostgreSQL); its row is then the one to mark.
+                with db.begin_nested():
+                    case = Case(
+                        number=number,
+                        pending=True,
+                        kind=None,
+                        created_at=self._clock(),
+                        created_by=by,
+                        sites=[CaseSite(site=s) for s in recording.site_ids],
+                    )
+                    db.add(case)
+                logger.info("case %s opened by %s's marker, pending its record", number, by)
+                return case
+            except IntegrityError:
+                case = db.scalar(select(Case).where(Case.number == number))
+                if case is None:
+                    raise
+        if case.pending:
+            known = set(case.site_ids)
+            case.sites.extend(CaseSite(site=s) for s in recording.site_ids if s not in known)
+        return case

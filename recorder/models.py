@@ -11,7 +11,17 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, Text, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sessions.db import Base, UTCDateTime
@@ -118,13 +128,23 @@ class RecordingFile(Base):
 
 
 class Case(Base):
-    """A reception case (one line of the reception book)."""
+    """A reception case (one line of the reception book).
+
+    A case is *pending* when an operator marked its number in a live session before
+    anyone recorded it (a citizen's first visit): the archive opens it with the number,
+    the session's sites and the operator, so the marker is kept and the session found
+    by the number; kind, outcome and persons are filled in when the case is recorded.
+    """
 
     __tablename__ = "rec_cases"
+    __table_args__ = (CheckConstraint("pending OR kind IS NOT NULL", name="kind_known"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[CaseKind] = mapped_column(_enum(CaseKind, "rec_case_kind"))
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Opened by a marker; its metadata is not recorded yet."""
+    kind: Mapped[CaseKind | None] = mapped_column(_enum(CaseKind, "rec_case_kind"), nullable=True)
+    """None while the case is pending."""
     summary: Mapped[str] = mapped_column(Text, default="")
     crowd: Mapped[bool] = mapped_column(Boolean, default=False)
     """Crowd case (đông người): 5 or more people on the same content."""
@@ -139,6 +159,7 @@ class Case(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200), default="")
+    """Who opened the case (the operator, for a case opened by a marker)."""
     sites: Mapped[list[CaseSite]] = relationship(
         back_populates="case", cascade="all, delete-orphan", lazy="selectin"
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.director import MAX_CASE_NUMBER, MAX_MARKER_TEXT, CaseMarker
+from bridge.director import MAX_CASE_NUMBER, MAX_MARKER_TEXT, CaseMarker, check_case_number
 from bridge.errors import BadRequest, BridgeError
 from bridge.frames import EndpointId
 from bridge.hub import Hub
@@ -108,6 +108,12 @@ class Command:
         site = _text(payload, "site", 100, required=op in POINT_OPS)
         marking = op is Op.MARK_CASE
         case_number = _text(payload, "case_number", MAX_CASE_NUMBER, required=marking)
+        if marking:
+            # The archive's rule, checked on what was sent (a stray newline is refused).
+            try:
+                case_number = check_case_number(str(payload["case_number"]))
+            except ValueError as exc:
+                raise BadRequest(f'field "case_number": {exc}') from None
         text = _text(payload, "text", MAX_MARKER_TEXT, required=False)
         session = _text(payload, "session", 200, required=False)
         return cls(op, site, case_number, text, session)
@@ -248,6 +254,9 @@ class Commands:
         await hub.announce()
 
     async def _mark(self, hub: Hub, command: Command, *, by: str) -> dict[str, str] | None:
+        # A case number the archive does not know yet is no failure: the archive opens
+        # the case (pending) and keeps the marker. A warning means the marker could not
+        # be archived at all (no recording, the recorder failed).
         at = hub.clock()
         archived, note = False, "no recorder in this server"
         if self.recorder is not None:

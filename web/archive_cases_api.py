@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from aiohttp import web
 
 from recorder import access
-from recorder.archive import ArchiveError, CaseInput, Person
+from recorder.archive import ArchiveError, CaseInput, Person, parse_case_number
 from recorder.audit import AuditResult
 from recorder.integrity import verify_all
 from recorder.models import CaseKind, Outcome, RefusalReason
@@ -19,7 +18,6 @@ from web.archive_audit import Attempt, audited, name_param
 from web.archive_keys import ARCHIVE, RECORDER
 from web.errors import http_error
 
-CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/._-]{0,63}$")
 CASE_WRITERS = frozenset({"clerk", "administrator", "operator"})
 MARKERS = frozenset({"operator", "administrator"})
 
@@ -29,6 +27,7 @@ STATUS = {
     "not_found": 404,
     "unknown_case": 404,
     "case_exists": 409,
+    "bad_case_number": 400,
     "bad_case": 422,
     "bad_marker": 422,
 }
@@ -38,10 +37,13 @@ def _http(exc: ArchiveError) -> web.HTTPException:
     return http_error(STATUS.get(exc.code, 400), exc.code, str(exc))
 
 
-def _case_number(raw: str) -> str:
-    if not CASE_NUMBER.match(raw) or ".." in raw:
-        raise http_error(400, "bad_case_number", "a case number has letters, digits, / . _ - only")
-    return raw
+def _case_number(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise http_error(400, "bad_case_number", "a case number is a string")
+    try:
+        return parse_case_number(raw)
+    except ArchiveError as exc:
+        raise _http(exc) from None
 
 
 def _people(raw: Any, name: str) -> tuple[Person, ...]:
@@ -76,14 +78,17 @@ def _optional(cls: type[Any], raw: Any, name: str) -> Any:
 @routes.post("/api/archive/cases")
 @audited("create_case")
 async def create_case(request: web.Request, attempt: Attempt) -> web.Response:
-    """Record a case (clerks, administrators, operators of one of its sites)."""
+    """Record a case (clerks, administrators, operators of one of its sites).
+
+    A case an operator's marker opened (pending) is completed; a recorded one is 409.
+    """
     claims = attempt.authenticate(request)
     if str(claims.role) not in CASE_WRITERS:
         raise http_error(
             403, "forbidden_role", "cases are recorded by clerks, operators, administrators"
         )
     body = await json_body(request)
-    number = _case_number(str(body.get("number", "")))
+    number = _case_number(body.get("number", ""))
     attempt.target = f"case:{number}"
     try:
         case = CaseInput(
@@ -108,7 +113,10 @@ async def create_case(request: web.Request, attempt: Attempt) -> web.Response:
     attempt.detail = f"{len(case.denouncers)} denouncers stored apart" if case.denouncers else ""
     try:
         view = await asyncio.to_thread(
-            request.app[ARCHIVE].archive.create_case, case, by=attempt.actor.name
+            request.app[ARCHIVE].archive.create_case,
+            case,
+            by=attempt.actor.name,
+            site=claims.site,
         )
     except ArchiveError as exc:
         raise _http(exc) from None
@@ -153,7 +161,7 @@ async def add_marker(request: web.Request, attempt: Attempt) -> web.Response:
     if str(claims.role) not in MARKERS:
         raise http_error(403, "forbidden_role", "cases are marked by operators")
     body = await json_body(request)
-    number = _case_number(str(body.get("case_number", "")))
+    number = _case_number(body.get("case_number", ""))
     attempt.target += f" case:{number}"
     archive = request.app[ARCHIVE].archive
     recording = await asyncio.to_thread(archive.recording, session_id)

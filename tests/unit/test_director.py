@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.director import CaseMarker
+from bridge.director import CaseMarker, check_case_number
 from bridge.downtrack import KEYFRAME_RETRY_FRAMES, DownTrack
 from bridge.errors import BadRequest
 from bridge.frames import EncodedFrame, EndpointId, Kind, TrackId, TrackInfo
@@ -88,9 +89,34 @@ def test_command_payloads() -> None:
         {"op": "mute", "site": 7},
         {"op": "mark_case", "case_number": ""},
         {"op": "mark_case", "case_number": "x" * 65},
+        {"op": "mark_case", "case_number": "KN-1\n"},
+        {"op": "mark_case", "case_number": "KN 1"},
+        {"op": "mark_case", "case_number": "../KN-1"},
     ):
         with pytest.raises(BadRequest):
             Command.parse(bad)
+
+
+def test_case_number_rule() -> None:
+    decomposed = "D\u0110o\u0302\u0301-7"  # "DĐố-7" typed with combining accents
+    assert check_case_number(decomposed) == "DĐố-7"
+    for good in ("12/2026", " KN-2026/117 ", "TC_5.a", "x" * 64):
+        assert check_case_number(good) == good.strip()
+    for bad, words in (
+        ("", "required"),
+        ("   ", "required"),
+        ("x" * 65, "at most 64"),
+        ("KN\t1", "U+0009"),
+        ("KN-1\n", "U+000A"),
+        ("KN\u200b1", "U+200B"),
+        ("KN\u202e1", "U+202E"),
+        ("KN 1", "not ' '"),
+        ("KN#1", "not '#'"),
+        ("-KN", "starts with"),
+        ("KN/../1", "'..'"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            check_case_number(bad)
 
 
 def test_case_markers_are_checked() -> None:

@@ -14,6 +14,7 @@ addMessages({
     "search.submit": "Tìm kiếm", "search.empty": "Không tìm thấy bản ghi nào.",
     "kind.complaint": "Khiếu nại", "kind.denunciation": "Tố cáo",
     "kind.petition": "Kiến nghị, phản ánh", "kind.mixed": "Nhiều nội dung",
+    "kind.pending": "Chưa vào sổ (mở khi điều hành viên đánh dấu trong phiên)",
     "outcome.accepted": "Thụ lý giải quyết", "outcome.forwarded": "Chuyển cơ quan có thẩm quyền",
     "outcome.guided": "Hướng dẫn, trả lại đơn", "outcome.refused": "Từ chối tiếp",
     "col.start": "Bắt đầu (giờ Hà Nội)", "col.title": "Phiên", "col.sites": "Điểm cầu",
@@ -53,6 +54,7 @@ addMessages({
     "search.submit": "Search", "search.empty": "No recording found.",
     "kind.complaint": "Complaint", "kind.denunciation": "Denunciation",
     "kind.petition": "Petition / feedback", "kind.mixed": "Mixed",
+    "kind.pending": "Not recorded yet (opened by an operator's marker in a session)",
     "outcome.accepted": "Accepted for resolution", "outcome.forwarded": "Forwarded",
     "outcome.guided": "Returned with guidance", "outcome.refused": "Refused",
     "col.start": "Start (Hanoi time)", "col.title": "Session", "col.sites": "Sites",
@@ -334,7 +336,7 @@ async function lookupCase(event) {
     const c = await api(`/api/archive/cases/${number.split("/").map(encodeURIComponent).join("/")}`);
     const rows = [
       ["case.number", c.number],
-      ["case.kind", t(`kind.${c.kind}`)],
+      ["case.kind", t(c.pending ? "kind.pending" : `kind.${c.kind}`)],
       ["case.people", String(c.people_count)],
       ["case.crowd", t(c.crowd ? "yes" : "no")],
       ["case.outcome", c.outcome ? t(`outcome.${c.outcome}`) : "—"],

@@ -1,5 +1,7 @@
 """recorder tables: recordings, files, cases, markers, denouncers, append-only audit
 
+A case opened by an operator's marker is ``pending`` (no kind yet) until it is recorded.
+
 Revision ID: 0001_recorder
 Revises:
 Create Date: 2026-11-27 11:20:00
@@ -60,6 +62,7 @@ def upgrade() -> None:
         "rec_cases",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("number", sa.String(length=64), nullable=False),
+        sa.Column("pending", sa.Boolean(), nullable=False),
         sa.Column(
             "kind",
             sa.Enum(
@@ -70,7 +73,7 @@ def upgrade() -> None:
                 name="rec_case_kind",
                 native_enum=False,
             ),
-            nullable=False,
+            nullable=True,
         ),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("crowd", sa.Boolean(), nullable=False),
@@ -97,6 +100,7 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.CheckConstraint("pending OR kind IS NOT NULL", name=op.f("ck_rec_cases_kind_known")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rec_cases")),
         sa.UniqueConstraint("number", name=op.f("uq_rec_cases_number")),
     )
