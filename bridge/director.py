@@ -2,8 +2,9 @@
 
 The patch state of each point lives in the hub (per site, see :class:`bridge.hub.Hub`);
 this holds the rest of the director's board: whether an operator has taken charge
-(new points then start on standby), the recording state as last commanded, and the
-timestamped case markers, kept for the recorder and shown on the console.
+(new points then start on standby), the recording state as the recorder reports it
+(or as last commanded, without a recorder), and the timestamped case markers,
+kept for the recorder and shown on the console.
 """
 
 from __future__ import annotations
@@ -95,9 +96,9 @@ class Direction:
     directed: bool = False
     """An operator has joined: points that join from now on start on standby."""
     recording: bool = False
-    """Recording as last commanded (or as the recorder reports it)."""
+    """Recording now, as the recorder reports it (``Hub.set_recording``)."""
     recording_since: datetime | None = None
-    """When the current recording was started by command, if known."""
+    """When the running recording started (the recorder's own start time)."""
     markers: list[CaseMarker] = field(default_factory=list)
     """Every case marker of the session, oldest first."""
     revision: int = 0

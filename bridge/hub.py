@@ -344,6 +344,26 @@ class Hub:
         """Tell the listeners the session's state changed (recording, case markers)."""
         await self._announce()
 
+    async def set_recording(self, since: datetime | None) -> bool:
+        """Put on the board that the session is recorded since ``since``, or not (None).
+
+        The recorder's start time, not the time the news arrives: the console's
+        recording clock counts from it. Tells the listeners (every client gets the new
+        state) only when it changes; returns whether it did.
+        """
+        direction = self.direction
+        if direction.recording == (since is not None) and direction.recording_since == since:
+            return False
+        direction.recording = since is not None
+        direction.recording_since = since
+        logger.info(
+            "session %s: %s",
+            self.session_id,
+            f"recording since {since.isoformat()}" if since else "not recording",
+        )
+        await self._announce()
+        return True
+
     def point_patch(self, site: str) -> Patch | None:
         """The patch state of ``site``'s room, connected or not (None if never seen)."""
         for member in self._members.values():

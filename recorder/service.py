@@ -2,8 +2,10 @@
 
 Signaling and the operator console call these; the composition root calls
 ``on_session_open``/``on_session_close`` from the session lifecycle and ``recover``
-at start-up. Recording attaches a :class:`RecordingSink` to the session's hub
-(``hub.add_sink``), so the hub hands it every up-track's encoded frames.
+at start-up. Whoever shows the recording state (the hub's director board) registers
+with ``add_listener`` and hears of every start and stop, whoever caused it.
+Recording attaches a :class:`RecordingSink` to the session's hub (``hub.add_sink``),
+so the hub hands it every up-track's encoded frames.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +71,11 @@ def request_keyframes(hub: SinkHost) -> None:
                 request()
 
 
+RecordingListener = Callable[[str, datetime | None], Awaitable[None]]
+"""``listener(session_id, started_at)``: a recording started at ``started_at``, or
+stopped (None). Called with the recorder's lock held: it must not start or stop."""
+
+
 class HubSource(Protocol):
     """The relay: finds or opens a session's hub, tells of new hubs (``bridge.relay.Relay``)."""
 
@@ -114,12 +121,30 @@ class Recorder:
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._listeners: list[RecordingListener] = []
+
+    def add_listener(self, listener: RecordingListener) -> None:
+        """``listener(session_id, started_at)`` runs whenever a recording starts or stops
+        (by command, when a session opens or closes, at shutdown), in that order."""
+        self._listeners.append(listener)
+
+    async def _tell(self, session_id: str, started_at: datetime | None) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(session_id, started_at)
+            except Exception:
+                logger.exception("session %s: recording listener failed", session_id)
 
     def folder(self, session_id: str) -> Path:
         return self.root / RECORDINGS / check_name(session_id)
 
     def is_recording(self, session_id: str) -> bool:
         return session_id in self._active
+
+    def started_at(self, session_id: str) -> datetime | None:
+        """When the running recording of ``session_id`` started; None if not recording."""
+        active = self._active.get(session_id)
+        return active.started_at if active else None
 
     def worker(self, session_id: str) -> RecordingWorker | None:
         active = self._active.get(session_id)
@@ -166,6 +191,7 @@ class Recorder:
             self._tap(active)
             self._active[session.id] = active
             logger.info("session %s: recording into %s", session.id, folder)
+            await self._tell(session.id, started_at)
             return True
 
     async def _spawn(self, folder: Path, started_at: datetime, t0: float) -> RecordingWorker:
@@ -217,6 +243,8 @@ class Recorder:
         """Stop recording, close and seal the files; None if it was not recording."""
         async with self._lock:
             active = self._active.pop(session_id, None)
+            if active is not None:
+                await self._tell(session_id, None)
         if active is None:
             return None
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -124,6 +124,8 @@ class RecorderControl(Protocol):
 
     def is_recording(self, session_id: str) -> bool: ...
 
+    def started_at(self, session_id: str) -> datetime | None: ...
+
     async def start(self, session: SessionInfo, hub: Hub) -> bool: ...
 
     async def stop(self, session_id: str) -> object: ...
@@ -234,24 +236,24 @@ class Commands:
                 await drop(endpoint_id)
 
     async def _record(self, hub: Hub, session: SessionInfo, *, start: bool) -> None:
-        direction = hub.direction
-        verb = "start" if start else "stop"
-        changed = direction.recording != start
-        if self.recorder is not None:
+        if self.recorder is None:
+            since = (hub.direction.recording_since or hub.clock()) if start else None
+        else:
+            verb = "start" if start else "stop"
             try:
                 if start:
-                    changed = bool(await self.recorder.start(session, hub))
+                    await self.recorder.start(session, hub)
                 else:
-                    changed = await self.recorder.stop(session.id) is not None
+                    await self.recorder.stop(session.id)
             except Exception as exc:
                 logger.exception("session %s: the recorder failed to %s", session.id, verb)
                 raise RecorderFailed(f"the recorder could not {verb}: {exc}") from None
-        if changed:
-            # Already recording (the recorder starts on its own when a session opens):
-            # the start time is not known here, so none is invented.
-            direction.recording_since = hub.clock() if start else None
-        direction.recording = start
-        await hub.announce()
+            # The recorder tells the board itself (the app wires ``Recorder.add_listener``
+            # to ``Hub.set_recording``); asking it again costs nothing and covers a
+            # recorder nobody wired. Its start time, never this command's.
+            since = self.recorder.started_at(session.id)
+        if not await hub.set_recording(since):
+            await hub.announce()
 
     async def _mark(self, hub: Hub, command: Command, *, by: str) -> dict[str, str] | None:
         # A case number the archive does not know yet is no failure: the archive opens

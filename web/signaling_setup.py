@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 from aiohttp import web
 
@@ -40,10 +41,19 @@ def setup_signaling(app: web.Application) -> None:
     app[RELAY] = relay
     app[NAMESPACE] = namespace
 
+    async def recording_changed(session_id: str, started_at: datetime | None) -> None:
+        # However the recording started or stopped (operator command, session opened or
+        # closed, shutdown), the board shows the recorder's state and every client hears.
+        hub = relay.hubs.get(session_id)
+        if hub is not None:
+            await hub.set_recording(started_at)
+
     async def close_relay(app: web.Application) -> AsyncIterator[None]:
         # The recorder is set up after signaling; operator commands reach it from here.
         if RECORDER in app:
-            namespace.commands.recorder = app[RECORDER]
+            recorder = app[RECORDER]
+            namespace.commands.recorder = recorder
+            recorder.add_listener(recording_changed)
         yield
         logger.info("closing %d session hubs", len(relay.hubs))
         await namespace.close()

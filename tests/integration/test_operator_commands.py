@@ -18,12 +18,15 @@ from aiohttp import web
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from config.settings import Settings
+from recorder.manifest import MANIFEST_NAME, read_manifest
+from recorder.service import RECORDINGS
 from signaling.client import BridgeClient, ClientError
 from signaling.directory import MemoryDirectory, SessionInfo, SessionState, SiteInfo
 from signaling.tokens import Role, issue_token
 from tests.conftest import free_port
 from tests.integration.conftest import HOST, SECRET, SITES, wait_for
 from web.app import create_app
+from web.archive_setup import archive_root
 
 SESSION = "s-operator"
 OTHER = "s-other"
@@ -223,6 +226,42 @@ async def test_drop_and_rejoin_keeps_patch_and_mute(url: str) -> None:
             lambda: hanoi.states[-1]["recording"]["active"],
             what="the rooms to learn that recording runs",
         )
+    finally:
+        for client in clients:
+            await client.leave()
+
+
+async def test_recording_started_when_the_session_opens_reaches_every_client(
+    url: str, tmp_path: Path
+) -> None:
+    # No command: the recorder starts by itself once the open session's hub opens.
+    operator = await _join(url, HOST, Role.OPERATOR)
+    hanoi = await _join(url, HOST)
+    clients = [operator, hanoi]
+    try:
+        for client in clients:
+            await wait_for(
+                lambda c=client: (  # type: ignore[misc]
+                    bool(c.states) and c.states[-1]["recording"]["active"]
+                ),
+                what=f"bridge_state with the recording on at {client}",
+            )
+        folder = archive_root(tmp_path) / RECORDINGS / SESSION
+        await wait_for(lambda: (folder / MANIFEST_NAME).exists(), what="the recording's manifest")
+        started_at = read_manifest(folder).started_at
+        # The board shows the recorder's own start time, not a time of its own.
+        for client in clients:
+            assert client.states[-1]["recording"] == {"active": True, "since": started_at}
+        state = (await hanoi.call("state", {}))["state"]
+        assert state["recording"] == {"active": True, "since": started_at}
+
+        stopped = await operator.command("record_stop")
+        assert stopped["state"]["recording"] == {"active": False, "since": None}
+        await wait_for(
+            lambda: not hanoi.states[-1]["recording"]["active"],
+            what="the room to learn that the recording stopped",
+        )
+        assert hanoi.states[-1]["recording"]["since"] is None
     finally:
         for client in clients:
             await client.leave()
