@@ -265,7 +265,11 @@ class RoomPage(BrowserPage):
 
     def state(self) -> dict[str, Any]:
         """``window.rb.state``: phase, error, warning, peers, tracks, remotes..."""
-        result: dict[str, Any] = self.evaluate("() => JSON.parse(JSON.stringify(window.rb.state))")
+        # Right after a (re)load, "Tham gia lại" for one, the module may not have run yet.
+        result: dict[str, Any] = self.evaluate(
+            "() => window.rb ? JSON.parse(JSON.stringify(window.rb.state))"
+            " : {phase: 'loading', peers: [], tracks: [], remotes: [], board: null, onAir: null}"
+        )
         return result
 
     def stats(self) -> dict[str, dict[str, Any]]:
@@ -366,6 +370,45 @@ class RoomPage(BrowserPage):
                     f"{self.name} <- {key}: no {seconds:.0f} s window met the requirement in "
                     f"{timeout:.0f} s: {windows}{self.log_tail()}"
                 )
+
+    def on_air(self) -> dict[str, Any]:
+        """The on-air banner as shown (``{}`` while hidden): ``patch`` (live/standby),
+        ``muted``, ``case`` (the case number shown, or None) and its visible texts."""
+        result: dict[str, Any] = self.evaluate(
+            """() => {
+              const box = document.getElementById("on-air");
+              if (box.hidden) return {};
+              const shown = (id) => {
+                const el = document.getElementById(id);
+                return el.hidden ? null : el.textContent;
+              };
+              return {
+                patch: box.dataset.patch,
+                muted: box.dataset.muted === "true" && shown("on-air-muted") !== null,
+                case: window.rb?.state.onAir?.case_number ?? null,
+                state_text: shown("on-air-state"),
+                detail_text: shown("on-air-detail"),
+                muted_text: shown("on-air-muted"),
+                case_text: shown("on-air-case"),
+              };
+            }"""
+        )
+        return result
+
+    def wait_on_air(self, timeout: float = JOIN_TIMEOUT_S, **expected: Any) -> dict[str, Any]:
+        """Wait until the on-air banner shows ``expected`` (keys of :meth:`on_air`)."""
+
+        def check() -> dict[str, Any] | None:
+            shown = self.on_air()
+            if shown and all(shown.get(k) == v for k, v in expected.items()):
+                return shown
+            return None
+
+        return wait_until(
+            check,
+            timeout=timeout,
+            message=lambda: f"{self.name}: banner never showed {expected}: {self.on_air()}",
+        )
 
     def remote_keys(self) -> set[str]:
         """Sites shown as tiles right now."""

@@ -96,12 +96,21 @@ def test_operator_patches_mutes_and_drops_points(
         assert video_frames(central, site) == 0, central.stats()
         assert central.page.locator(f"#tiles .tile[data-site='{site}']").is_hidden()
     ha_giang.wait_receiving(HOST)
+    # Each room sees its own patch state: the points on standby, the central office live.
+    for room in points.values():
+        banner = room.wait_on_air(patch="standby", muted=False, case=None)
+        assert banner["state_text"] == "Chờ" and "người điều hành" in banner["detail_text"]
+        assert banner["muted_text"] is None and banner["case_text"] is None
+    assert central.wait_on_air(patch="live", muted=False)["state_text"] == "Trực tiếp"
 
     # Patch two points in: each decodes at the central page and at the other live point.
     console.click("bac-ninh", "patch_in")
     console.command("patch_in", site="ha-giang")
     console.wait_point("bac-ninh", patch="live")
     console.wait_point("ha-giang", patch="live")
+    for room in (bac_ninh, ha_giang):
+        assert room.wait_on_air(patch="live", muted=False)["state_text"] == "Trực tiếp"
+    tp_hcm.wait_on_air(patch="standby")
     for room, key in (
         (central, "bac-ninh"),
         (central, "ha-giang"),
@@ -118,18 +127,23 @@ def test_operator_patches_mutes_and_drops_points(
     bac_ninh.wait_receiving("ha-giang")
     console.click("ha-giang", "mute")
     console.wait_point("ha-giang", muted=True)
+    banner = ha_giang.wait_on_air(patch="live", muted=True)
+    assert banner["muted_text"] == "Người điều hành đã tắt micrô của điểm cầu này"
+    bac_ninh.wait_on_air(patch="live", muted=False)
     assert console.page.locator(".point[data-site='ha-giang'] .meter-text").inner_text()
     for room in (central, bac_ninh):
         assert_still(room, lambda r=room: audio_packets(r, "ha-giang"), "audio from ha-giang")
     wait_rising(central, lambda: video_frames(central, "ha-giang"), "video from muted ha-giang")
     console.click("ha-giang", "unmute")
     console.wait_point("ha-giang", muted=False)
+    assert ha_giang.wait_on_air(patch="live", muted=False)["muted_text"] is None
     wait_rising(central, lambda: audio_packets(central, "ha-giang"), "audio once unmuted")
 
     # Patch Bac Ninh out: its video stops at the central page and at Ha Giang; the
     # operator's preview keeps it.
     console.click("bac-ninh", "patch_out")
     console.wait_point("bac-ninh", patch="standby")
+    bac_ninh.wait_on_air(patch="standby")
     for room in (central, ha_giang):
         assert_still(room, lambda r=room: video_frames(r, "bac-ninh"), "video from bac-ninh")
     wait_rising(
@@ -158,6 +172,10 @@ def test_operator_patches_mutes_and_drops_points(
     )
     assert console.page.locator("#case-number").inner_text() == "TC-2026/041"
     assert "Tố cáo cán bộ xã" in console.page.locator("#markers").inner_text()
+    # The rooms show the case number; its text may name a denouncer and stays with operators.
+    for room in (bac_ninh, tp_hcm):
+        assert "TC-2026/041" in room.wait_on_air(case="TC-2026/041")["case_text"]
+        assert "Tố cáo" not in room.page.locator("body").inner_text()
 
     # Drop Ha Giang (live): the console shows it at once; it rejoins, live again.
     ha_giang_key_frames = video_frames(central, "ha-giang")
@@ -183,6 +201,9 @@ def test_operator_patches_mutes_and_drops_points(
     # English on request.
     console.page.locator("#lang").click()
     assert button.inner_text() == "Patch in"
+    bac_ninh.page.locator("#lang").click()
+    banner = bac_ninh.wait_on_air(patch="live", state_text="Live")
+    assert banner["case_text"].startswith("Case under discussion: TC-2026/041")
 
 
 def test_patch_in_to_first_frame(

@@ -4,6 +4,8 @@
 // Two peer connections, as the protocol asks: `publish` (send-only, this page offers) and
 // `subscribe` (the server offers whenever the set of tracks changes, this page answers).
 // Tiles follow the subscribe connection's tracks; `tracks` in each offer maps mid -> site.
+// The on-air banner follows `bridge_state`: whether the operator has this point live or on
+// standby, whether it muted it, which case is discussed (rooms get no case text).
 // Tests read window.rb.state and await window.rb.stats().
 
 import { io } from "/vendor/socket.io/socket.io.esm.min.js";
@@ -42,6 +44,10 @@ const state = {
   publishState: "new",
   subscribeState: "new",
   remotes: [],
+  /** The last `bridge_state` (rooms get it without case text and markers). */
+  board: null,
+  /** This point as the banner shows it: {patch, live, muted, host, case_number} or null. */
+  onAir: null,
 };
 
 let socket = null;
@@ -113,6 +119,7 @@ function join(token) {
   socket.on("connect_error", onConnectError);
   socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
   socket.on("presence", onPresence);
+  socket.on("bridge_state", onBridgeState);
   socket.on("subscribe_offer", (offer) => {
     offerChain = offerChain.then(() => onSubscribeOffer(offer)).catch(reportFailure);
   });
@@ -149,6 +156,10 @@ async function onWelcome(welcome) {
   rememberPeers();
   setPhase("joined");
   $("leave").disabled = false;
+  // bridge_state follows the join; asking as well shows the patch state without waiting.
+  request("state", {})
+    .then((reply) => onBridgeState(reply?.state))
+    .catch((err) => console.warn("rb: state not received", err));
   // The camera opens only once the server has admitted this page (not for a bad token).
   mediaPromise ??= openMedia();
   const iceServers = welcome.ice_servers ?? [];
@@ -160,6 +171,15 @@ function onPresence(message) {
   state.peers = message?.peers ?? [];
   rememberPeers();
   reconcileTiles();
+}
+
+function onBridgeState(board) {
+  if (!board || typeof board !== "object") return;
+  // An ack and a broadcast may cross: never go back to an older state.
+  const known = state.board?.session_id === board.session_id ? state.board.revision : null;
+  if (known !== null && typeof board.revision === "number" && board.revision < known) return;
+  state.board = board;
+  render();
 }
 
 function onDisconnect(reason) {
@@ -180,6 +200,7 @@ function end(phase) {
   teardownPeerConnections();
   stopLocalMedia();
   state.peers = [];
+  state.board = null;
   $("leave").hidden = true;
   $("rejoin").hidden = phase === "error";
   setPhase(phase);
@@ -467,6 +488,7 @@ function render() {
     : "";
   $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
   $("sound").hidden = !(state.audioBlocked && IN_SESSION.has(state.phase));
+  renderOnAir();
   renderError();
   renderPresence();
   renderTiles();
@@ -484,6 +506,45 @@ function render() {
 
 function trackState(track) {
   return track ? { id: track.id, readyState: track.readyState, muted: track.muted } : null;
+}
+
+/** This room's own point on the operator's board (rooms only; operators direct). */
+function ownPoint() {
+  if (!state.board || !state.site || state.role !== "room") return null;
+  return state.board.points?.find((p) => p.site === state.site.id) ?? null;
+}
+
+function renderOnAir() {
+  const point = IN_SESSION.has(state.phase) ? ownPoint() : null;
+  const box = $("on-air");
+  const current = state.board?.current_case ?? null;
+  state.onAir = point
+    ? {
+        patch: point.patch,
+        live: Boolean(point.live),
+        muted: Boolean(point.muted),
+        host: Boolean(point.host),
+        case_number: current?.case_number ?? null,
+      }
+    : null;
+  box.hidden = !point;
+  if (!point) return;
+  const onAir = state.onAir;
+  box.dataset.patch = onAir.live ? "live" : "standby";
+  box.dataset.muted = String(onAir.muted);
+  $("on-air-state").textContent = t(onAir.live ? "room.onair.live" : "room.onair.standby");
+  let detail = "room.onair.standby.detail";
+  if (onAir.host) detail = "room.onair.live.host";
+  else if (onAir.live) detail = "room.onair.live.detail";
+  $("on-air-detail").textContent = t(detail);
+  const muted = $("on-air-muted");
+  muted.hidden = !onAir.muted;
+  muted.textContent = onAir.muted ? t("room.onair.muted") : "";
+  const caseBox = $("on-air-case");
+  caseBox.hidden = !current;
+  caseBox.textContent = current
+    ? t("room.onair.case", { case: current.case_number, since: formatTime(current.at, false) })
+    : "";
 }
 
 function renderError() {
