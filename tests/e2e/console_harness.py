@@ -120,12 +120,26 @@ def wait_rising(room: BrowserPage, count: Any, what: str, by: int = 10) -> int:
 
 
 def assert_still(room: BrowserPage, count: Any, what: str, seconds: float = 3.0) -> None:
-    """After frames in flight have drained, ``count()`` does not move for ``seconds``."""
+    """Once frames in flight have drained, ``count()`` stops moving for ``seconds``.
+
+    Draining takes longer on a loaded machine, so this waits for a still window rather
+    than assuming one drain time; a stream that keeps flowing never gives one and fails.
+    """
     time.sleep(SETTLE_S)
-    before = count()
-    time.sleep(seconds)
-    after = count()
-    assert after == before, f"{room.name}: {what} still rising ({before} -> {after})"
+    windows: list[tuple[int, int]] = []
+
+    def still() -> bool:
+        before = count()
+        time.sleep(seconds)
+        windows.append((before, count()))
+        return windows[-1][0] == windows[-1][1]
+
+    wait_until(
+        still,
+        timeout=MEDIA_TIMEOUT_S,
+        interval=0,
+        message=lambda: f"{room.name}: {what} still rising (windows {windows[-3:]})",
+    )
 
 
 WATCH_FIRST_FRAME = """
