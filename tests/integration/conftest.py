@@ -68,7 +68,7 @@ async def wait_for(
 
 
 async def start_server(
-    tmp: Path, max_message_bytes: int = 64 * 1024
+    tmp: Path, max_message_bytes: int = 64 * 1024, redis_url: str | None = None
 ) -> tuple[Server, web.AppRunner]:
     directory = MemoryDirectory(
         [_session(SESSION, SessionState.OPEN), _session(CLOSED_SESSION, SessionState.CLOSED)],
@@ -81,6 +81,7 @@ async def start_server(
         data_dir=tmp,
         secret=SECRET,
         max_message_bytes=max_message_bytes,
+        redis_url=redis_url,
     )
     app = create_app(settings, directory=directory)
     runner = web.AppRunner(app)
