@@ -7,12 +7,28 @@
 // broadcast, so two consoles, or one that reloads, show the same state.
 // Tests read window.rbc.state and call window.rbc.command / window.rbc.stats.
 
-import { io } from "/vendor/socket.io/socket.io.esm.min.js";
+import {
+  OfferQueue,
+  TOKEN_MISSING,
+  addressToken,
+  adoptWelcome,
+  answerSubscribeOffer,
+  clearConnectionTrouble,
+  connectBridge,
+  createSubscribePc,
+  failureWarning,
+  handleConnectError,
+  normaliseError,
+  receivedTracks,
+  renderErrorBox,
+  request as bridgeRequest,
+  showTrack,
+  stateLabel,
+} from "/static/bridge_client.js";
 import {
   addMessages,
   applyI18n,
   bindLanguageSwitch,
-  has,
   onLanguageChange,
   setLanguage,
   t,
@@ -22,7 +38,6 @@ import { consoleMessages } from "/static/console_messages.js";
 import { duration, formatTime } from "/static/time_format.js";
 
 const ACK_TIMEOUT_MS = 30000;
-const ICE_GATHERING_TIMEOUT_MS = 5000;
 const METER_INTERVAL_MS = 100;
 
 addMessages(consoleMessages);
@@ -46,17 +61,10 @@ const state = {
 
 let socket = null;
 let subscribePc = null;
-let offerChain = Promise.resolve();
+const offers = new OfferQueue(onSubscribeOffer, reportFailure);
 let clockOffsetMs = 0;
 /** site -> {el, video, audio, tracks: {video, audio}, meter, level} */
 const cards = new Map();
-
-class ProtocolError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
 
 // ---------------------------------------------------------------- start and join
 
@@ -71,9 +79,9 @@ function start() {
   setInterval(tickClocks, 1000);
   setInterval(updateMeters, METER_INTERVAL_MS);
   tickClocks();
-  const token = new URLSearchParams(location.search).get("token");
+  const token = addressToken();
   if (!token) {
-    fail({ code: "token_missing", message: "no ?token= in the address" });
+    fail(TOKEN_MISSING);
     return;
   }
   join(token);
@@ -81,41 +89,30 @@ function start() {
 
 function join(token) {
   setPhase("connecting");
-  socket = io("/bridge", { auth: { token } });
-  socket.on("connect_error", onConnectError);
+  socket = connectBridge(token);
+  socket.on("connect_error", (err) =>
+    handleConnectError(socket, err, state, { setPhase, warn, fail }),
+  );
   socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
   socket.on("bridge_state", applyState);
-  socket.on("subscribe_offer", (offer) => {
-    offerChain = offerChain.then(() => onSubscribeOffer(offer)).catch(reportFailure);
-  });
+  socket.on("subscribe_offer", (offer) => offers.push(offer));
   socket.on("error", (err) => warn(normaliseError(err)));
   socket.on("disconnect", onDisconnect);
 }
 
-function onConnectError(err) {
-  if (socket.active) {
-    setPhase(state.endpointId ? "reconnecting" : "connecting");
-    warn({ code: "server_unreachable", message: String(err?.message ?? "") });
-    return;
-  }
-  const error = normaliseError(err?.data);
-  fail({ code: error.code, message: error.message || String(err?.message ?? "") });
-}
-
 async function onWelcome(welcome) {
   teardown();
-  state.endpointId = welcome.endpoint_id;
-  state.role = welcome.role;
-  state.site = welcome.site;
-  state.session = welcome.session;
+  adoptWelcome(state, welcome);
   if (welcome.role !== "operator") {
     fail({ code: "not_operator", message: `role ${welcome.role}` });
     return;
   }
-  state.error = null;
-  if (state.warning?.code === "server_unreachable") state.warning = null;
+  clearConnectionTrouble(state);
   setPhase("joined");
-  subscribePc = createSubscribePc(welcome.ice_servers ?? []);
+  subscribePc = createSubscribePc(welcome.ice_servers ?? [], (connection) => {
+    state.subscribeState = connection;
+    render();
+  });
   const reply = await request("state", {});
   applyState(reply.state);
 }
@@ -169,58 +166,27 @@ async function onMark(event) {
   }
 }
 
-async function request(event, payload) {
-  if (!socket) throw new ProtocolError("internal", "not connected");
-  const reply = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-  if (reply?.error) throw new ProtocolError(reply.error.code, reply.error.message);
-  return reply;
+function request(event, payload) {
+  return bridgeRequest(socket, event, payload, ACK_TIMEOUT_MS);
 }
 
 // ---------------------------------------------------------------- previews (WebRTC)
 
-function createSubscribePc(iceServers) {
-  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
-  pc.addEventListener("connectionstatechange", () => {
-    state.subscribeState = pc.connectionState;
-    render();
-  });
-  return pc;
-}
-
-async function onSubscribeOffer(offer) {
-  const pc = subscribePc;
-  if (!pc) return;
-  await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
-  await pc.setLocalDescription(await pc.createAnswer());
-  await iceGatheringComplete(pc);
-  if (subscribePc !== pc) return;
-  state.tracks = offer.tracks ?? [];
-  reconcileCards();
-  await request("subscribe_answer", {
-    type: "answer",
-    sdp: pc.localDescription.sdp,
-    revision: offer.revision,
-  });
-}
-
-function iceGatheringComplete(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const finish = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => pc.iceGatheringState === "complete" && finish();
-    const timer = setTimeout(finish, ICE_GATHERING_TIMEOUT_MS);
-    pc.addEventListener("icegatheringstatechange", check);
+function onSubscribeOffer(offer) {
+  return answerSubscribeOffer(subscribePc, offer, {
+    current: () => subscribePc,
+    accepted: () => {
+      state.tracks = offer.tracks ?? [];
+      reconcileCards();
+    },
+    send: request,
   });
 }
 
 function teardown() {
   subscribePc?.close();
   subscribePc = null;
-  offerChain = Promise.resolve();
+  offers.reset();
   state.tracks = [];
   state.subscribeState = "closed";
   reconcileCards();
@@ -228,14 +194,10 @@ function teardown() {
 
 /** endpoint_id -> {video, audio}: the preview tracks the subscribe connection carries. */
 function previewTracks() {
-  const byMid = new Map(state.tracks.map((tr) => [tr.mid, tr]));
   const out = new Map();
-  for (const transceiver of subscribePc?.getTransceivers() ?? []) {
-    const info = byMid.get(transceiver.mid);
-    const direction = transceiver.currentDirection;
-    if (!info || !(direction === "recvonly" || direction === "sendrecv")) continue;
+  for (const { info, track } of receivedTracks(subscribePc, state.tracks)) {
     const entry = out.get(info.endpoint_id) ?? {};
-    entry[info.kind] = transceiver.receiver.track;
+    entry[info.kind] = track;
     out.set(info.endpoint_id, entry);
   }
   return out;
@@ -284,17 +246,13 @@ function createCard(site) {
 }
 
 function attach(card, kind, track) {
-  if (card.tracks[kind] === track) return;
-  card.tracks[kind] = track;
-  const element = card[kind];
-  element.srcObject = track ? new MediaStream([track]) : null;
+  if (!showTrack(card, kind, track, render)) return;
   if (kind === "audio") {
     card.meter?.close();
     card.meter = track ? new AudioMeter(track) : null;
   }
   if (track) {
-    for (const ev of ["mute", "unmute", "ended"]) track.addEventListener(ev, render);
-    element.play().catch((err) => console.warn(`rbc: ${kind} autoplay refused`, err));
+    card[kind].play().catch((err) => console.warn(`rbc: ${kind} autoplay refused`, err));
   }
 }
 
@@ -331,14 +289,7 @@ function warn(error) {
 
 function reportFailure(err) {
   console.error("rbc:", err);
-  if (err instanceof ProtocolError) warn({ code: err.code, message: err.message });
-  else warn({ code: "webrtc_failed", message: String(err?.message ?? err) });
-}
-
-function normaliseError(data) {
-  const code = typeof data?.code === "string" ? data.code : "unknown";
-  const message = typeof data?.message === "string" ? data.message : "";
-  return { code, message };
+  warn(failureWarning(err));
 }
 
 function tickClocks() {
@@ -347,10 +298,6 @@ function tickClocks() {
   $("session-clock").textContent = opened
     ? duration(Date.now() + clockOffsetMs - Date.parse(opened))
     : "--:--:--";
-}
-
-function stateLabel(connection) {
-  return has(`state.${connection}`) ? t(`state.${connection}`) : connection;
 }
 
 function render() {
@@ -367,23 +314,11 @@ function render() {
   $("operators").textContent = board
     ? t("console.operators", { count: board.operators?.length ?? 0 })
     : "";
-  renderError();
+  renderErrorBox(state.error, state.warning);
   renderRecording(board);
   renderCase(board);
   renderPoints(board);
   tickClocks();
-}
-
-function renderError() {
-  const shown = state.error ?? state.warning;
-  const box = $("error");
-  box.hidden = !shown;
-  box.classList.toggle("warning", !state.error && Boolean(state.warning));
-  box.querySelector("h2").hidden = !state.error;
-  if (!shown) return;
-  $("error-text").textContent = t(has(`error.${shown.code}`) ? `error.${shown.code}` : "error.unknown");
-  $("error-code").textContent = shown.code;
-  $("error-message").textContent = shown.message;
 }
 
 function renderRecording(board) {

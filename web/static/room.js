@@ -8,20 +8,31 @@
 // standby, whether it muted it, which case is discussed (rooms get no case text).
 // Tests read window.rb.state and await window.rb.stats().
 
-import { io } from "/vendor/socket.io/socket.io.esm.min.js";
 import {
-  applyI18n,
-  bindLanguageSwitch,
-  getLanguage,
-  has,
-  onLanguageChange,
-  setLanguage,
-  t,
-} from "/static/i18n.js";
+  OfferQueue,
+  TOKEN_MISSING,
+  addressToken,
+  adoptWelcome,
+  answerSubscribeOffer,
+  clearConnectionTrouble,
+  connectBridge,
+  createSubscribePc,
+  failureWarning,
+  handleConnectError,
+  iceGatheringComplete,
+  newPeerConnection,
+  normaliseError,
+  receivedTracks,
+  renderErrorBox,
+  request as bridgeRequest,
+  showTrack,
+  stateLabel,
+} from "/static/bridge_client.js";
+import { applyI18n, bindLanguageSwitch, onLanguageChange, setLanguage, t } from "/static/i18n.js";
+import { formatTime } from "/static/time_format.js";
 
 const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const ACK_TIMEOUT_MS = 20000;
-const ICE_GATHERING_TIMEOUT_MS = 5000;
 const LIVE_STATES = new Set(["connecting", "connected", "disconnected"]);
 const IN_SESSION = new Set(["joined", "reconnecting"]);
 
@@ -56,19 +67,12 @@ let subscribePc = null;
 let mediaPromise = null;
 let localStream = null;
 let leaving = false;
-let offerChain = Promise.resolve();
+const offers = new OfferQueue(onSubscribeOffer, reportFailure);
 const knownPeers = new Set();
 /** endpoint_id -> {el, video, audio, info, trackIds} */
 const tiles = new Map();
 /** track id -> every remote MediaStreamTrack ever shown, so tests can see it end. */
 const seenTracks = new Map();
-
-class ProtocolError extends Error {
-  constructor(code, message) {
-    super(message);
-    this.code = code;
-  }
-}
 
 // ---------------------------------------------------------------- start and join
 
@@ -80,9 +84,9 @@ function start() {
   $("rejoin").addEventListener("click", () => location.reload());
   $("sound").addEventListener("click", startSound);
   startClock();
-  const token = new URLSearchParams(location.search).get("token");
+  const token = addressToken();
   if (!token) {
-    fail({ code: "token_missing", message: "no ?token= in the address" });
+    fail(TOKEN_MISSING);
     return;
   }
   join(token);
@@ -111,7 +115,7 @@ async function openMedia() {
 
 function join(token) {
   setPhase("connecting");
-  socket = io("/bridge", { auth: { token } });
+  socket = connectBridge(token);
   socket.on("connect", () => {
     state.socketId = socket.id;
     console.info("rb: socket connected", socket.id);
@@ -120,9 +124,7 @@ function join(token) {
   socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
   socket.on("presence", onPresence);
   socket.on("bridge_state", onBridgeState);
-  socket.on("subscribe_offer", (offer) => {
-    offerChain = offerChain.then(() => onSubscribeOffer(offer)).catch(reportFailure);
-  });
+  socket.on("subscribe_offer", (offer) => offers.push(offer));
   socket.on("error", (err) => {
     console.warn("rb: server error event", err);
     warn(normaliseError(err));
@@ -131,28 +133,16 @@ function join(token) {
 }
 
 function onConnectError(err) {
-  // A refusal by the server (bad token...) leaves the socket inactive; a network failure
-  // keeps it active and socket.io retries on its own.
   console.warn("rb: connect_error", err?.message, err?.data);
-  if (socket.active) {
-    setPhase(state.endpointId ? "reconnecting" : "connecting");
-    warn({ code: "server_unreachable", message: String(err?.message ?? "") });
-    return;
-  }
-  const error = normaliseError(err?.data);
-  fail({ code: error.code, message: error.message || String(err?.message ?? "") });
+  handleConnectError(socket, err, state, { setPhase, warn, fail });
 }
 
 async function onWelcome(welcome) {
   // A welcome after a reconnection is a new endpoint: start both legs again.
   teardownPeerConnections();
-  state.endpointId = welcome.endpoint_id;
-  state.role = welcome.role;
-  state.site = welcome.site;
-  state.session = welcome.session;
+  adoptWelcome(state, welcome);
   state.peers = welcome.peers ?? [];
-  state.error = null;
-  if (state.warning?.code === "server_unreachable") state.warning = null;
+  clearConnectionTrouble(state);
   rememberPeers();
   setPhase("joined");
   $("leave").disabled = false;
@@ -163,7 +153,11 @@ async function onWelcome(welcome) {
   // The camera opens only once the server has admitted this page (not for a bad token).
   mediaPromise ??= openMedia();
   const iceServers = welcome.ice_servers ?? [];
-  subscribePc = createSubscribePc(iceServers);
+  subscribePc = createSubscribePc(iceServers, (connection) => {
+    state.subscribeState = connection;
+    if (connection === "failed") warn({ code: "webrtc_failed", message: "subscribe" });
+    render();
+  });
   await publish(iceServers);
 }
 
@@ -221,7 +215,7 @@ async function leave() {
 // ---------------------------------------------------------------- WebRTC
 
 async function publish(iceServers) {
-  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  const pc = newPeerConnection(iceServers);
   publishPc = pc;
   pc.addEventListener("connectionstatechange", () => {
     state.publishState = pc.connectionState;
@@ -243,30 +237,15 @@ async function publish(iceServers) {
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 }
 
-function createSubscribePc(iceServers) {
-  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
-  pc.addEventListener("connectionstatechange", () => {
-    state.subscribeState = pc.connectionState;
-    if (pc.connectionState === "failed") warn({ code: "webrtc_failed", message: "subscribe" });
-    render();
-  });
-  return pc;
-}
-
-async function onSubscribeOffer(offer) {
-  const pc = subscribePc;
-  if (!pc) return;
-  await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
-  await pc.setLocalDescription(await pc.createAnswer());
-  await iceGatheringComplete(pc);
-  if (subscribePc !== pc) return;
-  state.tracks = offer.tracks ?? [];
-  state.revision = offer.revision ?? null;
-  reconcileTiles();
-  await request("subscribe_answer", {
-    type: "answer",
-    sdp: pc.localDescription.sdp,
-    revision: offer.revision,
+function onSubscribeOffer(offer) {
+  return answerSubscribeOffer(subscribePc, offer, {
+    current: () => subscribePc,
+    accepted: () => {
+      state.tracks = offer.tracks ?? [];
+      state.revision = offer.revision ?? null;
+      reconcileTiles();
+    },
+    send: request,
   });
 }
 
@@ -284,26 +263,11 @@ function preferVideoCodecs(transceiver) {
   }
 }
 
-function iceGatheringComplete(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  // The server does not take trickled candidates: wait for all of them, within reason.
-  return new Promise((resolve) => {
-    const finish = () => {
-      clearTimeout(timer);
-      pc.removeEventListener("icegatheringstatechange", check);
-      resolve();
-    };
-    const check = () => pc.iceGatheringState === "complete" && finish();
-    const timer = setTimeout(finish, ICE_GATHERING_TIMEOUT_MS);
-    pc.addEventListener("icegatheringstatechange", check);
-  });
-}
-
 function teardownPeerConnections() {
   for (const pc of [publishPc, subscribePc]) pc?.close();
   publishPc = null;
   subscribePc = null;
-  offerChain = Promise.resolve();
+  offers.reset();
   state.tracks = [];
   state.publishState = "closed";
   state.subscribeState = "closed";
@@ -316,11 +280,8 @@ function stopLocalMedia() {
   $("local-video").srcObject = null;
 }
 
-async function request(event, payload) {
-  if (!socket) throw new ProtocolError("internal", "not connected");
-  const reply = await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload);
-  if (reply?.error) throw new ProtocolError(reply.error.code, reply.error.message);
-  return reply;
+function request(event, payload) {
+  return bridgeRequest(socket, event, payload, ACK_TIMEOUT_MS);
 }
 
 // ---------------------------------------------------------------- tiles
@@ -342,15 +303,11 @@ function isGone(endpointId) {
 
 /** Bring the tiles in line with the subscribe connection's current tracks and presence. */
 function reconcileTiles() {
-  const byMid = new Map(state.tracks.map((tr) => [tr.mid, tr]));
   const wanted = new Map();
-  for (const transceiver of subscribePc?.getTransceivers() ?? []) {
-    const info = byMid.get(transceiver.mid);
-    const direction = transceiver.currentDirection;
-    if (!info || !(direction === "recvonly" || direction === "sendrecv")) continue;
+  for (const { info, track } of receivedTracks(subscribePc, state.tracks)) {
     if (isGone(info.endpoint_id)) continue;
     const entry = wanted.get(info.endpoint_id) ?? { info, tracks: {} };
-    entry.tracks[info.kind] = transceiver.receiver.track;
+    entry.tracks[info.kind] = track;
     wanted.set(info.endpoint_id, entry);
   }
   for (const [endpointId, tile] of tiles) {
@@ -379,14 +336,10 @@ function createTile(endpointId) {
 }
 
 function attach(tile, kind, track) {
-  if (tile.tracks[kind] === track) return;
-  tile.tracks[kind] = track;
-  const element = tile[kind];
-  element.srcObject = track ? new MediaStream([track]) : null;
+  if (!showTrack(tile, kind, track, render)) return;
   if (track) {
     seenTracks.set(track.id, track);
-    for (const ev of ["mute", "unmute", "ended"]) track.addEventListener(ev, render);
-    element.play().catch((err) => {
+    tile[kind].play().catch((err) => {
       console.warn(`rb: ${kind} autoplay refused`, err);
       // Browsers may refuse sound until the user acts: offer a button that starts it.
       if (kind === "audio" && err?.name === "NotAllowedError") {
@@ -431,27 +384,7 @@ function warn(error) {
 
 function reportFailure(err) {
   console.error("rb:", err);
-  if (err instanceof ProtocolError) warn({ code: err.code, message: err.message });
-  else warn({ code: "webrtc_failed", message: String(err?.message ?? err) });
-}
-
-function normaliseError(data) {
-  const code = typeof data?.code === "string" ? data.code : "unknown";
-  const message = typeof data?.message === "string" ? data.message : "";
-  return { code, message };
-}
-
-function errorText(code) {
-  return t(has(`error.${code}`) ? `error.${code}` : "error.unknown");
-}
-
-function formatTime(iso, withDate) {
-  if (!iso) return "";
-  const options = { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hour12: false };
-  if (withDate) Object.assign(options, { day: "2-digit", month: "2-digit", year: "numeric" });
-  return new Intl.DateTimeFormat(getLanguage() === "vi" ? "vi-VN" : "en-GB", options).format(
-    new Date(iso),
-  );
+  warn(failureWarning(err));
 }
 
 function startClock() {
@@ -468,10 +401,6 @@ function startClock() {
   setInterval(tick, 1000);
 }
 
-function stateLabel(peerState) {
-  return has(`state.${peerState}`) ? t(`state.${peerState}`) : peerState;
-}
-
 function render() {
   document.body.dataset.phase = state.phase;
   $("phase").textContent = t(`room.phase.${state.phase}`);
@@ -482,14 +411,14 @@ function render() {
   $("local-site").textContent = state.site?.name ?? "";
   $("schedule").textContent = session
     ? t("room.schedule", {
-        start: formatTime(session.starts_at, true),
-        end: formatTime(session.ends_at, false),
+        start: formatTime(session.starts_at, { date: true }),
+        end: formatTime(session.ends_at),
       })
     : "";
   $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
   $("sound").hidden = !(state.audioBlocked && IN_SESSION.has(state.phase));
   renderOnAir();
-  renderError();
+  renderErrorBox(state.error, state.warning);
   renderPresence();
   renderTiles();
   state.remotes = [...tiles.entries()].map(([endpointId, tile]) => ({
@@ -543,20 +472,8 @@ function renderOnAir() {
   const caseBox = $("on-air-case");
   caseBox.hidden = !current;
   caseBox.textContent = current
-    ? t("room.onair.case", { case: current.case_number, since: formatTime(current.at, false) })
+    ? t("room.onair.case", { case: current.case_number, since: formatTime(current.at) })
     : "";
-}
-
-function renderError() {
-  const shown = state.error ?? state.warning;
-  const box = $("error");
-  box.hidden = !shown;
-  box.classList.toggle("warning", !state.error && Boolean(state.warning));
-  box.querySelector("h2").hidden = !state.error;
-  if (!shown) return;
-  $("error-text").textContent = errorText(shown.code);
-  $("error-code").textContent = shown.code;
-  $("error-message").textContent = shown.message;
 }
 
 function renderPresence() {
