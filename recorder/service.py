@@ -233,11 +233,17 @@ class Recorder:
         active.hub.remove_sink(active.sink)
         active.tapped = False
         if active.restarts >= MAX_RESTARTS:
-            return
-        active.restarts += 1
-        task = asyncio.get_running_loop().create_task(self._restart(active))
+            # Seal what was written and say so: the operator's board must not show a
+            # recording that no longer runs (the law keeps every session recorded).
+            task = asyncio.get_running_loop().create_task(self._give_up(session_id))
+        else:
+            active.restarts += 1
+            task = asyncio.get_running_loop().create_task(self._restart(active))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _give_up(self, session_id: str) -> None:
+        await self.stop(session_id)
 
     async def stop(self, session_id: str) -> Manifest | None:
         """Stop recording, close and seal the files; None if it was not recording."""
@@ -247,7 +253,9 @@ class Recorder:
                 await self._tell(session_id, None)
         if active is None:
             return None
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A restart may be under way; not this task itself when giving up calls stop().
+        others = self._tasks - {asyncio.current_task()}
+        await asyncio.gather(*others, return_exceptions=True)
         asyncio.get_running_loop().remove_reader(active.worker.process.sentinel)
         if active.tapped:
             active.hub.remove_sink(active.sink)

@@ -25,6 +25,7 @@ from config.settings import Settings
 from recorder.integrity import verify_folder
 from recorder.manifest import RecordingState, read_manifest
 from recorder.models import AppendOnlyError, AuditEntry
+from recorder.service import MAX_RESTARTS
 from recorder.sink import RecordingSink
 from recorder.worker import RecordingWorker
 from sessions.db import make_engine, migrate
@@ -429,6 +430,53 @@ async def test_killed_worker_is_restarted_and_restart_recovery(
         ).json()
         assert detail["status"] == "recovered"
         assert read_manifest(folder).state is RecordingState.RECOVERED
+        assert verify_folder(folder) == []
+    engine.dispose()
+
+
+async def test_a_worker_that_keeps_crashing_ends_the_recording_and_says_so(
+    tmp_path: Path, ffprobe_path: str
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    app = await make_app(tmp_path / "data", engine)
+    async with TestClient(TestServer(app)):
+        recorder = app[RECORDER]
+        heard: list[tuple[str, datetime | None]] = []
+
+        async def listener(session_id: str, started_at: datetime | None) -> None:
+            heard.append((session_id, started_at))
+
+        recorder.add_listener(listener)
+        hub = TapHub(SESSION)
+        await recorder.start(session_info(), hub)
+        for _ in range(MAX_RESTARTS + 1):
+            hub.deliver(schedule(site_media(SESSION, "bac-ninh", seconds=2.0), now()))
+            worker = recorder.worker(SESSION)
+            assert worker is not None and await asyncio.to_thread(worker.sync)
+            assert worker.process.pid is not None
+            os.kill(worker.process.pid, signal.SIGKILL)
+            for _ in range(300):
+                if recorder.worker(SESSION) is not worker:
+                    break
+                await asyncio.sleep(0.1)
+        # Past the restart limit the recording ends, sealed as recovered, and listeners
+        # (the operator's board) hear that it stopped.
+        folder = app[ARCHIVE].storage.root / "recordings" / SESSION
+        for _ in range(300):
+            if read_manifest(folder).state is not RecordingState.RECORDING:
+                break
+            await asyncio.sleep(0.1)
+        assert not recorder.is_recording(SESSION)
+        assert hub.sinks == []
+        assert heard[0][0] == SESSION and heard[0][1] is not None
+        assert heard[-1] == (SESSION, None)
+        manifest = read_manifest(folder)
+        assert manifest.state is RecordingState.RECOVERED
+        assert len(manifest.files) == MAX_RESTARTS + 1
+        for entry in manifest.files:
+            probe = ffprobe(ffprobe_path, folder / entry.name)
+            # Clusters are flushed each second: what was flushed before the kill plays.
+            assert float(probe["format"]["duration"]) >= 0.9
         assert verify_folder(folder) == []
     engine.dispose()
 
