@@ -12,10 +12,9 @@ from aiohttp import web
 
 from sessions.errors import Refusal, ScheduleError
 from sessions.sitetree import Scope
-from signaling.tokens import Claims, Role, TokenError, verify_token
-from web.auth import require, token_from_request
+from signaling.tokens import Claims, Role
+from web.auth import authenticate, require, token_from_request
 from web.errors import http_error
-from web.keys import SECRET
 from web.schedule_keys import STORE
 
 P = ParamSpec("P")
@@ -71,10 +70,6 @@ async def staff_scope(request: web.Request) -> tuple[Claims, Scope]:
 
 def optional_claims(request: web.Request) -> Claims | None:
     """Claims when a token is given (401 if it is bad), None for the public."""
-    token = token_from_request(request)
-    if token is None:
+    if token_from_request(request) is None:
         return None
-    try:
-        return verify_token(request.app[SECRET], token)
-    except TokenError as exc:
-        raise http_error(401, exc.code, exc.message) from None
+    return authenticate(request)
