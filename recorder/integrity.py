@@ -3,7 +3,6 @@ recomputed by ``verify`` to show that nothing was altered since."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -66,11 +65,16 @@ class VerifyProblem:
 
 def verify_folder(folder: Path) -> list[VerifyProblem]:
     """Recompute the hashes of one recording; an empty list means all match."""
+    return _verify(folder)[1]
+
+
+def _verify(folder: Path) -> tuple[int, list[VerifyProblem]]:
+    """(files in the manifest, problems) of one recording, reading its manifest once."""
     try:
         manifest = read_manifest(folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.error("%s: manifest unreadable: %s", folder, exc)
-        return [VerifyProblem(folder.name, MANIFEST_NAME, "bad_manifest")]
+        return 0, [VerifyProblem(folder.name, MANIFEST_NAME, "bad_manifest")]
     problems = []
     for entry in manifest.files:
         path = folder / entry.name
@@ -80,7 +84,7 @@ def verify_folder(folder: Path) -> list[VerifyProblem]:
             problems.append(VerifyProblem(manifest.session_id, entry.name, "missing"))
         elif sha256_file(path) != entry.sha256:
             problems.append(VerifyProblem(manifest.session_id, entry.name, "hash_mismatch"))
-    return problems
+    return len(manifest.files), problems
 
 
 def verify_all(root: Path) -> tuple[int, list[VerifyProblem]]:
@@ -88,8 +92,7 @@ def verify_all(root: Path) -> tuple[int, list[VerifyProblem]]:
     checked = 0
     problems: list[VerifyProblem] = []
     for manifest_path in sorted(root.glob(f"*/{MANIFEST_NAME}")):
-        found = verify_folder(manifest_path.parent)
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            checked += len(read_manifest(manifest_path.parent).files)
+        files, found = _verify(manifest_path.parent)
+        checked += files
         problems.extend(found)
     return checked, problems
