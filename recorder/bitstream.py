@@ -40,11 +40,6 @@ def h264_nal_units(data: bytes) -> Iterator[bytes]:
         yield data[start:end].rstrip(b"\x00") if n + 1 < len(starts) else data[start:end]
 
 
-def h264_is_keyframe(data: bytes) -> bool:
-    """An access unit with an IDR slice (NAL type 5)."""
-    return any(nal and nal[0] & 0x1F == 5 for nal in h264_nal_units(data))
-
-
 class _Bits:
     """Exp-Golomb reader over an RBSP (emulation prevention bytes removed)."""
 
