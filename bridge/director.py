@@ -95,14 +95,18 @@ class Direction:
     """When the hub opened (the console's session clock counts from here)."""
     directed: bool = False
     """An operator has joined: points that join from now on start on standby."""
-    recording: bool = False
-    """Recording now, as the recorder reports it (``Hub.set_recording``)."""
     recording_since: datetime | None = None
-    """When the running recording started (the recorder's own start time)."""
+    """When the running recording started (the recorder's own start time); None when
+    not recording."""
     markers: list[CaseMarker] = field(default_factory=list)
     """Every case marker of the session, oldest first."""
     revision: int = 0
     """Increases with every change of the board or the patch matrix."""
+
+    @property
+    def recording(self) -> bool:
+        """Recording now, as the recorder reports it (``Hub.set_recording``)."""
+        return self.recording_since is not None
 
     @property
     def current_case(self) -> CaseMarker | None:

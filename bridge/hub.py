@@ -352,9 +352,8 @@ class Hub:
         state) only when it changes; returns whether it did.
         """
         direction = self.direction
-        if direction.recording == (since is not None) and direction.recording_since == since:
+        if direction.recording_since == since:
             return False
-        direction.recording = since is not None
         direction.recording_since = since
         logger.info(
             "session %s: %s",
