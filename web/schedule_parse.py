@@ -39,12 +39,7 @@ def text(body: dict[str, Any], key: str, *, required: bool = True, default: str 
 
 
 def optional_text(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise bad("bad_field", f"{key} must be a string")
-    return value
+    return None if body.get(key) is None else text(body, key)
 
 
 def integer(body: dict[str, Any], key: str) -> int | None:
