@@ -25,6 +25,7 @@ from recorder.models import CaseKind, Outcome
 from recorder.remux import cut_extract
 from recorder.service import RECORDINGS
 from recorder.storage import StorageError
+from signaling.tokens import Claims
 from web.archive_audit import Attempt, audited, name_param
 from web.archive_jobs import Export, JobState
 from web.archive_keys import ARCHIVE
@@ -42,10 +43,12 @@ CASE_KEYFRAME_SNAP_MS = 2000
 routes = web.RouteTableDef()
 
 
-def _archive_claims(request: web.Request, attempt: Attempt) -> None:
+def archive_claims(request: web.Request, attempt: Attempt) -> Claims:
+    """The caller's verified claims, if their role may use the archive."""
     claims = attempt.authenticate(request)
     if not access.may_use_archive(str(claims.role)):
         raise http_error(403, "forbidden_role", "the archive is for clerks and administrators")
+    return claims
 
 
 def _site(attempt: Attempt) -> str:
@@ -119,7 +122,7 @@ async def archive_page(request: web.Request) -> web.FileResponse:
 @routes.get("/api/archive/recordings")
 @audited("search")
 async def search(request: web.Request, attempt: Attempt) -> web.Response:
-    _archive_claims(request, attempt)
+    archive_claims(request, attempt)
     q = request.query
     attempt.target = "search:" + "&".join(
         f"{k}={q[k]}" for k in ("case", "from", "to", "site", "kind", "outcome") if q.get(k)
@@ -140,7 +143,7 @@ async def search(request: web.Request, attempt: Attempt) -> web.Response:
 @routes.get("/api/archive/recordings/{recording}")
 @audited("view")
 async def recording_detail(request: web.Request, attempt: Attempt) -> web.Response:
-    _archive_claims(request, attempt)
+    archive_claims(request, attempt)
     recording = await _visible_recording(request, attempt)
     return web.json_response(recording.as_dict())
 
@@ -149,7 +152,7 @@ async def recording_detail(request: web.Request, attempt: Attempt) -> web.Respon
 @audited("play")
 async def recording_file(request: web.Request, attempt: Attempt) -> web.StreamResponse:
     """A recorded file with HTTP range support (the browser's player seeks with ranges)."""
-    _archive_claims(request, attempt)
+    archive_claims(request, attempt)
     recording = await _visible_recording(request, attempt)
     name = name_param(request, "name")
     attempt.target = f"recording:{recording.session_id}/{name}"
@@ -196,7 +199,7 @@ def _check_range(request: web.Request, size: int, attempt: Attempt) -> None:
 @audited("export_extract")
 async def make_extract(request: web.Request, attempt: Attempt) -> web.Response:
     """Cut a time range (or one case's marked range) out of one file, without re-encoding."""
-    _archive_claims(request, attempt)
+    archive_claims(request, attempt)
     recording = await _visible_recording(request, attempt)
     body = await json_body(request)
     attempt.reason = reason_param(body.get("reason"), required=True)
@@ -257,7 +260,7 @@ async def make_extract(request: web.Request, attempt: Attempt) -> web.Response:
 @audited("export_composed")
 async def compose(request: web.Request, attempt: Attempt) -> web.Response:
     """Start the composed single file (sites side by side, audio mixed) in the background."""
-    _archive_claims(request, attempt)
+    archive_claims(request, attempt)
     recording = await _visible_recording(request, attempt)
     body = await json_body(request)
     attempt.reason = reason_param(body.get("reason"), required=True)
@@ -304,7 +307,7 @@ async def compose(request: web.Request, attempt: Attempt) -> web.Response:
 @audited("export_status")
 async def export_status(request: web.Request, attempt: Attempt) -> web.Response:
     """An export job: state and progress; ``download`` is set once it is done."""
-    _archive_claims(request, attempt)
+    archive_claims(request, attempt)
     export = _visible_export(request, attempt)
     return web.json_response(export.as_dict())
 
@@ -312,7 +315,7 @@ async def export_status(request: web.Request, attempt: Attempt) -> web.Response:
 @routes.get("/api/archive/exports/{export}/file")
 @audited("download_export")
 async def export_file(request: web.Request, attempt: Attempt) -> web.StreamResponse:
-    _archive_claims(request, attempt)
+    archive_claims(request, attempt)
     export = _visible_export(request, attempt)
     attempt.reason = reason_param(request.query.get("reason"), required=False)
     if export.state is not JobState.DONE:

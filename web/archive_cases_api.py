@@ -13,7 +13,7 @@ from recorder.audit import AuditResult
 from recorder.integrity import verify_all
 from recorder.models import CaseKind, Outcome, RefusalReason
 from recorder.service import RECORDINGS
-from web.archive_api import json_body, reason_param
+from web.archive_api import archive_claims, json_body, reason_param
 from web.archive_audit import Attempt, audited, name_param
 from web.archive_keys import ARCHIVE, RECORDER
 from web.errors import http_error
@@ -127,9 +127,7 @@ async def create_case(request: web.Request, attempt: Attempt) -> web.Response:
 @audited("view_case")
 async def case_detail(request: web.Request, attempt: Attempt) -> web.Response:
     """A case; its denouncers only for administrators of one of its sites (audited apart)."""
-    claims = attempt.authenticate(request)
-    if not access.may_use_archive(str(claims.role)):
-        raise http_error(403, "forbidden_role", "the archive is for clerks and administrators")
+    claims = archive_claims(request, attempt)
     number = _case_number(request.match_info["number"])
     attempt.target = f"case:{number}"
     archive = request.app[ARCHIVE].archive
