@@ -79,6 +79,15 @@ class _Member:
 PresenceListener = Callable[["Hub"], Awaitable[None]]
 
 
+def _changed(patch: Patch, state: PatchState | None, muted: bool | None) -> Patch:
+    """``patch`` with the given state and mute applied (None keeps the current one)."""
+    return replace(
+        patch,
+        state=patch.state if state is None else state,
+        muted=patch.muted if muted is None else muted,
+    )
+
+
 class Hub:
     """The relay of one reception session.
 
@@ -392,12 +401,7 @@ class Hub:
             if member.patch.site == site and member.patch.role is EndpointRole.ROOM:
                 return await self.set_patch(endpoint_id, state=state, muted=muted)
         key = (site, EndpointRole.ROOM)
-        changes: dict[str, object] = {}
-        if state is not None:
-            changes["state"] = state
-        if muted is not None:
-            changes["muted"] = muted
-        patch = replace(self._remembered[key], **changes)  # type: ignore[arg-type]
+        patch = _changed(self._remembered[key], state, muted)
         self._remembered[key] = patch
         logger.info(
             "session %s site %s: patched %s%s while away",
@@ -422,12 +426,7 @@ class Hub:
         unknown endpoint.
         """
         member = self._members[endpoint_id]
-        changes: dict[str, object] = {}
-        if state is not None:
-            changes["state"] = state
-        if muted is not None:
-            changes["muted"] = muted
-        member.patch = replace(member.patch, **changes)  # type: ignore[arg-type]
+        member.patch = _changed(member.patch, state, muted)
         self._remembered[(member.patch.site, member.patch.role)] = member.patch
         for uptrack in self.uptracks.values():
             for subscriber, downtrack in uptrack.downtracks.items():
