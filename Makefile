@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PYDIRS := bridge signaling sessions recorder config web tests bench
+PYDIRS := core bridge signaling sessions recorder config web tests bench
 
 .PHONY: serve test lint format system-deps clean
 
@@ -32,6 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(PYDIRS)
 	$(BIN)/ruff format --check $(PYDIRS)
 	$(BIN)/mypy --strict $(PYDIRS)
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format $(PYDIRS)

@@ -77,20 +77,21 @@ class PatternTrack(VideoStreamTrack):
 def serve_forward(port: int) -> None:
     """The real app: /bridge signaling and the forwarding relay."""
     from config.settings import Settings
-    from signaling.directory import MemoryDirectory, SessionInfo, SessionState, SiteInfo
+    from core.ids import SessionId, SiteId
+    from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
     from web.app import create_app
 
     now = datetime.now(UTC)
     session = SessionInfo(
-        SESSION,
+        SessionId(SESSION),
         "bench",
-        SITES[0],
-        frozenset(SITES),
+        SiteId(SITES[0]),
+        frozenset(SiteId(s) for s in SITES),
         SessionState.OPEN,
         now,
         now + timedelta(hours=1),
     )
-    directory = MemoryDirectory([session], [SiteInfo(s, s) for s in SITES])
+    directory = MemoryDirectory([session], [SiteInfo(SiteId(s), s) for s in SITES])
     data = Path(os.environ.get("TMPDIR", "/tmp")) / f"rb-bench-{port}"
     app = create_app(
         Settings(port=port, secret=SECRET, data_dir=data, record_on_open=False), directory=directory
@@ -190,7 +191,8 @@ def counting_pc(counts: Any, index: int) -> RTCPeerConnection:
 
 
 def token_for(site: str) -> str:
-    from signaling.tokens import Role, issue_token
+    from core.access import Role
+    from signaling.tokens import issue_token
 
     return issue_token(SECRET, role=Role.ROOM, site=site, session=SESSION)
 

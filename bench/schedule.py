@@ -36,13 +36,15 @@ from typing import Any
 import aiohttp
 import holidays
 
+from core.access import Role
+from core.db import make_engine, migrate
 from sessions.calendar import WorkCalendar, local_instant
-from sessions.db import make_engine, migrate
+from sessions.db import BRANCH
 from sessions.models import Frequency, RuleKind, SiteLevel
 from sessions.requests import RuleRequest, SiteInput
 from sessions.rules import RuleSpec, rule_days
 from sessions.store import Store
-from signaling.tokens import Role, issue_token
+from signaling.tokens import issue_token
 
 YEAR = 2027
 SECRET = "bench-secret-0123456789abcdef-0123456789"
@@ -153,7 +155,7 @@ def time_generation(n_sites: int) -> dict[str, Any]:
 def time_persist(n_sites: int, url: str) -> dict[str, Any]:
     """Store.generate for the same rules: one transaction, bulk insert, rooms checked."""
     engine = make_engine(url)
-    migrate(engine, "sessions@head")
+    migrate(engine, [BRANCH])
     store = Store(engine)
     store.load_tree()
     provinces = [s.id for s in store.list_sites(level=SiteLevel.PROVINCE) if s.valid_to is None]
@@ -284,7 +286,7 @@ async def time_api(base: str, requests: int, concurrency: int) -> dict[str, Any]
             )
             for s in starts
         ]
-        plain = [("GET", f"{base}/static/schedule.css", None)] * requests
+        plain = [("GET", f"{base}/static/schedule/schedule.css", None)] * requests
         warm = bookings[:0] + plain[:50]
         await _load(session, warm, concurrency)
         base_lat, base_status = await _load(session, plain, concurrency)
@@ -300,7 +302,7 @@ async def time_api(base: str, requests: int, concurrency: int) -> dict[str, Any]
         "booking_p99_ms": pct(book_lat, 0.99),
         "booking_mean_ms": round(statistics.fmean(book_lat) * 1000, 2),
         "booking_status": book_status,
-        "baseline": "GET /static/schedule.css on the same server, before and after",
+        "baseline": "GET /static/schedule/schedule.css on the same server, before and after",
         "baseline_p50_ms": pct(base_all, 0.50),
         "baseline_p99_ms": pct(base_all, 0.99),
         "baseline_status": base_status,

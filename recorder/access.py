@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-CLERK = "clerk"
-ADMINISTRATOR = "administrator"
-ARCHIVE_ROLES = frozenset({CLERK, ADMINISTRATOR})
+from core.access import Role
+
+ARCHIVE_ROLES = frozenset({Role.CLERK, Role.ADMINISTRATOR})
 
 
 def may_use_archive(role: str) -> bool:
@@ -28,8 +28,8 @@ def may_see(role: str, site: str, sites: Iterable[str]) -> bool:
 
 
 def may_see_denouncer(role: str, site: str, case_sites: Iterable[str]) -> bool:
-    return role == ADMINISTRATOR and site in set(case_sites)
+    return role == Role.ADMINISTRATOR and site in set(case_sites)
 
 
 def may_read_audit(role: str) -> bool:
-    return role == ADMINISTRATOR
+    return role == Role.ADMINISTRATOR

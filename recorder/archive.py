@@ -13,7 +13,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge.director import check_case_number
+from core.cases import check_case_number
+from core.db import WRITE_OPTION
 from recorder.manifest import Manifest, MarkerEntry
 from recorder.models import (
     Case,
@@ -28,7 +29,6 @@ from recorder.models import (
     RecordingStatus,
     RefusalReason,
 )
-from sessions.db import WRITE_OPTION
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from core.db import WRITE_OPTION
 from recorder.models import AuditEntry
-from sessions.db import WRITE_OPTION
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sessions.db import Base, UTCDateTime
+from core.db import Base, UTCDateTime
 
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:

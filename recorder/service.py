@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bridge.frames import FrameSink
+from core.sessions import SessionInfo
 from recorder.archive import Archive, MarkerView
 from recorder.integrity import seal
 from recorder.isolation import IsolatedRunner
@@ -29,7 +30,6 @@ from recorder.recovery import close_unfinished, unfinished_folders
 from recorder.sink import RecordingSink
 from recorder.storage import check_name
 from recorder.worker import RecordingWorker
-from signaling.directory import SessionInfo
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import selectinload
 
+from core.sessions import SessionState
 from sessions.calendar import VN_TZ, WorkCalendar, local_day
 from sessions.errors import conflict, invalid, not_found
 from sessions.models import (
@@ -25,7 +26,6 @@ from sessions.models import (
 )
 from sessions.requests import SessionRequest, SlotBooking
 from sessions.sitetree import Scope, ancestors, check_scope
-from signaling.directory import SessionState
 
 logger = logging.getLogger(__name__)
 

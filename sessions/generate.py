@@ -10,9 +10,10 @@ from typing import cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session as DB
 
+from core.db import Base
+from core.sessions import SessionState
 from sessions.booking import LIVE, fmt_local, new_id
 from sessions.calendar import WorkCalendar, local_instant
-from sessions.db import Base
 from sessions.errors import conflict, invalid
 from sessions.models import (
     ReceptionRule,
@@ -25,7 +26,6 @@ from sessions.models import (
 )
 from sessions.rules import RuleSpec, occurrences
 from sessions.views import GenerationReport
-from signaling.directory import SessionState
 
 logger = logging.getLogger(__name__)
 

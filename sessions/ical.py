@@ -7,8 +7,8 @@ from datetime import datetime
 
 from icalendar import Calendar, Event
 
+from core.sessions import SessionState
 from sessions.views import SessionView, SiteView
-from signaling.directory import SessionState
 
 PRODID = "-//reception-bridge//lich tiep cong dan//VI"
 UID_DOMAIN = "reception-bridge"

@@ -20,8 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sessions.db import Base, UTCDateTime
-from signaling.directory import SessionState
+from core.db import Base, UTCDateTime
+from core.sessions import SessionState
 
 
 class SiteLevel(enum.StrEnum):

@@ -18,9 +18,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session as DB
 from sqlalchemy.orm import selectinload, sessionmaker
 
+from core.db import WRITE_OPTION
+from core.ids import SiteId
+from core.sessions import SessionState, SiteInfo
 from sessions import booking, sitetree
 from sessions.calendar import DayInfo, Override, WorkCalendar
-from sessions.db import WRITE_OPTION
 from sessions.errors import conflict, invalid, not_found
 from sessions.generate import generate
 from sessions.models import (
@@ -35,7 +37,6 @@ from sessions.models import (
 from sessions.requests import RuleRequest, SessionRequest, SiteInput, SlotBooking
 from sessions.sitetree import Scope, check_scope
 from sessions.views import GenerationReport, RoomView, RuleView, SessionView, SiteView
-from signaling.directory import SessionState, SiteInfo
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +131,10 @@ class Store:
             row = db.get(Site, site_id, options=[selectinload(Site.rooms)])
             return SiteView.of(row) if row else None
 
-    def site_names(self, site_ids: frozenset[str] | set[str]) -> dict[str, SiteInfo]:
+    def site_names(self, site_ids: frozenset[str] | set[str]) -> dict[SiteId, SiteInfo]:
         with self.read() as db:
             rows = db.scalars(select(Site).where(Site.id.in_(site_ids)))
-            return {s.id: SiteInfo(s.id, s.name, s.name_en) for s in rows}
+            return {SiteId(s.id): SiteInfo(SiteId(s.id), s.name, s.name_en) for s in rows}
 
     def put_sites(self, inputs: list[SiteInput], scope: Scope = None) -> list[SiteView]:
         with self.write() as db:

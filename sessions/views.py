@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
+from core.ids import SessionId, SiteId
+from core.sessions import SessionInfo, SessionState, SiteInfo
 from sessions.calendar import VN_TZ
 from sessions.models import (
     Frequency,
@@ -18,7 +20,6 @@ from sessions.models import (
     SiteLevel,
     Slot,
 )
-from signaling.directory import SessionInfo, SessionState, SiteInfo
 
 
 def _day(value: date | None) -> str | None:
@@ -82,7 +83,7 @@ class SiteView:
         )
 
     def info(self) -> SiteInfo:
-        return SiteInfo(self.id, self.name, self.name_en)
+        return SiteInfo(SiteId(self.id), self.name, self.name_en)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -216,13 +217,13 @@ class SessionView:
     def site_ids(self) -> frozenset[str]:
         return frozenset(s.site_id for s in self.sites)
 
-    def info(self, names: dict[str, SiteInfo] | None = None) -> SessionInfo:
+    def info(self, names: dict[SiteId, SiteInfo] | None = None) -> SessionInfo:
         """The session as the media path sees it."""
         return SessionInfo(
-            id=self.id,
+            id=SessionId(self.id),
             title=self.title,
-            host_site=self.host_site_id,
-            sites=self.site_ids,
+            host_site=SiteId(self.host_site_id),
+            sites=frozenset(SiteId(s) for s in self.site_ids),
             state=self.state,
             starts_at=self.starts_at,
             ends_at=self.ends_at,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from signaling.directory import Directory, SessionInfo, SessionState, SiteInfo
-from signaling.tokens import Claims, Role, TokenError, verify_token
+from core.access import Claims, Role, TokenError
+from core.sessions import Directory, SessionInfo, SessionState, SiteInfo
+from signaling.tokens import verify_token
 
 MEDIA_ROLES = (Role.ROOM, Role.OPERATOR)
 

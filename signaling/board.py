@@ -10,7 +10,8 @@ from typing import Any
 
 from bridge.hub import ConnectionState, Hub, Peer
 from bridge.patch import EndpointRole, PatchState
-from signaling.directory import SessionInfo
+from core.ids import SiteId
+from core.sessions import SessionInfo
 
 ABSENT = "absent"
 """Connection state of a session site that has not joined yet."""
@@ -44,7 +45,7 @@ def points(hub: Hub, session: SessionInfo) -> list[dict[str, Any]]:
         peer = peers.get(site)
         patch = hub.point_patch(site)
         state = patch.state if patch else hub.default_state(site)
-        info = session.site_names.get(site)
+        info = session.site_names.get(SiteId(site))
         out.append(
             {
                 "site": site,

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.director import MAX_CASE_NUMBER, MAX_MARKER_TEXT, CaseMarker, check_case_number
 from bridge.errors import BadRequest, BridgeError
 from bridge.frames import EndpointId
 from bridge.hub import Hub
 from bridge.patch import PatchState
+from core.access import Role
+from core.cases import MAX_CASE_NUMBER, MAX_MARKER_TEXT, CaseMarker, check_case_number
+from core.sessions import SessionInfo
 from signaling.admission import Admission
 from signaling.board import bridge_state
-from signaling.directory import SessionInfo
-from signaling.tokens import Role
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from bridge.participant import Participant, SubscribeOffer
 from bridge.patch import EndpointRole
 from bridge.relay import Relay
 from config.settings import IceServer
+from core.sessions import Directory, SessionInfo
 from signaling.admission import Admission, AdmissionError, admit
 from signaling.commands import Commands
-from signaling.directory import Directory, SessionInfo
 from signaling.messages import PublishOffer, SubscribeAnswer, error
 
 logger = logging.getLogger(__name__)

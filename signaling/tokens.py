@@ -6,62 +6,17 @@ routes (``Authorization: Bearer`` or ``?token=``) and Socket.IO connections.
 
 from __future__ import annotations
 
-import enum
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 
+from core.access import Claims, Role, TokenError
+from core.ids import SessionId, SiteId
+
 ALGORITHM = "HS256"
 ISSUER = "reception-bridge"
-
-
-class Role(enum.StrEnum):
-    """What the bearer may do."""
-
-    ADMINISTRATOR = "administrator"
-    SCHEDULER = "scheduler"
-    OPERATOR = "operator"
-    ROOM = "room"
-    CLERK = "clerk"
-    PUBLIC = "public"
-
-
-class TokenError(Exception):
-    """A token was refused; ``code`` is stable, ``message`` says why in words."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Claims:
-    """What a verified token says."""
-
-    role: Role
-    """The bearer's role."""
-    site: str
-    """The site the bearer acts for (a room's site, an operator's host site...)."""
-    session: str | None
-    """The reception session the token is for; required for the media path."""
-    not_before: datetime
-    """Start of validity (UTC)."""
-    expires: datetime
-    """End of validity (UTC)."""
-    subject: str = ""
-    """Who the bearer is (a user name or a room name), for the audit log."""
-    token_id: str = ""
-    """Unique id of this token, for the audit log."""
-
-    def __post_init__(self) -> None:
-        if not self.site:
-            raise TokenError("token_invalid", "token names no site")
-        if self.expires <= self.not_before:
-            raise TokenError("token_invalid", "token expires before it becomes valid")
 
 
 def issue_token(
@@ -79,7 +34,15 @@ def issue_token(
     """Sign a token; validity defaults to ``now`` until ``now + ttl``."""
     start = not_before or now or datetime.now(UTC)
     end = expires or (start + ttl)
-    claims = Claims(role, site, session, start, end, subject, uuid.uuid4().hex)
+    claims = Claims(
+        role,
+        SiteId(site),
+        SessionId(session) if session is not None else None,
+        start,
+        end,
+        subject,
+        uuid.uuid4().hex,
+    )
     payload: dict[str, Any] = {
         "iss": ISSUER,
         "role": str(claims.role),
@@ -127,8 +90,8 @@ def verify_token(secret: str, token: str | None, *, now: datetime | None = None)
     session = payload.get("session")
     return Claims(
         role=role,
-        site=site,
-        session=str(session) if session is not None else None,
+        site=SiteId(site),
+        session=SessionId(str(session)) if session is not None else None,
         not_before=not_before,
         expires=expires,
         subject=str(payload.get("sub", "")),

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import socketio
 from aiohttp import web
 
 from config.settings import Settings
-from signaling.directory import Directory
-from web import pages
-from web.archive_setup import setup_archive
-from web.directory import StoreDirectory
+from core.sessions import Directory
+from web.archive.setup import setup_archive
+from web.database import migrate_all
+from web.http.static import STATIC_DIR
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
-from web.schedule_keys import SESSION_HOOKS
-from web.schedule_setup import make_store, setup_schedule
-from web.signaling_setup import RELAY, setup_signaling
+from web.live import pages
+from web.live.directory import StoreDirectory
+from web.live.setup import RELAY, setup_signaling
+from web.schedule.keys import SESSION_HOOKS
+from web.schedule.setup import make_store, setup_schedule
 
 logger = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).parent / "static"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOCKETIO_CLIENT_DIR = REPO_ROOT / "node_modules" / "socket.io-client" / "dist"
 
@@ -54,6 +57,13 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
     store = make_store(settings.effective_database_url)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        # Before any part starts: every part's branch, in one pass.
+        await asyncio.to_thread(migrate_all, store.engine)
+        yield
+
+    app.cleanup_ctx.append(database)
     app[DIRECTORY] = directory if directory is not None else StoreDirectory(store)
     app[SECRET] = settings.signing_secret()
     sio = _socketio_server(settings)

@@ -12,14 +12,15 @@ from pathlib import Path
 from aiohttp import web
 
 from config.settings import SettingsError, load_settings
-from sessions.db import migrate
+from core.access import Role
 from sessions.errors import ScheduleError
 from sessions.sitetree import DEFAULT_TREE
-from signaling.tokens import Role, issue_token
+from signaling.tokens import issue_token
 from web.app import create_app
-from web.archive_setup import verify_command
+from web.archive.setup import verify_command
+from web.database import migrate_all
 from web.demo import prepare_demo
-from web.schedule_setup import make_store
+from web.schedule.setup import make_store
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -56,7 +57,7 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     settings = load_settings()
-    migrate(settings.effective_database_url)
+    migrate_all(settings.effective_database_url)
     print("database is up to date", flush=True)
     return 0
 
@@ -65,7 +66,7 @@ def _cmd_load_sites(args: argparse.Namespace) -> int:
     settings = load_settings()
     store = make_store(settings.effective_database_url)
     try:
-        migrate(store.engine)
+        migrate_all(store.engine)
         count = store.load_tree(Path(args.file))
     finally:
         store.engine.dispose()

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from config.settings import Settings
-from sessions.db import migrate
+from core.access import Role
+from core.sessions import SessionState
 from sessions.requests import Participant, SessionRequest
 from sessions.store import Store
 from sessions.views import SessionView
-from signaling.directory import SessionState
-from signaling.tokens import Role, issue_token
+from signaling.tokens import issue_token
+from web.database import migrate_all
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def demo_session(store: Store, now: datetime) -> SessionView:
 
 def prepare_demo(settings: Settings, store: Store) -> DemoLinks:
     """Migrate, load the default site tree if empty, open the demo session, sign links."""
-    migrate(store.engine)
+    migrate_all(store.engine)
     if store.site_count() == 0:
         store.load_tree()
     now = datetime.now(UTC)

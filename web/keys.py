@@ -6,7 +6,7 @@ import socketio
 from aiohttp import web
 
 from config.settings import Settings
-from signaling.directory import Directory
+from core.sessions import Directory
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", str)

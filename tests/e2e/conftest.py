@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from signaling.directory import MemoryDirectory, SessionInfo, SiteInfo
-from signaling.tokens import Role
+from core.access import Role
+from core.sessions import MemoryDirectory, SessionInfo, SiteInfo
 from tests.e2e.harness import (
     CHROMIUM_ARGS,
     SITES,

@@ -21,8 +21,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from config.settings import Settings
-from signaling.directory import MemoryDirectory, SessionInfo, SessionState, SiteInfo
-from signaling.tokens import Role, issue_token
+from core.access import Role
+from core.ids import SessionId, SiteId
+from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
+from signaling.tokens import issue_token
 
 T = TypeVar("T")
 
@@ -42,10 +44,18 @@ CHROMIUM_ARGS = (
 )
 
 SITES = (
-    SiteInfo("tw-hanoi", "Ban Tiếp công dân Trung ương", "Central Citizen Reception Office"),
-    SiteInfo("bac-ninh", "Ban Tiếp công dân tỉnh Bắc Ninh", "Bac Ninh Citizen Reception Office"),
-    SiteInfo("ha-giang", "Ban Tiếp công dân tỉnh Hà Giang", "Ha Giang Citizen Reception Office"),
-    SiteInfo("tp-hcm", "Trụ sở Tiếp công dân tại TP Hồ Chí Minh", "Ho Chi Minh City Office"),
+    SiteInfo(
+        SiteId("tw-hanoi"), "Ban Tiếp công dân Trung ương", "Central Citizen Reception Office"
+    ),
+    SiteInfo(
+        SiteId("bac-ninh"), "Ban Tiếp công dân tỉnh Bắc Ninh", "Bac Ninh Citizen Reception Office"
+    ),
+    SiteInfo(
+        SiteId("ha-giang"), "Ban Tiếp công dân tỉnh Hà Giang", "Ha Giang Citizen Reception Office"
+    ),
+    SiteInfo(
+        SiteId("tp-hcm"), "Trụ sở Tiếp công dân tại TP Hồ Chí Minh", "Ho Chi Minh City Office"
+    ),
 )
 HOST_SITE = "tw-hanoi"
 SESSION_ID = "e2e-phien-tiep"
@@ -69,9 +79,9 @@ def make_session(
     moment = now or datetime.now(UTC)
     site_list = list(sites)
     return SessionInfo(
-        id=session_id,
+        id=SessionId(session_id),
         title=title,
-        host_site=host_site,
+        host_site=SiteId(host_site),
         sites=frozenset(s.id for s in site_list),
         state=state,
         starts_at=moment - timedelta(minutes=5),

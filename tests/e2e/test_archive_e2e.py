@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from core.access import Role
 from recorder.manifest import Manifest
-from signaling.tokens import Role
 from tests.e2e.conftest import OpenPage, OpenRoom
 from tests.e2e.harness import MEDIA_TIMEOUT_S, LiveServer, wait_until
 from tests.recorder_support import ffprobe
-from web.archive_keys import ARCHIVE, RECORDER
+from web.archive.keys import ARCHIVE, RECORDER
 
 pytestmark = pytest.mark.chromium
 

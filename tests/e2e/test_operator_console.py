@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from signaling.tokens import Role
+from core.access import Role
 from tests.e2e.conftest import OpenRoom
 from tests.e2e.console_harness import (
     SETTLE_S,

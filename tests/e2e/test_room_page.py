@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from signaling.tokens import Role
+from core.access import Role
 from tests.e2e.conftest import OpenRoom
 from tests.e2e.harness import LiveServer, wait_until
 
@@ -22,7 +22,7 @@ def test_room_page_is_served_without_leaking_the_token(live_server: LiveServer) 
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert "no-store" in response.headers["Cache-Control"]
     assert '<html lang="vi">' in body
-    assert "/static/room.js" in body
+    assert "/static/room/room.js" in body
 
 
 def test_missing_token_is_explained_in_vietnamese(open_room: OpenRoom) -> None:

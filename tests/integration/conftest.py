@@ -12,11 +12,13 @@ import pytest
 from aiohttp import web
 
 from config.settings import Settings
-from signaling.directory import MemoryDirectory, SessionInfo, SessionState, SiteInfo
-from signaling.tokens import Role, issue_token
+from core.access import Role
+from core.ids import SessionId, SiteId
+from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
+from signaling.tokens import issue_token
 from tests.conftest import free_port
 from web.app import create_app
-from web.signaling_setup import RELAY
+from web.live.setup import RELAY
 
 SECRET = "integration-test-secret-of-32-bytes-or-more"
 HOST = "tw-hanoi"
@@ -33,14 +35,14 @@ CLOSED_SESSION = "s-closed"
 def _session(session_id: str, state: SessionState) -> SessionInfo:
     now = datetime.now(UTC)
     return SessionInfo(
-        id=session_id,
+        id=SessionId(session_id),
         title="Tiếp công dân định kỳ",
-        host_site=HOST,
-        sites=frozenset({HOST, "bac-ninh", "da-nang"}),
+        host_site=SiteId(HOST),
+        sites=frozenset(SiteId(s) for s in (HOST, "bac-ninh", "da-nang")),
         state=state,
         starts_at=now - timedelta(hours=1),
         ends_at=now + timedelta(hours=3),
-        site_names={k: SiteInfo(k, v) for k, v in SITES.items()},
+        site_names={SiteId(k): SiteInfo(SiteId(k), v) for k, v in SITES.items()},
     )
 
 
@@ -72,7 +74,7 @@ async def start_server(
 ) -> tuple[Server, web.AppRunner]:
     directory = MemoryDirectory(
         [_session(SESSION, SessionState.OPEN), _session(CLOSED_SESSION, SessionState.CLOSED)],
-        [SiteInfo(k, v) for k, v in SITES.items()],
+        [SiteInfo(SiteId(k), v) for k, v in SITES.items()],
     )
     port = free_port()
     settings = Settings(

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from sessions.db import make_engine, migrate
+from core.db import make_engine, migrate
+from sessions.db import BRANCH
 from sessions.store import Store
 
-SCHED_HEAD = "sessions@head"
 """The scheduler's branch only: other branches are tested by their owners."""
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -32,7 +32,7 @@ def sched_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty scheduler database on SQLite or PostgreSQL."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'sched.sqlite3'}"
-        migrate(url, SCHED_HEAD)
+        migrate(url, [BRANCH])
         yield url
         return
     base = request.getfixturevalue("postgres_url")
@@ -42,7 +42,7 @@ def sched_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = schema_url(base, schema)
     try:
-        migrate(url, SCHED_HEAD)
+        migrate(url, [BRANCH])
         yield url
     finally:
         with admin.connect() as conn:

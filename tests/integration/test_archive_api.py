@@ -22,19 +22,22 @@ from sqlalchemy.orm import Session
 from yarl import URL
 
 from config.settings import Settings
+from core.access import Role
+from core.db import make_engine
+from core.ids import SessionId, SiteId
+from core.sessions import MemoryDirectory, SessionInfo, SessionState
 from recorder.integrity import verify_folder
 from recorder.manifest import RecordingState, read_manifest
 from recorder.models import AppendOnlyError, AuditEntry
 from recorder.service import MAX_RESTARTS
 from recorder.sink import RecordingSink
 from recorder.worker import RecordingWorker
-from sessions.db import make_engine, migrate
-from signaling.directory import MemoryDirectory, SessionInfo, SessionState
-from signaling.tokens import Role, issue_token
+from signaling.tokens import issue_token
 from tests.recorder_support import TapHub, feed, ffprobe, now, schedule, site_media
-from web.archive_keys import ARCHIVE, RECORDER
-from web.archive_setup import setup_archive
+from web.archive.keys import ARCHIVE, RECORDER
+from web.archive.setup import setup_archive
 from web.cli import main as cli_main
+from web.database import migrate_all
 from web.keys import DIRECTORY, SECRET, SETTINGS
 
 SECRET_KEY = "archive-test-secret-archive-test-secret"
@@ -45,10 +48,10 @@ SECONDS = 4.0
 def session_info(session_id: str = SESSION) -> SessionInfo:
     start = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
     return SessionInfo(
-        id=session_id,
+        id=SessionId(session_id),
         title="Tiếp công dân định kỳ",
-        host_site="tw-hanoi",
-        sites=frozenset({"tw-hanoi", "bac-ninh"}),
+        host_site=SiteId("tw-hanoi"),
+        sites=frozenset(SiteId(s) for s in ("tw-hanoi", "bac-ninh")),
         state=SessionState.OPEN,
         starts_at=start,
         ends_at=start + timedelta(hours=2),
@@ -83,6 +86,7 @@ async def make_app(data_dir: Path, engine: Engine) -> web.Application:
     app[SETTINGS] = Settings(data_dir=data_dir, secret=SECRET_KEY)
     app[SECRET] = SECRET_KEY
     app[DIRECTORY] = MemoryDirectory([session_info()], [])
+    migrate_all(engine)
     setup_archive(app, engine=engine)
     return app
 
@@ -409,7 +413,7 @@ async def test_killed_worker_is_restarted_and_restart_recovery(
     app[ARCHIVE].archive.open_recording(
         folder.name,
         title="",
-        host_site="tw-hanoi",
+        host_site=SiteId("tw-hanoi"),
         sites=["tw-hanoi"],
         started_at=datetime.now(UTC),
         legal_basis="test",
@@ -490,7 +494,7 @@ def test_migration_and_append_only_trigger_on_postgresql(postgres_url: str) -> N
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine = make_engine(postgres_url.rsplit("/", 1)[0] + f"/{name}")
     try:
-        migrate(engine)
+        migrate_all(engine)
         with engine.begin() as conn:
             conn.execute(
                 text(

@@ -9,8 +9,9 @@ import pytest
 import socketio
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from core.access import Role
 from signaling.client import BridgeClient, ClientError
-from signaling.tokens import Role, issue_token
+from signaling.tokens import issue_token
 from tests.integration.conftest import CLOSED_SESSION, HOST, SECRET, Server, wait_for
 
 FRAMES = 20

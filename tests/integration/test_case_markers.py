@@ -23,18 +23,21 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
 from config.settings import Settings
+from core.access import Role
+from core.db import make_engine
+from core.ids import SessionId, SiteId
+from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
 from recorder.archive import Archive, ArchiveError, CaseInput, Person, SearchQuery
 from recorder.manifest import read_manifest
 from recorder.models import CaseKind, Outcome
 from recorder.service import RECORDINGS
-from sessions.db import make_engine, migrate
 from signaling.client import BridgeClient, ClientError
-from signaling.directory import MemoryDirectory, SessionInfo, SessionState, SiteInfo
-from signaling.tokens import Role, issue_token
+from signaling.tokens import issue_token
 from tests.conftest import free_port
 from tests.integration.conftest import HOST, SECRET, SITES, wait_for
 from web.app import create_app
-from web.archive_setup import archive_root
+from web.archive.setup import archive_root
+from web.database import migrate_all
 
 SESSION = "s-first-visit"
 NEW_CASE = "KN-2026/901"
@@ -43,14 +46,14 @@ NEW_CASE = "KN-2026/901"
 def _session() -> SessionInfo:
     now = datetime.now(UTC)
     return SessionInfo(
-        id=SESSION,
+        id=SessionId(SESSION),
         title="Tiếp công dân định kỳ",
-        host_site=HOST,
-        sites=frozenset({HOST, "bac-ninh"}),
+        host_site=SiteId(HOST),
+        sites=frozenset(SiteId(s) for s in (HOST, "bac-ninh")),
         state=SessionState.OPEN,
         starts_at=now - timedelta(hours=1),
         ends_at=now + timedelta(hours=3),
-        site_names={k: SiteInfo(k, v) for k, v in SITES.items()},
+        site_names={SiteId(k): SiteInfo(SiteId(k), v) for k, v in SITES.items()},
     )
 
 
@@ -61,7 +64,7 @@ def _auth(role: Role, site: str = HOST) -> dict[str, str]:
 
 @pytest.fixture
 async def url(tmp_path: Path) -> AsyncIterator[str]:
-    directory = MemoryDirectory([_session()], [SiteInfo(k, v) for k, v in SITES.items()])
+    directory = MemoryDirectory([_session()], [SiteInfo(SiteId(k), v) for k, v in SITES.items()])
     port = free_port()
     settings = Settings(host="127.0.0.1", port=port, data_dir=tmp_path, secret=SECRET)
     runner = web.AppRunner(create_app(settings, directory=directory))
@@ -230,7 +233,7 @@ async def test_marking_an_unregistered_case_opens_it_and_finds_the_session(
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
-        migrate(engine)
+        migrate_all(engine)
         yield engine
         engine.dispose()
         return
@@ -241,7 +244,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine = make_engine(base.rsplit("/", 1)[0] + f"/{name}")
     try:
-        migrate(engine)
+        migrate_all(engine)
         yield engine
     finally:
         engine.dispose()
@@ -257,7 +260,7 @@ def test_a_marker_opens_a_pending_case_that_recording_completes(engine: Engine) 
         archive.open_recording(
             session,
             title="",
-            host_site=HOST,
+            host_site=SiteId(HOST),
             sites=sites,
             started_at=start,
             legal_basis="test",

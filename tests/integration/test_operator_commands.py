@@ -18,15 +18,17 @@ from aiohttp import web
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from config.settings import Settings
+from core.access import Role
+from core.ids import SessionId, SiteId
+from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
 from recorder.manifest import MANIFEST_NAME, read_manifest
 from recorder.service import RECORDINGS
 from signaling.client import BridgeClient, ClientError
-from signaling.directory import MemoryDirectory, SessionInfo, SessionState, SiteInfo
-from signaling.tokens import Role, issue_token
+from signaling.tokens import issue_token
 from tests.conftest import free_port
 from tests.integration.conftest import HOST, SECRET, SITES, wait_for
 from web.app import create_app
-from web.archive_setup import archive_root
+from web.archive.setup import archive_root
 
 SESSION = "s-operator"
 OTHER = "s-other"
@@ -36,14 +38,14 @@ MIN_FRAMES = 20
 def _session(session_id: str, sites: set[str]) -> SessionInfo:
     now = datetime.now(UTC)
     return SessionInfo(
-        id=session_id,
+        id=SessionId(session_id),
         title="Tiếp công dân định kỳ",
-        host_site=HOST,
-        sites=frozenset(sites),
+        host_site=SiteId(HOST),
+        sites=frozenset(SiteId(s) for s in sites),
         state=SessionState.OPEN,
         starts_at=now - timedelta(hours=1),
         ends_at=now + timedelta(hours=3),
-        site_names={k: SiteInfo(k, v) for k, v in SITES.items()},
+        site_names={SiteId(k): SiteInfo(SiteId(k), v) for k, v in SITES.items()},
     )
 
 
@@ -54,7 +56,7 @@ async def url(tmp_path: Path) -> AsyncIterator[str]:
             _session(SESSION, {HOST, "bac-ninh", "da-nang"}),
             _session(OTHER, {HOST, "ca-mau"}),
         ],
-        [SiteInfo(k, v) for k, v in SITES.items()],
+        [SiteInfo(SiteId(k), v) for k, v in SITES.items()],
     )
     port = free_port()
     settings = Settings(host="127.0.0.1", port=port, data_dir=tmp_path, secret=SECRET)

@@ -7,8 +7,8 @@ from typing import Any
 import av
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from core.access import Role
 from signaling.client import BridgeClient
-from signaling.tokens import Role
 from tests.integration.conftest import HOST, Server, wait_for
 
 MIN_FRAMES = 30

@@ -9,10 +9,10 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from bridge.frames import EndpointId
 from bridge.patch import PatchState
+from core.access import Role
 from signaling.client import BridgeClient
-from signaling.tokens import Role
 from tests.integration.conftest import HOST, SESSION, Server, wait_for
-from web.signaling_setup import RELAY
+from web.live.setup import RELAY
 
 FRAMES = 20
 

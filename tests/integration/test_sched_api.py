@@ -16,15 +16,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from config.settings import Settings
-from sessions.db import make_engine
+from core.access import Role
+from core.db import make_engine
 from sessions.models import ReceptionSession, Room, SessionSite, Site
 from sessions.store import Store
-from signaling.tokens import Role, issue_token, verify_token
+from signaling.tokens import issue_token, verify_token
 from tests.integration.sched_support import sched_url
-from web import schedule_api, schedule_sites_api
 from web.app import create_app
 from web.keys import DIRECTORY
-from web.schedule_keys import SESSION_HOOKS
+from web.schedule import api as schedule_api
+from web.schedule import sites_api as schedule_sites_api
+from web.schedule.keys import SESSION_HOOKS
 
 __all__ = ["sched_url"]
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from config.settings import Settings
-from signaling.directory import SessionState
-from signaling.tokens import Role, verify_token
+from core.access import Role
+from core.sessions import SessionState
+from signaling.tokens import verify_token
 from web.demo import prepare_demo
-from web.schedule_setup import make_store
+from web.schedule.setup import make_store
 
 
 def test_demo_is_ready_and_repeatable(tmp_path: Path) -> None:
@@ -21,7 +22,7 @@ def test_demo_is_ready_and_repeatable(tmp_path: Path) -> None:
         assert store.site_count() == 44
         links = dict(first.links)
         assert links["public schedule"] == "http://127.0.0.1:8123/schedule"
-        roles = {}
+        roles: dict[tuple[str, str], Role] = {}
         for _label, url in first.links:
             query = parse_qs(urlparse(url).query)
             if "token" in query:

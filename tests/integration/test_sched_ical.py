@@ -11,13 +11,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from icalendar import Calendar
 
 from config.settings import Settings
+from core.db import make_engine
+from core.sessions import SessionState
 from sessions.calendar import local_day
-from sessions.db import make_engine
 from sessions.models import Frequency, RuleKind
 from sessions.requests import Participant, RuleRequest, SessionRequest
 from sessions.rules import RuleSpec
 from sessions.store import Store
-from signaling.directory import SessionState
 from tests.integration.sched_support import sched_url
 from web.app import create_app
 

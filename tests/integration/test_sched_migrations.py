@@ -11,8 +11,9 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
-from sessions.db import alembic_config, make_engine, migrate
+from core.db import alembic_config, make_engine
 from tests.integration.sched_support import BACKENDS, schema_url
+from web.database import BRANCHES, migrate_all
 
 
 @pytest.fixture(params=BACKENDS)
@@ -36,8 +37,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_every_head_then_scheduler_down_and_up(empty_url: str) -> None:
     engine = make_engine(empty_url)
     try:
-        migrate(engine)
-        cfg = alembic_config(engine)
+        migrate_all(engine)
+        cfg = alembic_config(BRANCHES, engine)
         heads = set(ScriptDirectory.from_config(cfg).get_heads())
         with engine.connect() as conn:
             stored = {
@@ -49,7 +50,7 @@ def test_every_head_then_scheduler_down_and_up(empty_url: str) -> None:
         assert {"sites", "rooms", "reception_sessions", "session_sites"} <= tables
         command.downgrade(cfg, "sessions@base")
         assert "reception_sessions" not in set(inspect(engine).get_table_names())
-        migrate(engine)
+        migrate_all(engine)
         with engine.connect() as conn:
             swaps = conn.execute(text("SELECT count(*) FROM calendar_overrides")).scalar_one()
         assert swaps == 2

@@ -7,17 +7,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.director import CaseMarker, check_case_number
 from bridge.downtrack import KEYFRAME_RETRY_FRAMES, DownTrack
 from bridge.errors import BadRequest
 from bridge.frames import EncodedFrame, EndpointId, Kind, TrackId, TrackInfo
 from bridge.hub import ConnectionState, Hub
 from bridge.participant import Participant, SubscribeOffer
 from bridge.patch import EndpointRole, PatchState
+from core.access import Claims, Role
+from core.cases import CaseMarker, check_case_number
+from core.ids import SessionId, SiteId
+from core.sessions import SessionInfo, SessionState, SiteInfo
 from signaling.admission import Admission
 from signaling.commands import Command, Commands, NotAllowed, Op
-from signaling.directory import SessionInfo, SessionState, SiteInfo
-from signaling.tokens import Claims, Role
 
 HOST = "tw-hanoi"
 
@@ -133,16 +134,18 @@ def test_case_markers_are_checked() -> None:
 def _admission(role: Role, site: str = HOST) -> Admission:
     now = datetime.now(UTC)
     session = SessionInfo(
-        id="s",
+        id=SessionId("s"),
         title="Tiếp công dân",
-        host_site=HOST,
-        sites=frozenset({HOST, "bac-ninh"}),
+        host_site=SiteId(HOST),
+        sites=frozenset(SiteId(s) for s in (HOST, "bac-ninh")),
         state=SessionState.OPEN,
         starts_at=now - timedelta(hours=1),
         ends_at=now + timedelta(hours=1),
     )
-    claims = Claims(role, site, "s", now - timedelta(hours=1), now + timedelta(hours=1), "op")
-    return Admission(claims, session, SiteInfo(site, site))
+    claims = Claims(
+        role, SiteId(site), SessionId("s"), now - timedelta(hours=1), now + timedelta(hours=1), "op"
+    )
+    return Admission(claims, session, SiteInfo(SiteId(site), site))
 
 
 async def _never_drop(endpoint_id: EndpointId) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from config.settings import SettingsError, load_settings
-from signaling.tokens import Role, TokenError, issue_token, verify_token
+from core.access import Role, TokenError
+from signaling.tokens import issue_token, verify_token
 
 SECRET = "test-secret-test-secret-test-secret"
 

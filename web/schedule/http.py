@@ -1,0 +1,75 @@
+"""Plumbing shared by the scheduler's routes: the store in a thread, refusals as HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+from aiohttp import web
+
+from core.access import Claims, Role
+from sessions.errors import Refusal, ScheduleError
+from sessions.sitetree import Scope
+from web.http.auth import authenticate, require, token_from_request
+from web.http.errors import http_error
+from web.schedule.keys import STORE
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+STATUS = {
+    Refusal.INVALID: 422,
+    Refusal.NOT_FOUND: 404,
+    Refusal.CONFLICT: 409,
+    Refusal.FORBIDDEN: 403,
+}
+
+STAFF = (Role.ADMINISTRATOR, Role.SCHEDULER, Role.OPERATOR)
+
+
+def to_http(exc: ScheduleError) -> web.HTTPException:
+    return http_error(STATUS[exc.kind], exc.code, exc.message)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn a refusal raised while reading input into its HTTP error."""
+    try:
+        yield
+    except ScheduleError as exc:
+        raise to_http(exc) from None
+
+
+async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a synchronous store call in a worker thread; refusals become HTTP errors."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+    except ScheduleError as exc:
+        raise to_http(exc) from None
+
+
+async def scheduler_scope(request: web.Request) -> tuple[Claims, Scope]:
+    """An administrator (everything) or a scheduler (their province's subtree)."""
+    claims = require(request, (Role.ADMINISTRATOR, Role.SCHEDULER))
+    if claims.role is Role.ADMINISTRATOR:
+        return claims, None
+    return claims, await run(request.app[STORE].scope_for, claims.site)
+
+
+async def staff_scope(request: web.Request) -> tuple[Claims, Scope]:
+    """As :func:`scheduler_scope`, and an operator acts for their own site only."""
+    claims = require(request, STAFF)
+    if claims.role is Role.OPERATOR:
+        return claims, frozenset({claims.site})
+    return await scheduler_scope(request)
+
+
+def optional_claims(request: web.Request) -> Claims | None:
+    """Claims when a token is given (401 if it is bad), None for the public."""
+    if token_from_request(request) is None:
+        return None
+    return authenticate(request)

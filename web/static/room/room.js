@@ -1,0 +1,629 @@
+// The reception room page: publish the room's camera and microphone, show every other
+// site of the session. Protocol: signaling/PROTOCOL.md (namespace /bridge).
+//
+// Two peer connections, as the protocol asks: `publish` (send-only, this page offers) and
+// `subscribe` (the server offers whenever the set of tracks changes, this page answers).
+// Tiles follow the subscribe connection's tracks; `tracks` in each offer maps mid -> site.
+// The on-air banner follows `bridge_state`: whether the operator has this point live or on
+// standby, whether it muted it, which case is discussed (rooms get no case text).
+// Tests read window.rb.state and await window.rb.stats().
+
+import {
+  OfferQueue,
+  TOKEN_MISSING,
+  addressToken,
+  adoptWelcome,
+  answerSubscribeOffer,
+  clearConnectionTrouble,
+  connectBridge,
+  createSubscribePc,
+  failureWarning,
+  handleConnectError,
+  iceGatheringComplete,
+  newPeerConnection,
+  normaliseError,
+  receivedTracks,
+  renderErrorBox,
+  request as bridgeRequest,
+  showTrack,
+  stateLabel,
+} from "/static/shared/bridge_client.js";
+import { applyI18n, bindLanguageSwitch, onLanguageChange, setLanguage, t } from "/static/shared/i18n.js";
+import { formatTime } from "/static/shared/time_format.js";
+
+const TIME_ZONE = "Asia/Ho_Chi_Minh";
+const ACK_TIMEOUT_MS = 20000;
+const LIVE_STATES = new Set(["connecting", "connected", "disconnected"]);
+const IN_SESSION = new Set(["joined", "reconnecting"]);
+
+const $ = (id) => document.getElementById(id);
+
+/** What the page knows; plain data only, so tests can read it as JSON. */
+const state = {
+  phase: "init",
+  error: null,
+  warning: null,
+  endpointId: null,
+  socketId: null,
+  audioBlocked: false,
+  site: null,
+  role: null,
+  session: null,
+  peers: [],
+  tracks: [],
+  revision: null,
+  publishState: "new",
+  subscribeState: "new",
+  remotes: [],
+  /** The last `bridge_state` (rooms get it without case text and markers). */
+  board: null,
+  /** This point as the banner shows it: {patch, live, muted, host, case_number} or null. */
+  onAir: null,
+};
+
+let socket = null;
+let publishPc = null;
+let subscribePc = null;
+let mediaPromise = null;
+let localStream = null;
+let leaving = false;
+const offers = new OfferQueue(onSubscribeOffer, reportFailure);
+const knownPeers = new Set();
+/** endpoint_id -> {el, video, audio, info, trackIds} */
+const tiles = new Map();
+/** track id -> every remote MediaStreamTrack ever shown, so tests can see it end. */
+const seenTracks = new Map();
+
+// ---------------------------------------------------------------- start and join
+
+function start() {
+  bindLanguageSwitch($("lang"));
+  applyI18n();
+  onLanguageChange(render);
+  $("leave").addEventListener("click", leave);
+  $("rejoin").addEventListener("click", () => location.reload());
+  $("sound").addEventListener("click", startSound);
+  startClock();
+  const token = addressToken();
+  if (!token) {
+    fail(TOKEN_MISSING);
+    return;
+  }
+  join(token);
+}
+
+async function openMedia() {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: true,
+      video: { width: { ideal: 640 }, height: { ideal: 480 } },
+    });
+    if (!IN_SESSION.has(state.phase)) {
+      // Left or refused while the camera was opening: give it back at once.
+      for (const track of stream.getTracks()) track.stop();
+      return null;
+    }
+    localStream = stream;
+    $("local-video").srcObject = stream;
+    return stream;
+  } catch (err) {
+    console.warn("rb: camera/microphone unavailable", err);
+    warn({ code: "media_unavailable", message: String(err?.message ?? err) });
+    return null;
+  }
+}
+
+function join(token) {
+  setPhase("connecting");
+  socket = connectBridge(token);
+  socket.on("connect", () => {
+    state.socketId = socket.id;
+    console.info("rb: socket connected", socket.id);
+  });
+  socket.on("connect_error", onConnectError);
+  socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
+  socket.on("presence", onPresence);
+  socket.on("bridge_state", onBridgeState);
+  socket.on("subscribe_offer", (offer) => offers.push(offer));
+  socket.on("error", (err) => {
+    console.warn("rb: server error event", err);
+    warn(normaliseError(err));
+  });
+  socket.on("disconnect", onDisconnect);
+}
+
+function onConnectError(err) {
+  console.warn("rb: connect_error", err?.message, err?.data);
+  handleConnectError(socket, err, state, { setPhase, warn, fail });
+}
+
+async function onWelcome(welcome) {
+  // A welcome after a reconnection is a new endpoint: start both legs again.
+  teardownPeerConnections();
+  adoptWelcome(state, welcome);
+  state.peers = welcome.peers ?? [];
+  clearConnectionTrouble(state);
+  rememberPeers();
+  setPhase("joined");
+  $("leave").disabled = false;
+  // bridge_state follows the join; asking as well shows the patch state without waiting.
+  request("state", {})
+    .then((reply) => onBridgeState(reply?.state))
+    .catch((err) => console.warn("rb: state not received", err));
+  // The camera opens only once the server has admitted this page (not for a bad token).
+  mediaPromise ??= openMedia();
+  const iceServers = welcome.ice_servers ?? [];
+  subscribePc = createSubscribePc(iceServers, (connection) => {
+    state.subscribeState = connection;
+    if (connection === "failed") warn({ code: "webrtc_failed", message: "subscribe" });
+    render();
+  });
+  await publish(iceServers);
+}
+
+function onPresence(message) {
+  state.peers = message?.peers ?? [];
+  rememberPeers();
+  reconcileTiles();
+}
+
+function onBridgeState(board) {
+  if (!board || typeof board !== "object") return;
+  // An ack and a broadcast may cross: never go back to an older state.
+  const known = state.board?.session_id === board.session_id ? state.board.revision : null;
+  if (known !== null && typeof board.revision === "number" && board.revision < known) return;
+  state.board = board;
+  render();
+}
+
+function onDisconnect(reason) {
+  console.info("rb: disconnected", reason);
+  if (state.phase === "error") return;
+  teardownPeerConnections();
+  if (leaving) {
+    end("left");
+  } else if (reason === "io server disconnect") {
+    end("dropped");
+  } else {
+    setPhase("reconnecting");
+  }
+}
+
+/** Out of the session for good (left, dropped, refused): release everything. */
+function end(phase) {
+  teardownPeerConnections();
+  stopLocalMedia();
+  state.peers = [];
+  state.board = null;
+  $("leave").hidden = true;
+  $("rejoin").hidden = phase === "error";
+  setPhase(phase);
+}
+
+async function leave() {
+  leaving = true;
+  $("leave").disabled = true;
+  try {
+    await request("leave", {});
+  } catch (err) {
+    console.warn("rb: leave not acknowledged", err);
+  }
+  socket?.disconnect();
+  end("left");
+}
+
+// ---------------------------------------------------------------- WebRTC
+
+async function publish(iceServers) {
+  const pc = newPeerConnection(iceServers);
+  publishPc = pc;
+  pc.addEventListener("connectionstatechange", () => {
+    state.publishState = pc.connectionState;
+    if (pc.connectionState === "failed") warn({ code: "webrtc_failed", message: "publish" });
+    render();
+  });
+  const stream = await mediaPromise;
+  if (!stream || publishPc !== pc) return;
+  for (const kind of ["audio", "video"]) {
+    const track = stream.getTracks().find((tr) => tr.kind === kind);
+    if (!track) continue;
+    const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    if (kind === "video") preferVideoCodecs(transceiver);
+  }
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGatheringComplete(pc);
+  const answer = await request("publish", { type: "offer", sdp: pc.localDescription.sdp });
+  if (publishPc !== pc) return;
+  await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+}
+
+function onSubscribeOffer(offer) {
+  return answerSubscribeOffer(subscribePc, offer, {
+    current: () => subscribePc,
+    accepted: () => {
+      state.tracks = offer.tracks ?? [];
+      state.revision = offer.revision ?? null;
+      reconcileTiles();
+    },
+    send: request,
+  });
+}
+
+/** VP8 first (the relay forwards it without transcoding), H264 second, nothing else. */
+function preferVideoCodecs(transceiver) {
+  const capabilities = globalThis.RTCRtpReceiver?.getCapabilities?.("video");
+  if (!capabilities || !transceiver.setCodecPreferences) return;
+  const rank = (codec) =>
+    ({ "video/vp8": 0, "video/h264": 1, "video/rtx": 2 })[codec.mimeType.toLowerCase()] ?? 9;
+  const codecs = capabilities.codecs.filter((c) => rank(c) < 9).sort((a, b) => rank(a) - rank(b));
+  try {
+    transceiver.setCodecPreferences(codecs);
+  } catch (err) {
+    console.warn("rb: codec preferences refused", err);
+  }
+}
+
+function teardownPeerConnections() {
+  for (const pc of [publishPc, subscribePc]) pc?.close();
+  publishPc = null;
+  subscribePc = null;
+  offers.reset();
+  state.tracks = [];
+  state.publishState = "closed";
+  state.subscribeState = "closed";
+  reconcileTiles();
+}
+
+function stopLocalMedia() {
+  for (const track of localStream?.getTracks() ?? []) track.stop();
+  localStream = null;
+  $("local-video").srcObject = null;
+}
+
+function request(event, payload) {
+  return bridgeRequest(socket, event, payload, ACK_TIMEOUT_MS);
+}
+
+// ---------------------------------------------------------------- tiles
+
+function peerOf(endpointId) {
+  return state.peers.find((p) => p.endpoint_id === endpointId);
+}
+
+function rememberPeers() {
+  for (const peer of state.peers) knownPeers.add(peer.endpoint_id);
+}
+
+/** A site is gone when presence says it left, or it was present and no longer is. */
+function isGone(endpointId) {
+  const peer = peerOf(endpointId);
+  if (peer) return !LIVE_STATES.has(peer.state);
+  return knownPeers.has(endpointId);
+}
+
+/** Bring the tiles in line with the subscribe connection's current tracks and presence. */
+function reconcileTiles() {
+  const wanted = new Map();
+  for (const { info, track } of receivedTracks(subscribePc, state.tracks)) {
+    if (isGone(info.endpoint_id)) continue;
+    const entry = wanted.get(info.endpoint_id) ?? { info, tracks: {} };
+    entry.tracks[info.kind] = track;
+    wanted.set(info.endpoint_id, entry);
+  }
+  for (const [endpointId, tile] of tiles) {
+    if (!wanted.has(endpointId)) {
+      tile.el.remove();
+      tiles.delete(endpointId);
+    }
+  }
+  for (const [endpointId, entry] of wanted) {
+    const tile = tiles.get(endpointId) ?? createTile(endpointId);
+    tile.info = entry.info;
+    attach(tile, "video", entry.tracks.video);
+    attach(tile, "audio", entry.tracks.audio);
+  }
+  render();
+}
+
+function createTile(endpointId) {
+  const el = $("tile-template").content.firstElementChild.cloneNode(true);
+  el.dataset.endpoint = endpointId;
+  const tile = { el, video: el.querySelector("video"), audio: el.querySelector("audio"), tracks: {} };
+  tiles.set(endpointId, tile);
+  $("tiles").append(el);
+  applyI18n(el);
+  return tile;
+}
+
+function attach(tile, kind, track) {
+  if (!showTrack(tile, kind, track, render)) return;
+  if (track) {
+    seenTracks.set(track.id, track);
+    tile[kind].play().catch((err) => {
+      console.warn(`rb: ${kind} autoplay refused`, err);
+      // Browsers may refuse sound until the user acts: offer a button that starts it.
+      if (kind === "audio" && err?.name === "NotAllowedError") {
+        state.audioBlocked = true;
+        render();
+      }
+    });
+  }
+}
+
+function startSound() {
+  state.audioBlocked = false;
+  for (const tile of tiles.values()) {
+    tile.audio.play().catch((err) => console.warn("rb: sound still refused", err));
+  }
+  render();
+}
+
+function siteKey(info) {
+  // One room per site is the rule; other roles of the same site get their own key.
+  return !info.role || info.role === "room" ? info.site : `${info.site}:${info.role}`;
+}
+
+// ---------------------------------------------------------------- rendering
+
+function setPhase(phase) {
+  state.phase = phase;
+  render();
+}
+
+function fail(error) {
+  state.error = error;
+  state.phase = "error";
+  socket?.disconnect();
+  end("error");
+}
+
+function warn(error) {
+  state.warning = error;
+  render();
+}
+
+function reportFailure(err) {
+  console.error("rb:", err);
+  warn(failureWarning(err));
+}
+
+function startClock() {
+  const tick = () => {
+    $("clock").textContent = new Intl.DateTimeFormat("en-GB", {
+      timeZone: TIME_ZONE,
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      hour12: false,
+    }).format(new Date());
+  };
+  tick();
+  setInterval(tick, 1000);
+}
+
+function render() {
+  document.body.dataset.phase = state.phase;
+  $("phase").textContent = t(`room.phase.${state.phase}`);
+  const session = state.session;
+  $("session-title").textContent = session?.title || t("room.title");
+  document.title = `${session?.title || t("room.title")} — ${t("app.name")}`;
+  $("site-name").textContent = state.site ? `${state.site.name}` : "";
+  $("local-site").textContent = state.site?.name ?? "";
+  $("schedule").textContent = session
+    ? t("room.schedule", {
+        start: formatTime(session.starts_at, { date: true }),
+        end: formatTime(session.ends_at),
+      })
+    : "";
+  $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
+  $("sound").hidden = !(state.audioBlocked && IN_SESSION.has(state.phase));
+  renderOnAir();
+  renderErrorBox(state.error, state.warning);
+  renderPresence();
+  renderTiles();
+  state.remotes = [...tiles.entries()].map(([endpointId, tile]) => ({
+    endpoint_id: endpointId,
+    key: siteKey(tile.info),
+    site: tile.info.site,
+    site_name: tile.info.site_name,
+    role: peerOf(endpointId)?.role ?? tile.info.role ?? "room",
+    state: peerOf(endpointId)?.state ?? null,
+    video: trackState(tile.tracks.video),
+    audio: trackState(tile.tracks.audio),
+  }));
+}
+
+function trackState(track) {
+  return track ? { id: track.id, readyState: track.readyState, muted: track.muted } : null;
+}
+
+/** This room's own point on the operator's board (rooms only; operators direct). */
+function ownPoint() {
+  if (!state.board || !state.site || state.role !== "room") return null;
+  return state.board.points?.find((p) => p.site === state.site.id) ?? null;
+}
+
+function renderOnAir() {
+  const point = IN_SESSION.has(state.phase) ? ownPoint() : null;
+  const box = $("on-air");
+  const current = state.board?.current_case ?? null;
+  state.onAir = point
+    ? {
+        patch: point.patch,
+        live: Boolean(point.live),
+        muted: Boolean(point.muted),
+        host: Boolean(point.host),
+        case_number: current?.case_number ?? null,
+      }
+    : null;
+  box.hidden = !point;
+  if (!point) return;
+  const onAir = state.onAir;
+  box.dataset.patch = onAir.live ? "live" : "standby";
+  box.dataset.muted = String(onAir.muted);
+  $("on-air-state").textContent = t(onAir.live ? "room.onair.live" : "room.onair.standby");
+  let detail = "room.onair.standby.detail";
+  if (onAir.host) detail = "room.onair.live.host";
+  else if (onAir.live) detail = "room.onair.live.detail";
+  $("on-air-detail").textContent = t(detail);
+  const muted = $("on-air-muted");
+  muted.hidden = !onAir.muted;
+  muted.textContent = onAir.muted ? t("room.onair.muted") : "";
+  const caseBox = $("on-air-case");
+  caseBox.hidden = !current;
+  caseBox.textContent = current
+    ? t("room.onair.case", { case: current.case_number, since: formatTime(current.at) })
+    : "";
+}
+
+function renderPresence() {
+  const list = $("presence");
+  list.replaceChildren(
+    ...state.peers.map((peer) => {
+      const item = document.createElement("li");
+      item.dataset.endpoint = peer.endpoint_id;
+      item.dataset.site = peer.site;
+      item.dataset.state = peer.state;
+      const name = document.createElement("span");
+      name.className = "site-name";
+      const mine = peer.endpoint_id === state.endpointId;
+      const label = peer.site_name || peer.site;
+      name.textContent = mine ? t("room.you.site", { site: label }) : label;
+      if (peer.role && peer.role !== "room") name.textContent += ` · ${t(`role.${peer.role}`)}`;
+      const badge = document.createElement("span");
+      badge.className = `state-badge state-${peer.state}`;
+      badge.textContent = stateLabel(peer.state) + (peer.muted ? ` · ${t("room.muted")}` : "");
+      item.append(name, " ", badge);
+      return item;
+    }),
+  );
+}
+
+/** Whether the relay forwards `peer`'s media to this page now (the operator's patch). */
+function reachesMe(peer) {
+  const host = state.session?.host_site;
+  if (!peer || peer.site === host || state.role === "operator") return true;
+  if (!peer.live) return false;
+  return state.site?.id === host || (peerOf(state.endpointId)?.live ?? true);
+}
+
+function renderTiles() {
+  let shown = 0;
+  for (const [endpointId, tile] of tiles) {
+    const peer = peerOf(endpointId);
+    // A point on standby is previewed by operators only: no empty tile for it here.
+    tile.el.hidden = !reachesMe(peer);
+    if (!tile.el.hidden) shown += 1;
+    const peerState = peer?.state ?? "connecting";
+    tile.el.dataset.site = tile.info.site;
+    tile.el.dataset.state = peerState;
+    const role = peer?.role ?? tile.info.role;
+    tile.el.querySelector(".site-name").textContent =
+      (tile.info.site_name || tile.info.site) + (role && role !== "room" ? ` · ${t(`role.${role}`)}` : "");
+    const badge = tile.el.querySelector(".state-badge");
+    badge.className = `state-badge state-${peerState}`;
+    badge.textContent = stateLabel(peerState) + (peer?.muted ? ` · ${t("room.muted")}` : "");
+    const video = tile.tracks.video;
+    tile.el.classList.toggle("no-video", !video || video.muted || video.readyState === "ended");
+  }
+  $("no-remote").hidden = shown > 0 || state.phase !== "joined";
+}
+
+// ---------------------------------------------------------------- debug hook for tests
+
+/** Per remote site (key: site id, or "site:role" for non-room roles): what arrives. */
+async function stats() {
+  const pc = subscribePc;
+  const out = {};
+  if (!pc) return out;
+  const owners = new Map();
+  for (const [endpointId, tile] of tiles) {
+    for (const kind of ["audio", "video"]) {
+      const track = tile.tracks[kind];
+      if (track) owners.set(track.id, { endpointId, info: tile.info, track });
+    }
+  }
+  const report = await pc.getStats();
+  for (const s of report.values()) {
+    if (s.type !== "inbound-rtp") continue;
+    const owner = owners.get(s.trackIdentifier);
+    if (!owner) continue;
+    const key = siteKey(owner.info);
+    const entry = (out[key] ??= {
+      site: owner.info.site,
+      site_name: owner.info.site_name,
+      endpoint_id: owner.endpointId,
+      timestamp: s.timestamp,
+      framesDecoded: 0,
+      fps: 0,
+      frameWidth: 0,
+      frameHeight: 0,
+      keyFramesDecoded: 0,
+      freezeCount: 0,
+      videoPacketsLost: 0,
+      videoCodec: null,
+      videoTrack: null,
+      audioPacketsReceived: 0,
+      totalSamplesReceived: 0,
+      audioPacketsLost: 0,
+      audioTrack: null,
+    });
+    const track = trackState(owner.track);
+    if (s.kind === "video") {
+      Object.assign(entry, {
+        timestamp: s.timestamp,
+        framesDecoded: s.framesDecoded ?? 0,
+        fps: s.framesPerSecond ?? 0,
+        frameWidth: s.frameWidth ?? 0,
+        frameHeight: s.frameHeight ?? 0,
+        keyFramesDecoded: s.keyFramesDecoded ?? 0,
+        freezeCount: s.freezeCount ?? 0,
+        videoPacketsLost: s.packetsLost ?? 0,
+        videoCodec: report.get(s.codecId)?.mimeType ?? null,
+        videoTrack: track,
+      });
+    } else {
+      Object.assign(entry, {
+        audioPacketsReceived: s.packetsReceived ?? 0,
+        totalSamplesReceived: s.totalSamplesReceived ?? 0,
+        audioPacketsLost: s.packetsLost ?? 0,
+        audioTrack: track,
+      });
+    }
+  }
+  return out;
+}
+
+/** What this page sends: frames encoded and sent, codec, resolution. */
+async function publishStats() {
+  const out = {};
+  if (!publishPc) return out;
+  const report = await publishPc.getStats();
+  for (const s of report.values()) {
+    if (s.type !== "outbound-rtp") continue;
+    out[s.kind] = {
+      packetsSent: s.packetsSent ?? 0,
+      framesEncoded: s.framesEncoded ?? 0,
+      framesSent: s.framesSent ?? 0,
+      fps: s.framesPerSecond ?? 0,
+      frameWidth: s.frameWidth ?? 0,
+      codec: report.get(s.codecId)?.mimeType ?? null,
+      qualityLimitationReason: s.qualityLimitationReason ?? null,
+    };
+  }
+  return out;
+}
+
+/** readyState and muted of a remote track this page showed (by id), or null. */
+function receiverTrack(id) {
+  return trackState(seenTracks.get(id));
+}
+
+/** For tests: close the transport as a network failure would; socket.io reconnects. */
+function breakTransport() {
+  socket?.io.engine.close();
+}
+
+window.rb = { state, stats, publishStats, receiverTrack, leave, setLanguage, breakTransport };
+
+start();
