@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import uuid
@@ -13,9 +14,12 @@ from typing import TYPE_CHECKING
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from bridge.director import Direction
+from bridge.downtrack import DownTrack
 from bridge.frames import EndpointId, FrameSink, Kind, TrackId, TrackInfo
 from bridge.patch import EndpointRole, Patch, PatchState, forwards, negotiates
 from bridge.uptrack import KeyframeSender, UpTrack
+from core.cases import CaseMarker
+from core.sessions import SessionEnd
 
 if TYPE_CHECKING:
     from bridge.participant import Participant
@@ -127,14 +131,17 @@ class Hub:
             sink.on_track(uptrack.info)
 
     def remove_sink(self, sink: FrameSink) -> None:
-        """Stop tapping; the sink gets no more calls."""
-        self._sinks.remove(sink)
+        """Stop tapping; the sink gets no more calls (a sink the hub let go is ignored)."""
+        if sink in self._sinks:
+            self._sinks.remove(sink)
 
     # -- presence ----------------------------------------------------------------------
 
     def add_presence_listener(self, listener: PresenceListener) -> None:
-        """``listener(hub)`` runs whenever an endpoint joins, leaves or changes state."""
-        self._presence_listeners.append(listener)
+        """``listener(hub)`` runs whenever an endpoint joins, leaves or changes state
+        (added once however often it is given)."""
+        if listener not in self._presence_listeners:
+            self._presence_listeners.append(listener)
 
     def peers(self) -> list[Peer]:
         """Every endpoint of the session, as presence shows it."""
@@ -229,10 +236,6 @@ class Hub:
         for uptrack in [u for u in self.uptracks.values() if u.info.endpoint_id == endpoint_id]:
             uptrack.end()
             self._forget_uptrack(uptrack)
-        for uptrack in self.uptracks.values():
-            downtrack = uptrack.downtracks.pop(endpoint_id, None)
-            if downtrack is not None:
-                downtrack.end()
         await participant.close()
         member.state = ConnectionState.DISCONNECTED if dropped else ConnectionState.LEFT
         logger.info(
@@ -256,10 +259,24 @@ class Hub:
         member.state = state
         await self._announce()
 
-    async def close(self) -> None:
-        """Close every endpoint (server shutdown)."""
-        for participant in self.participants:
-            await self.leave(participant.endpoint_id)
+    async def end(self, end: SessionEnd) -> None:
+        """The session's live part is over: every endpoint hears why and is closed.
+
+        Up-tracks end, sinks are let go, nothing is remembered: the relay forgets the
+        hub afterwards.
+        """
+        participants = self.participants
+        logger.info(
+            "session %s: ending (%s), %d endpoints", self.session_id, end.reason, len(participants)
+        )
+        await asyncio.gather(*(p.end(end) for p in participants), return_exceptions=True)
+        for uptrack in list(self.uptracks.values()):
+            uptrack.end()
+            self._forget_uptrack(uptrack)
+        self._members.clear()
+        self._remembered.clear()
+        self._sinks.clear()
+        self._presence_listeners.clear()
 
     # -- tracks ------------------------------------------------------------------------
 
@@ -299,6 +316,24 @@ class Hub:
             if other is not publisher:
                 other.renegotiate()
         return uptrack
+
+    def subscribe(self, subscriber: EndpointId, uptrack: UpTrack) -> DownTrack:
+        """A new down-track of ``uptrack`` for ``subscriber``, forwarding as the patch says.
+
+        The hub alone adds and removes down-tracks (:meth:`unsubscribe`).
+        """
+        downtrack = DownTrack(
+            uptrack.info,
+            subscriber,
+            uptrack.request_keyframe,
+            forwarding=self.forwards(uptrack, subscriber),
+        )
+        uptrack.attach(downtrack)
+        return downtrack
+
+    def unsubscribe(self, subscriber: EndpointId, uptrack: UpTrack) -> None:
+        """``subscriber`` no longer receives ``uptrack``; its down-track ends."""
+        uptrack.detach(subscriber)
 
     def uptrack_ended(self, uptrack: UpTrack) -> None:
         """A publisher's track stopped on its own (receiver stopped, transport lost)."""
@@ -351,6 +386,11 @@ class Hub:
 
     async def announce(self) -> None:
         """Tell the listeners the session's state changed (recording, case markers)."""
+        await self._announce()
+
+    async def add_marker(self, marker: CaseMarker) -> None:
+        """Put a case marker on the board (the recorder tells the hub of every one)."""
+        self.direction.markers.append(marker)
         await self._announce()
 
     async def set_recording(self, since: datetime | None) -> bool:
@@ -430,7 +470,7 @@ class Hub:
         self._remembered[(member.patch.site, member.patch.role)] = member.patch
         for uptrack in self.uptracks.values():
             for subscriber, downtrack in uptrack.downtracks.items():
-                downtrack.set_forwarding(self.forwards(uptrack, EndpointId(subscriber)))
+                downtrack.set_forwarding(self.forwards(uptrack, subscriber))
         logger.info(
             "session %s site %s: endpoint %s patched %s%s",
             self.session_id,

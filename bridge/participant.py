@@ -38,6 +38,7 @@ from bridge.rtc_internals import (
     tap_receiver,
 )
 from bridge.uptrack import UpTrack
+from core.sessions import SessionEnd
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class SubscribeOffer:
 
 
 OfferSender = Callable[[SubscribeOffer], Awaitable[None]]
+"""Delivers a subscribe offer to the endpoint (signaling does it)."""
+EndSender = Callable[[SessionEnd], Awaitable[None]]
+"""Tells the endpoint its session's live part is over, before its connections close."""
 
 
 @dataclass(slots=True)
@@ -115,6 +119,7 @@ class Participant:
         site: str,
         role: EndpointRole,
         send_offer: OfferSender,
+        send_end: EndSender,
         ice_servers: list[RTCIceServer] | None = None,
     ) -> None:
         self.hub = hub
@@ -122,6 +127,7 @@ class Participant:
         self.site = site
         self.role = role
         self._send_offer = send_offer
+        self._send_end = send_end
         self._ice_servers = ice_servers or []
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
@@ -256,24 +262,17 @@ class Participant:
         changed = False
         for track_id in [t for t in self._subscriptions if t not in wanted]:
             sub = self._subscriptions.pop(track_id)
-            sub.downtrack.end()
-            sub.uptrack.downtracks.pop(self.endpoint_id, None)
+            self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
             sub.transceiver.direction = "inactive"
             self._spawn(_stop_sender(sub.transceiver))
             changed = True
         for track_id, uptrack in wanted.items():
             if track_id in self._subscriptions:
                 continue
-            downtrack = DownTrack(
-                uptrack.info,
-                self.endpoint_id,
-                uptrack.request_keyframe,
-                forwarding=self.hub.forwards(uptrack, self.endpoint_id),
-            )
+            downtrack = self.hub.subscribe(self.endpoint_id, uptrack)
             transceiver = pc.addTransceiver(downtrack, direction="sendonly")
             transceiver.setCodecPreferences(capability_for(uptrack.rtp_codec))
             hook_keyframe_request(transceiver.sender, downtrack.request_keyframe)
-            uptrack.downtracks[self.endpoint_id] = downtrack
             self._subscriptions[track_id] = _Subscription(downtrack, transceiver, uptrack)
             downtrack.request_keyframe()
             changed = True
@@ -328,14 +327,29 @@ class Participant:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def end(self, end: SessionEnd) -> None:
+        """The session is over: tell the endpoint why, then close both connections."""
+        if self._closed:
+            return
+        try:
+            await self._send_end(end)
+        except Exception:
+            logger.warning(
+                "session %s site %s: endpoint %s was not told of the end (%s)",
+                self.hub.session_id,
+                self.site,
+                self.endpoint_id,
+                end.reason,
+            )
+        await self.close()
+
     async def close(self) -> None:
         """Close both connections; never waits longer than :data:`CLOSE_TIMEOUT` each."""
         if self._closed:
             return
         self._closed = True
         for sub in self._subscriptions.values():
-            sub.downtrack.end()
-            sub.uptrack.downtracks.pop(self.endpoint_id, None)
+            self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
         self._subscriptions.clear()
         if self._offer_task is not None:
             self._offer_task.cancel()

@@ -1,41 +1,61 @@
-"""The relay: every open session's hub in this process."""
+"""The relay: every live session's hub in this process."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
+from bridge.errors import BridgeError
 from bridge.hub import Hub
+from core.ids import SessionId
+from core.sessions import EndReason, SessionEnd, SessionInfo, SessionState
 
 logger = logging.getLogger(__name__)
 
 HubListener = Callable[[Hub], None]
+ENDED_REMEMBERED = 1024
+"""How many ended sessions the relay remembers, to refuse a hub for one that just ended."""
+
+
+class SessionEnded(BridgeError):
+    """The session has ended in this server; no endpoint may join it any more."""
+
+    code = "session_closed"
 
 
 class Relay:
-    """Opens a hub per reception session on demand and closes them all at shutdown.
+    """Opens a hub per reception session on demand; ends and forgets it with the session.
 
-    Whoever needs every session's media (the recorder) registers with
-    :meth:`add_hub_listener` and attaches a ``FrameSink`` to each new hub.
+    Whoever needs every session's media (the recorder, signaling's presence) is handed
+    in at construction (``hub_listeners``) and hears of each new hub first.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        hub_listeners: Sequence[HubListener] = (),
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.hubs: dict[str, Hub] = {}
-        """Open hubs by session id."""
-        self._listeners: list[HubListener] = []
-
-    def add_hub_listener(self, listener: HubListener) -> None:
-        """``listener(hub)`` runs for every hub opened from now on, and for open ones."""
-        self._listeners.append(listener)
-        for hub in self.hubs.values():
-            listener(hub)
+        """Live hubs by session id."""
+        self._listeners = tuple(hub_listeners)
+        self._clock = clock
+        self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def hub(self, session_id: str, host_site: str) -> Hub:
-        """The session's hub, opened now if it is not yet."""
+        """The session's hub, opened now if it is not yet.
+
+        Raises :class:`SessionEnded` for a session that ended here moments ago: a
+        connection admitted just before the end must not open a new hub for it.
+        """
         hub = self.hubs.get(session_id)
         if hub is None:
-            hub = self.hubs[session_id] = Hub(session_id, host_site)
+            if session_id in self._ended:
+                raise SessionEnded(f"session {session_id} has ended")
+            hub = self.hubs[session_id] = Hub(session_id, host_site, clock=self._clock)
             logger.info("session %s: hub opened (host site %s)", session_id, host_site)
             for listener in self._listeners:
                 try:
@@ -44,7 +64,40 @@ class Relay:
                     logger.exception("session %s: hub listener failed", session_id)
         return hub
 
+    async def session_opened(self, session: SessionInfo) -> None:
+        """A session opened: its hub opens when its first endpoint arrives."""
+        self._ended.pop(session.id, None)
+
+    async def session_ended(self, session: SessionInfo, end: SessionEnd) -> None:
+        """End the session's hub: endpoints hear why, connections close, the hub goes."""
+        if end.reason is not EndReason.SERVER_SHUTDOWN:
+            self._ended[session.id] = None
+            while len(self._ended) > ENDED_REMEMBERED:
+                self._ended.popitem(last=False)
+        hub = self.hubs.pop(session.id, None)
+        if hub is not None:
+            await hub.end(end)
+            logger.info("session %s: hub released (%s)", session.id, end.reason)
+
     async def close(self) -> None:
-        """Close every endpoint of every hub."""
-        await asyncio.gather(*(hub.close() for hub in self.hubs.values()))
+        """Server shutdown: end every hub still open (the lifecycle ended the others)."""
+        hubs = list(self.hubs.values())
         self.hubs.clear()
+        now = self._clock()
+        await asyncio.gather(
+            *(
+                hub.end(
+                    SessionEnd(
+                        session_id=_session_id(hub),
+                        reason=EndReason.SERVER_SHUTDOWN,
+                        state=SessionState.OPEN,
+                        at=now,
+                    )
+                )
+                for hub in hubs
+            )
+        )
+
+
+def _session_id(hub: Hub) -> SessionId:
+    return SessionId(hub.session_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from bridge.counters import TrackCounters
 from bridge.downtrack import DownTrack
-from bridge.frames import EncodedFrame, FrameSink, Kind, TrackInfo
+from bridge.frames import EncodedFrame, EndpointId, FrameSink, Kind, TrackInfo
 from bridge.keyframes import is_keyframe
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ class UpTrack:
         """The codec as negotiated with the publisher (subscribers are offered it)."""
         self.counters = TrackCounters()
         """Frames in from the publisher, out to down-tracks, PLIs sent."""
-        self.downtracks: dict[str, DownTrack] = {}
-        """Down-tracks by subscriber endpoint id."""
+        self._downtracks: dict[EndpointId, DownTrack] = {}
         self._send_keyframe_request = send_keyframe_request
         self._sinks = sinks
         self._clock = clock
@@ -59,6 +58,22 @@ class UpTrack:
     def __repr__(self) -> str:
         return f"UpTrack({self.info.track_id} {self.info.kind} {self.info.site})"
 
+    @property
+    def downtracks(self) -> Mapping[EndpointId, DownTrack]:
+        """Down-tracks by subscriber endpoint id (the hub adds and removes them)."""
+        return self._downtracks
+
+    def attach(self, downtrack: DownTrack) -> None:
+        """Fan out to ``downtrack`` from now on; only :class:`bridge.hub.Hub` calls this."""
+        self._downtracks[downtrack.subscriber] = downtrack
+
+    def detach(self, subscriber: EndpointId) -> DownTrack | None:
+        """Stop fanning out to ``subscriber`` and end its down-track; only the hub calls this."""
+        downtrack = self._downtracks.pop(subscriber, None)
+        if downtrack is not None:
+            downtrack.end()
+        return downtrack
+
     def on_frame(self, data: bytes, timestamp: int) -> None:
         """One depayloaded frame from the publisher (on the event loop)."""
         if self.ended:
@@ -70,7 +85,7 @@ class UpTrack:
             arrival=self._clock(),
         )
         self.counters.frames_in += 1
-        for downtrack in self.downtracks.values():
+        for downtrack in self._downtracks.values():
             if downtrack.forwarding:
                 downtrack.push(frame)
                 self.counters.frames_out += 1
@@ -124,7 +139,7 @@ class UpTrack:
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
-        for downtrack in self.downtracks.values():
+        for downtrack in self._downtracks.values():
             downtrack.end()
         logger.info(
             "session %s site %s track %s ended: %s",

@@ -76,12 +76,17 @@ class Settings:
     online session, so turning this off is for test rooms only."""
     max_message_bytes: int = 256 * 1024
     """Largest Socket.IO message accepted (``RB_MAX_MESSAGE_BYTES``)."""
+    close_grace_minutes: int = 10
+    """A session still open this long after its scheduled end is closed by the server
+    (``RB_CLOSE_GRACE_MINUTES``); a reception that runs late is not cut off at once."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise SettingsError(f"port must be 1-65535, got {self.port}")
         if self.max_message_bytes < 1024:
             raise SettingsError("max_message_bytes must be at least 1024")
+        if not 0 <= self.close_grace_minutes <= 24 * 60:
+            raise SettingsError("close_grace_minutes must be 0-1440")
 
     @property
     def effective_database_url(self) -> str:
@@ -121,6 +126,7 @@ _ENV = {
     "public_url": "RB_PUBLIC_URL",
     "record_on_open": "RB_RECORD_ON_OPEN",
     "max_message_bytes": "RB_MAX_MESSAGE_BYTES",
+    "close_grace_minutes": "RB_CLOSE_GRACE_MINUTES",
 }
 
 
@@ -189,7 +195,7 @@ def load_settings(
             raw[key] = env[var]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in {"port", "max_message_bytes"}:
+        if key in {"port", "max_message_bytes", "close_grace_minutes"}:
             kwargs[key] = _parse_int(key, value)
         elif key == "record_on_open":
             kwargs[key] = _parse_bool(key, value)

@@ -90,3 +90,59 @@ class MemoryDirectory:
 
     def put_session(self, session: SessionInfo) -> None:
         self._sessions[session.id] = session
+
+
+class EndReason(enum.StrEnum):
+    """Why a session's live part ended (``session_closed`` carries it)."""
+
+    CLOSED = "closed"
+    """An operator or scheduler closed it (REST or the console's ``close_session``)."""
+    CANCELLED = "cancelled"
+    """A scheduler cancelled it."""
+    ENDED = "ended"
+    """Its scheduled end (plus the grace) passed: the lifecycle closed it."""
+    SERVER_SHUTDOWN = "server_shutdown"
+    """This server is stopping; the session stays open and goes on when it is back."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """A session's live part is over in this server: what every endpoint is told."""
+
+    session_id: SessionId
+    """The session."""
+    reason: EndReason
+    """Why."""
+    state: SessionState
+    """The session's state from now on (open again only after a server shutdown)."""
+    at: datetime
+    """When (UTC)."""
+    by: str = ""
+    """Who closed it (a user name or role@site), empty for the clock and shutdown."""
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("a session end needs a timezone-aware time")
+        final = self.reason is not EndReason.SERVER_SHUTDOWN
+        if final == (self.state in (SessionState.PLANNED, SessionState.OPEN)):
+            raise ValueError(f"a session that ends with {self.reason} cannot be {self.state}")
+
+    def as_dict(self) -> dict[str, str]:
+        """The ``session_closed`` event's payload (PROTOCOL.md)."""
+        return {
+            "session_id": self.session_id,
+            "reason": str(self.reason),
+            "state": str(self.state),
+            "at": self.at.isoformat(),
+            "by": self.by,
+        }
+
+
+class SessionListener(Protocol):
+    """A part that follows sessions' lives (the relay, the recorder), told by the lifecycle."""
+
+    async def session_opened(self, session: SessionInfo) -> None:
+        """``session`` has just opened."""
+
+    async def session_ended(self, session: SessionInfo, end: SessionEnd) -> None:
+        """``session``'s live part is over here: release everything held for it."""

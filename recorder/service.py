@@ -2,10 +2,13 @@
 
 Signaling and the operator console call these; the composition root calls
 ``on_session_open``/``on_session_close`` from the session lifecycle and ``recover``
-at start-up. Whoever shows the recording state (the hub's director board) registers
-with ``add_listener`` and hears of every start and stop, whoever caused it.
-Recording attaches a :class:`RecordingSink` to the session's hub (``hub.add_sink``),
-so the hub hands it every up-track's encoded frames.
+at start-up. Recording attaches a :class:`RecordingSink` to the session's hub
+(``hub.add_sink``), so the hub hands it every up-track's encoded frames.
+
+The recorder is the one writer of the recording state and of case markers on the
+session's board (the hub's director board): however a recording starts or stops
+(command, session opened or closed, a worker that gave up, shutdown) and whoever
+marks a case (the console, REST), it goes through here and the board hears it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from bridge.frames import FrameSink
+from core.cases import CaseMarker
 from core.sessions import SessionInfo
-from recorder.archive import Archive, MarkerView
+from recorder.archive import Archive, ArchiveError, MarkerView
 from recorder.integrity import seal
 from recorder.isolation import IsolatedRunner
 from recorder.manifest import Manifest, RecordingState
@@ -42,18 +46,20 @@ DEFAULT_LEGAL_BASIS = (
 )
 
 
-class SinkHost(Protocol):
+class Board(Protocol):
+    """A session's director board as the recorder writes it (``bridge.hub.Hub`` is one)."""
+
+    async def set_recording(self, since: datetime | None) -> bool: ...
+
+    async def add_marker(self, marker: CaseMarker) -> None: ...
+
+
+class SinkHost(Board, Protocol):
     """What the recorder needs of a session's hub (``bridge.hub.Hub`` is one)."""
 
     def add_sink(self, sink: FrameSink) -> None: ...
 
     def remove_sink(self, sink: FrameSink) -> None: ...
-
-
-class SessionHub(SinkHost, Protocol):
-    """A hub that says which session it relays."""
-
-    session_id: str
 
 
 def request_keyframes(hub: SinkHost) -> None:
@@ -69,19 +75,6 @@ def request_keyframes(hub: SinkHost) -> None:
             request = getattr(uptrack, "request_keyframe", None)
             if callable(request):
                 request()
-
-
-RecordingListener = Callable[[str, datetime | None], Awaitable[None]]
-"""``listener(session_id, started_at)``: a recording started at ``started_at``, or
-stopped (None). Called with the recorder's lock held: it must not start or stop."""
-
-
-class HubSource(Protocol):
-    """The relay: finds or opens a session's hub, tells of new hubs (``bridge.relay.Relay``)."""
-
-    def hub(self, session_id: str, host_site: str) -> SessionHub: ...
-
-    def add_hub_listener(self, listener: Callable[[SessionHub], None]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -121,19 +114,12 @@ class Recorder:
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
-        self._listeners: list[RecordingListener] = []
 
-    def add_listener(self, listener: RecordingListener) -> None:
-        """``listener(session_id, started_at)`` runs whenever a recording starts or stops
-        (by command, when a session opens or closes, at shutdown), in that order."""
-        self._listeners.append(listener)
-
-    async def _tell(self, session_id: str, started_at: datetime | None) -> None:
-        for listener in list(self._listeners):
-            try:
-                await listener(session_id, started_at)
-            except Exception:
-                logger.exception("session %s: recording listener failed", session_id)
+    async def _tell(self, session_id: str, board: Board, started_at: datetime | None) -> None:
+        try:
+            await board.set_recording(started_at)
+        except Exception:
+            logger.exception("session %s: the board did not take the recording state", session_id)
 
     def folder(self, session_id: str) -> Path:
         return self.root / RECORDINGS / check_name(session_id)
@@ -191,7 +177,7 @@ class Recorder:
             self._tap(active)
             self._active[session.id] = active
             logger.info("session %s: recording into %s", session.id, folder)
-            await self._tell(session.id, started_at)
+            await self._tell(session.id, hub, started_at)
             return True
 
     async def _spawn(self, folder: Path, started_at: datetime, t0: float) -> RecordingWorker:
@@ -250,7 +236,7 @@ class Recorder:
         async with self._lock:
             active = self._active.pop(session_id, None)
             if active is not None:
-                await self._tell(session_id, None)
+                await self._tell(session_id, active.hub, None)
         if active is None:
             return None
         # A restart may be under way; not this task itself when giving up calls stop().
@@ -273,16 +259,38 @@ class Recorder:
         at: datetime | None = None,
         *,
         by: str = "",
+        board: Board | None = None,
     ) -> MarkerView:
-        """Mark that ``case_number`` is discussed from ``at`` (default now) on."""
+        """Mark that ``case_number`` is discussed from ``at`` (default now) on.
+
+        The marker goes into the archive and onto the session's board (the recorded
+        hub's, else ``board``), marked archived or not. Raises the archive's
+        :class:`ArchiveError` when the archive could not take it (not recording...).
+        """
         active = self._active.get(session_id)
+        board = active.hub if active is not None else board
         recording_id = active.folder.name if active else session_id
-        marker = await asyncio.to_thread(
-            self.archive.add_marker, recording_id, case_number, text, at or self._clock(), by=by
-        )
+        moment = at or self._clock()
+        try:
+            view = await asyncio.to_thread(
+                self.archive.add_marker, recording_id, case_number, text, moment, by=by
+            )
+        except ArchiveError as exc:
+            note = f"{exc.code}: {exc}"
+            await self._show(board, CaseMarker(case_number, text, moment, by, False, note))
+            raise
+        await self._show(board, CaseMarker(view.case_number, view.text, moment, by, True))
         if active is not None:
             request_keyframes(active.hub)
-        return marker
+        return view
+
+    async def _show(self, board: Board | None, marker: CaseMarker) -> None:
+        if board is None:
+            return
+        try:
+            await board.add_marker(marker)
+        except Exception:
+            logger.exception("case %s: the board did not take the marker", marker.case_number)
 
     async def recover(self) -> list[str]:
         """Close recordings a crash left unfinished (run at start-up, before serving)."""

@@ -303,6 +303,19 @@ class Store:
                 query = query.where(ReceptionSession.state.in_(states))
             return [SessionView.of(r) for r in db.scalars(query)]
 
+    def open_sessions(self, *, ended_before: datetime | None = None) -> list[SessionView]:
+        """Sessions open now; with ``ended_before``, only those scheduled to end before it."""
+        with self.read() as db:
+            query = (
+                select(ReceptionSession)
+                .where(ReceptionSession.state == SessionState.OPEN)
+                .options(selectinload(ReceptionSession.sites), selectinload(ReceptionSession.slots))
+                .order_by(ReceptionSession.ends_at, ReceptionSession.id)
+            )
+            if ended_before is not None:
+                query = query.where(ReceptionSession.ends_at <= ended_before)
+            return [SessionView.of(r) for r in db.scalars(query)]
+
     def set_state(
         self, session_id: str, state: SessionState, scope: Scope = None, note: str = ""
     ) -> SessionView:

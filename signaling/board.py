@@ -61,10 +61,11 @@ def points(hub: Hub, session: SessionInfo) -> list[dict[str, Any]]:
     return out
 
 
-def bridge_state(hub: Hub, session: SessionInfo, *, recording: bool, full: bool) -> dict[str, Any]:
+def bridge_state(hub: Hub, session: SessionInfo, *, full: bool) -> dict[str, Any]:
     """The protocol's ``BridgeState`` for operators (``full``) or rooms."""
     direction = hub.direction
     current = direction.current_case
+    recording = direction.recording
     state: dict[str, Any] = {
         "session_id": hub.session_id,
         "host_site": hub.host_site,

@@ -2,8 +2,9 @@
 
 Only an operator of the session's host site may command, and only its own session.
 Patch state changes go to the hub (forwarding follows at once); recording and case
-markers go to the recorder when the app has one, and are kept on the hub's board
-either way (``bridge.director``). Every command returns the new ``bridge_state``.
+markers go to the recorder, the one writer of both on the hub's board
+(``bridge.director``); closing the session goes to the session lifecycle. Every
+command returns the new ``bridge_state``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bridge.frames import EndpointId
 from bridge.hub import Hub
 from bridge.patch import PatchState
 from core.access import Role
-from core.cases import MAX_CASE_NUMBER, MAX_MARKER_TEXT, CaseMarker, check_case_number
+from core.cases import MAX_CASE_NUMBER, MAX_MARKER_TEXT, check_case_number
 from core.sessions import SessionInfo
 from signaling.admission import Admission
 from signaling.board import bridge_state
@@ -52,6 +53,14 @@ class RecorderFailed(BridgeError):
     code = "recorder_failed"
 
 
+class CloseRefused(BridgeError):
+    """The session could not be closed (already closed, say); ``code`` is the scheduler's."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class Op(enum.StrEnum):
     """The operator's commands."""
 
@@ -63,6 +72,7 @@ class Op(enum.StrEnum):
     RECORD_START = "record_start"
     RECORD_STOP = "record_stop"
     MARK_CASE = "mark_case"
+    CLOSE_SESSION = "close_session"
 
 
 POINT_OPS = frozenset({Op.PATCH_IN, Op.PATCH_OUT, Op.MUTE, Op.UNMUTE, Op.DROP})
@@ -122,10 +132,6 @@ class Command:
 class RecorderControl(Protocol):
     """What commands need of the recorder (``recorder.service.Recorder`` is one)."""
 
-    def is_recording(self, session_id: str) -> bool: ...
-
-    def started_at(self, session_id: str) -> datetime | None: ...
-
     async def start(self, session: SessionInfo, hub: Hub) -> bool: ...
 
     async def stop(self, session_id: str) -> object: ...
@@ -138,7 +144,14 @@ class RecorderControl(Protocol):
         at: datetime | None = None,
         *,
         by: str = "",
+        board: Hub | None = None,
     ) -> object: ...
+
+
+class SessionCloser(Protocol):
+    """Closes a session for good (``sessions.lifecycle.Lifecycle`` is one)."""
+
+    async def close(self, session_id: str, *, by: str = "") -> object: ...
 
 
 Dropper = Callable[[EndpointId], Awaitable[None]]
@@ -164,19 +177,13 @@ class Outcome:
 class Commands:
     """Runs operator commands against a session's hub."""
 
-    def __init__(self, recorder: RecorderControl | None = None) -> None:
-        self.recorder = recorder
-        """The recorder; None keeps recording state and markers on the hub only."""
-
-    def recording(self, hub: Hub) -> bool:
-        """Whether the session is being recorded now."""
-        if self.recorder is not None:
-            return self.recorder.is_recording(hub.session_id)
-        return hub.direction.recording
+    def __init__(self, recorder: RecorderControl, sessions: SessionCloser) -> None:
+        self._recorder = recorder
+        self._sessions = sessions
 
     def state(self, hub: Hub, session: SessionInfo, *, full: bool) -> dict[str, Any]:
         """The session's ``bridge_state`` for operators (``full``) or rooms."""
-        return bridge_state(hub, session, recording=self.recording(hub), full=full)
+        return bridge_state(hub, session, full=full)
 
     def authorize(self, admission: Admission, hub: Hub, command: Command) -> None:
         """Raise :class:`NotAllowed` unless an operator of this session's host commands."""
@@ -200,6 +207,8 @@ class Commands:
             await self._record(hub, session, start=True)
         elif command.op is Op.RECORD_STOP:
             await self._record(hub, session, start=False)
+        elif command.op is Op.CLOSE_SESSION:
+            await self._close(session, admission)
         else:
             warning = await self._mark(hub, command, by=admission.claims.subject)
         logger.info(
@@ -236,49 +245,45 @@ class Commands:
                 await drop(endpoint_id)
 
     async def _record(self, hub: Hub, session: SessionInfo, *, start: bool) -> None:
-        if self.recorder is None:
-            since = (hub.direction.recording_since or hub.clock()) if start else None
-        else:
-            verb = "start" if start else "stop"
-            try:
-                if start:
-                    await self.recorder.start(session, hub)
-                else:
-                    await self.recorder.stop(session.id)
-            except Exception as exc:
-                logger.exception("session %s: the recorder failed to %s", session.id, verb)
-                raise RecorderFailed(f"the recorder could not {verb}: {exc}") from None
-            # The recorder tells the board itself (the app wires ``Recorder.add_listener``
-            # to ``Hub.set_recording``); asking it again costs nothing and covers a
-            # recorder nobody wired. Its start time, never this command's.
-            since = self.recorder.started_at(session.id)
-        if not await hub.set_recording(since):
+        # The recorder puts its state on the board (its own start time); an answer that
+        # changes nothing (already recording) still tells everyone the state.
+        revision = hub.direction.revision
+        verb = "start" if start else "stop"
+        try:
+            if start:
+                await self._recorder.start(session, hub)
+            else:
+                await self._recorder.stop(session.id)
+        except Exception as exc:
+            logger.exception("session %s: the recorder failed to %s", session.id, verb)
+            raise RecorderFailed(f"the recorder could not {verb}: {exc}") from None
+        if hub.direction.revision == revision:
             await hub.announce()
 
     async def _mark(self, hub: Hub, command: Command, *, by: str) -> dict[str, str] | None:
-        # A case number the archive does not know yet is no failure: the archive opens
-        # the case (pending) and keeps the marker. A warning means the marker could not
-        # be archived at all (no recording, the recorder failed).
-        at = hub.clock()
-        archived, note = False, "no recorder in this server"
-        if self.recorder is not None:
-            try:
-                await self.recorder.add_marker(
-                    hub.session_id, command.case_number, command.text, at, by=by
-                )
-                archived, note = True, ""
-            except Exception as exc:
-                code = getattr(exc, "code", "recorder_failed")
-                note = f"{code}: {exc}"
-                logger.warning(
-                    "session %s: marker for case %s kept on the board only: %s",
-                    hub.session_id,
-                    command.case_number,
-                    note,
-                )
-        marker = CaseMarker(command.case_number, command.text, at, by, archived, note)
-        hub.direction.markers.append(marker)
-        await hub.announce()
-        if archived or self.recorder is None:
-            return None
-        return {"code": "marker_not_archived", "message": note}
+        # The recorder archives the marker and puts it on the board, archived or not. A
+        # case number the archive does not know yet is no failure: it opens the case
+        # (pending). A warning means the archive could not take the marker (no
+        # recording, the recorder failed); the board still shows it.
+        try:
+            await self._recorder.add_marker(
+                hub.session_id, command.case_number, command.text, hub.clock(), by=by, board=hub
+            )
+        except Exception as exc:
+            note = f"{getattr(exc, 'code', 'recorder_failed')}: {exc}"
+            logger.warning(
+                "session %s: marker for case %s not archived: %s",
+                hub.session_id,
+                command.case_number,
+                note,
+            )
+            return {"code": "marker_not_archived", "message": note}
+        return None
+
+    async def _close(self, session: SessionInfo, admission: Admission) -> None:
+        by = admission.claims.subject or f"{admission.claims.role}@{admission.site.id}"
+        try:
+            await self._sessions.close(session.id, by=by)
+        except Exception as exc:
+            code = str(getattr(exc, "code", "close_failed"))
+            raise CloseRefused(code, f"the session could not be closed: {exc}") from None

@@ -22,9 +22,9 @@ from bridge.frames import EndpointId
 from bridge.hub import Hub
 from bridge.participant import Participant, SubscribeOffer
 from bridge.patch import EndpointRole
-from bridge.relay import Relay
+from bridge.relay import Relay, SessionEnded
 from config.settings import IceServer
-from core.sessions import Directory, SessionInfo
+from core.sessions import Directory, SessionEnd, SessionInfo
 from signaling.admission import Admission, AdmissionError, admit
 from signaling.commands import Commands
 from signaling.messages import PublishOffer, SubscribeAnswer, error
@@ -68,12 +68,11 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         directory: Directory,
         relay: Relay,
         ice_servers: tuple[IceServer, ...] = (),
+        commands: Commands,
         max_message_bytes: int = 256 * 1024,
-        commands: Commands | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
-        self.commands = commands or Commands()
-        """Operator commands; the composition root may hand it the recorder."""
+        self._commands = commands
         self._secret = secret
         self._directory = directory
         self._relay = relay
@@ -82,7 +81,6 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._endpoints: dict[str, _Endpoint] = {}
         self._sessions: dict[str, SessionInfo] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        relay.add_hub_listener(lambda hub: hub.add_presence_listener(self._broadcast_presence))
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -143,13 +141,21 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.info("connection %s refused: %s (%s)", sid, exc.code, exc.message)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         session = admission.session
-        hub = self._relay.hub(session.id, session.host_site)
+        try:
+            hub = self._relay.hub(session.id, session.host_site)
+        except SessionEnded as exc:
+            logger.info("connection %s refused: %s", sid, exc.message)
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code, "message": exc.message}
+            ) from None
+        hub.add_presence_listener(self._broadcast_presence)
         participant = Participant(
             hub,
             EndpointId(uuid.uuid4().hex[:12]),
             admission.site.id,
             EndpointRole(str(admission.claims.role)),
             lambda offer: self._send_offer(sid, offer),
+            lambda end: self._send_end(sid, end),
             [RTCIceServer(list(s.urls), s.username, s.credential) for s in self._ice_servers],
         )
         endpoint = _Endpoint(admission, hub, participant)
@@ -197,6 +203,11 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         await endpoint.hub.leave(endpoint.participant.endpoint_id, dropped=not endpoint.leaving)
         await endpoint.participant.close()
+        session_id = endpoint.hub.session_id
+        if not any(e.hub.session_id == session_id for e in self._endpoints.values()):
+            # Nobody of the session is connected here: its info is looked up again on
+            # the next connect, so no entry outlives the session.
+            self._sessions.pop(session_id, None)
 
     async def _broadcast_presence(self, hub: Hub) -> None:
         await self.emit(
@@ -206,7 +217,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if session is None:
             return
         for role in EndpointRole:
-            state = self.commands.state(hub, session, full=role is EndpointRole.OPERATOR)
+            state = self._commands.state(hub, session, full=role is EndpointRole.OPERATOR)
             await self.emit("bridge_state", state, room=_audience(hub.session_id, role))
 
     async def _send_offer(self, sid: str, offer: SubscribeOffer) -> None:
@@ -229,6 +240,15 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             },
             to=sid,
         )
+
+    async def _send_end(self, sid: str, end: SessionEnd) -> None:
+        # The endpoint hears why first; the hub closes its connections next, and the
+        # socket goes a moment later so the event (and a pending ack) get out.
+        endpoint = self._endpoints.get(sid)
+        if endpoint is not None:
+            endpoint.leaving = True
+        await self.emit("session_closed", end.as_dict(), to=sid)
+        self._spawn(self._disconnect_later(sid))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -268,7 +288,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def on_command(self, sid: str, payload: Any = None) -> Result:
         async def action() -> Result:
             endpoint = await self._endpoint(sid)
-            outcome = await self.commands.run(endpoint.admission, endpoint.hub, payload, self._drop)
+            outcome = await self._commands.run(
+                endpoint.admission, endpoint.hub, payload, self._drop
+            )
             return outcome.as_ack()
 
         return await self._delegate(sid, "command", action)
@@ -278,7 +300,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             endpoint = await self._endpoint(sid)
             full = endpoint.participant.role is EndpointRole.OPERATOR
             return {
-                "state": self.commands.state(endpoint.hub, endpoint.admission.session, full=full)
+                "state": self._commands.state(endpoint.hub, endpoint.admission.session, full=full)
             }
 
         return await self._delegate(sid, "state", action)
@@ -304,8 +326,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.disconnect(sid)
 
     async def close(self) -> None:
-        """Shutdown: close every peer connection (bounded by the relay's timeouts)."""
+        """Shutdown, after the lifecycle ended every session: end what is left."""
+        await self._relay.close()
         for task in list(self._tasks):
             task.cancel()
         self._endpoints.clear()
-        await self._relay.close()
+        self._sessions.clear()

@@ -6,10 +6,12 @@ import json
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bridge.frames import EncodedFrame, EndpointId, FrameSink, Kind, TrackId, TrackInfo
+from core.cases import CaseMarker
 from recorder.synthetic import CodedFrame, encode_opus, encode_video
 
 
@@ -74,6 +76,17 @@ class TapHub:
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
         self.sinks: list[FrameSink] = []
+        self.recording: list[datetime | None] = []
+        """Every recording state the recorder put on this board, in order."""
+        self.markers: list[CaseMarker] = []
+        """Every case marker the recorder put on this board."""
+
+    async def set_recording(self, since: datetime | None) -> bool:
+        self.recording.append(since)
+        return True
+
+    async def add_marker(self, marker: CaseMarker) -> None:
+        self.markers.append(marker)
 
     def add_sink(self, sink: FrameSink) -> None:
         self.sinks.append(sink)

@@ -18,8 +18,7 @@ from web.http.static import STATIC_DIR
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
 from web.live import pages
 from web.live.directory import StoreDirectory
-from web.live.setup import RELAY, setup_signaling
-from web.schedule.keys import SESSION_HOOKS
+from web.live.setup import setup_live
 from web.schedule.setup import make_store, setup_schedule
 
 logger = logging.getLogger(__name__)
@@ -52,7 +51,9 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     """Build the application for ``settings``; nothing runs until it is started.
 
     ``directory`` answers the signaling server's questions about sessions and sites;
-    by default it is the scheduler's database.
+    by default it is the scheduler's database. Parts are built in dependency order and
+    handed to each other; their start-up runs in that order and their shutdown in the
+    reverse one (the database last).
     """
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
         # Before any part starts: every part's branch, in one pass.
         await asyncio.to_thread(migrate_all, store.engine)
         yield
+        store.engine.dispose()
 
     app.cleanup_ctx.append(database)
     app[DIRECTORY] = directory if directory is not None else StoreDirectory(store)
@@ -69,9 +71,9 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     sio = _socketio_server(settings)
     sio.attach(app)
     app[SIO] = sio
-    setup_signaling(app)
+    recorder = setup_archive(app, engine=store.engine)
+    setup_live(app, store, recorder)
     setup_schedule(app, store)
-    setup_archive(app, engine=store.engine, relay=app[RELAY], session_hooks=app[SESSION_HOOKS])
     app.router.add_get("/", _index)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

@@ -5,10 +5,16 @@ from __future__ import annotations
 import socketio
 from aiohttp import web
 
+from bridge.relay import Relay
 from config.settings import Settings
 from core.sessions import Directory
+from sessions.lifecycle import Lifecycle
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", str)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 DIRECTORY = web.AppKey("directory", Directory)
+RELAY = web.AppKey("relay", Relay)
+"""Every live session's hub in this process (the boards REST markers go onto)."""
+LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+"""The one owner of sessions' lives: REST open/close/cancel go through it."""

@@ -18,7 +18,7 @@ from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
 from signaling.tokens import issue_token
 from tests.conftest import free_port
 from web.app import create_app
-from web.live.setup import RELAY
+from web.keys import RELAY
 
 SECRET = "integration-test-secret-of-32-bytes-or-more"
 HOST = "tw-hanoi"

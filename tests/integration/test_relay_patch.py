@@ -12,7 +12,7 @@ from bridge.patch import PatchState
 from core.access import Role
 from signaling.client import BridgeClient
 from tests.integration.conftest import HOST, SESSION, Server, wait_for
-from web.live.setup import RELAY
+from web.keys import RELAY
 
 FRAMES = 20
 

@@ -23,10 +23,10 @@ from sessions.store import Store
 from signaling.tokens import issue_token, verify_token
 from tests.integration.sched_support import sched_url
 from web.app import create_app
+from web.archive.keys import RECORDER
 from web.keys import DIRECTORY
 from web.schedule import api as schedule_api
 from web.schedule import sites_api as schedule_sites_api
-from web.schedule.keys import SESSION_HOOKS
 
 __all__ = ["sched_url"]
 
@@ -335,13 +335,7 @@ async def test_site_tree_changes_are_all_or_nothing(api: Api) -> None:
     assert api.counts()[2] == before[2] + 1
 
 
-async def test_state_changes_and_hooks(api: Api) -> None:
-    seen: list[tuple[str, str]] = []
-
-    async def hook(info: Any) -> None:
-        seen.append((info.id, str(info.state)))
-
-    api.client.app[SESSION_HOOKS].append(hook)
+async def test_state_changes_go_through_the_lifecycle(api: Api) -> None:
     status, booked = await api.call("POST", "/api/sessions", CENTRAL, json=session_body())
     sid = booked["id"]
     operator_elsewhere = token(Role.OPERATOR, "bac-ninh")
@@ -351,11 +345,15 @@ async def test_state_changes_and_hooks(api: Api) -> None:
         "POST", f"/api/sessions/{sid}/open", token(Role.OPERATOR, "tw-hanoi")
     )
     assert status == 200 and answer["state"] == "open"
+    # The lifecycle told the recorder: the session is recorded from its opening...
+    recorder = api.client.app[RECORDER]
+    assert recorder.is_recording(sid)
     status, answer = await api.call("POST", f"/api/sessions/{sid}/cancel", CENTRAL)
     assert (status, answer["error"]["code"]) == (409, "bad_transition")
     status, answer = await api.call("POST", f"/api/sessions/{sid}/close", CENTRAL)
     assert status == 200 and answer["state"] == "closed"
-    assert seen == [(sid, "open"), (sid, "closed")]
+    # ...and sealed at its close.
+    assert not recorder.is_recording(sid)
     info = await api.client.app[DIRECTORY].session(sid)
     assert info is not None and str(info.state) == "closed" and "bac-ninh" in info.sites
 

@@ -16,9 +16,9 @@ from bridge.patch import EndpointRole, PatchState
 from core.access import Claims, Role
 from core.cases import CaseMarker, check_case_number
 from core.ids import SessionId, SiteId
-from core.sessions import SessionInfo, SessionState, SiteInfo
+from core.sessions import SessionEnd, SessionInfo, SessionState, SiteInfo
 from signaling.admission import Admission
-from signaling.commands import Command, Commands, NotAllowed, Op
+from signaling.commands import Command, Op
 
 HOST = "tw-hanoi"
 
@@ -27,9 +27,13 @@ async def _no_offer(offer: SubscribeOffer) -> None:
     raise AssertionError("nothing is published, so no offer is due")
 
 
+async def _no_end(end: SessionEnd) -> None:
+    raise AssertionError("the session does not end in these tests")
+
+
 async def _join(hub: Hub, site: str, role: EndpointRole = EndpointRole.ROOM) -> Participant:
     participant = Participant(
-        hub, EndpointId(f"{site}-{role}-{len(hub.peers())}"), site, role, _no_offer
+        hub, EndpointId(f"{site}-{role}-{len(hub.peers())}"), site, role, _no_offer, _no_end
     )
     await hub.join(participant, site)
     return participant
@@ -150,31 +154,6 @@ def _admission(role: Role, site: str = HOST) -> Admission:
 
 async def _never_drop(endpoint_id: EndpointId) -> None:
     raise AssertionError("nothing to drop")
-
-
-async def test_without_a_recorder_the_board_keeps_recording_state_and_markers() -> None:
-    hub = Hub("s", HOST)
-    await _join(hub, "bac-ninh")
-    commands = Commands()
-    operator = _admission(Role.OPERATOR)
-    started = await commands.run(operator, hub, {"op": "record_start"}, _never_drop)
-    assert started.state["recording"]["active"] and started.state["recording"]["since"]
-    marked = await commands.run(
-        operator, hub, {"op": "mark_case", "case_number": "KN-7", "text": "Đất"}, _never_drop
-    )
-    assert marked.warning is None and marked.state["markers"][0]["text"] == "Đất"
-    room_view = commands.state(hub, operator.session, full=False)
-    assert room_view["current_case"] == {
-        "case_number": "KN-7",
-        "at": hub.direction.markers[0].at.isoformat(),
-    }
-    assert "markers" not in room_view
-    with pytest.raises(NotAllowed):
-        await commands.run(
-            _admission(Role.ROOM, "bac-ninh"), hub, {"op": "record_stop"}, _never_drop
-        )
-    stopped = await commands.run(operator, hub, {"op": "record_stop"}, _never_drop)
-    assert stopped.state["recording"] == {"active": False, "since": None}
 
 
 async def test_a_patched_in_downtrack_asks_again_until_a_keyframe_comes() -> None:

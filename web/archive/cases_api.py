@@ -7,72 +7,61 @@ from typing import Any
 
 from aiohttp import web
 
+from core.cases import MAX_MARKER_TEXT
 from recorder import access
-from recorder.archive import ArchiveError, CaseInput, Person, parse_case_number
+from recorder.archive import ArchiveError, CaseInput, Person
 from recorder.audit import AuditResult
 from recorder.integrity import verify_all
 from recorder.models import CaseKind, Outcome, RefusalReason
 from recorder.service import RECORDINGS
-from web.archive.api import archive_claims, json_body, reason_param
+from web.archive.api import archive_claims, reason_param
 from web.archive.audit import Attempt, audited, name_param
 from web.archive.keys import ARCHIVE, RECORDER
-from web.http.errors import http_error
+from web.http.errors import bad, http_error, refused
+from web.http.parse import (
+    case_number,
+    integer,
+    json_body,
+    optional_enum,
+    query_integer,
+    strings,
+    text,
+)
+from web.keys import RELAY
 
 CASE_WRITERS = frozenset({"clerk", "administrator", "operator"})
 MARKERS = frozenset({"operator", "administrator"})
 
 routes = web.RouteTableDef()
 
-STATUS = {
-    "not_found": 404,
-    "unknown_case": 404,
-    "case_exists": 409,
-    "bad_case_number": 400,
-    "bad_case": 422,
-    "bad_marker": 422,
-}
-
 
 def _http(exc: ArchiveError) -> web.HTTPException:
-    return http_error(STATUS.get(exc.code, 400), exc.code, str(exc))
+    """The archive's refusal as HTTP, by the one mapping of :mod:`web.http.errors`."""
+    return refused(exc)
 
 
 def _case_number(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise http_error(400, "bad_case_number", "a case number is a string")
-    try:
-        return parse_case_number(raw)
-    except ArchiveError as exc:
-        raise _http(exc) from None
+    return case_number(raw)
 
 
-def _people(raw: Any, name: str) -> tuple[Person, ...]:
+def _people(body: dict[str, Any], key: str) -> tuple[Person, ...]:
+    raw = body.get(key)
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
-        raise http_error(422, "bad_case", f"{name} must be a list of objects")
+        raise bad("bad_field", f"{key} must be a list of objects")
     return tuple(
-        Person(str(p.get("name", "")), str(p.get("address", "")), str(p.get("id_number", "")))
+        Person(
+            text(p, "name"),
+            text(p, "address", required=False),
+            text(p, "id_number", required=False),
+        )
         for p in raw
     )
 
 
-def _strings(raw: Any, name: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise http_error(422, "bad_case", f"{name} must be a list")
-    return tuple(str(x)[:200] for x in raw)
-
-
-def _optional(cls: type[Any], raw: Any, name: str) -> Any:
-    if raw in (None, ""):
-        return None
-    try:
-        return cls(raw)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise http_error(422, "bad_case", f"{name} must be one of {allowed}") from None
+def _strings(body: dict[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(s[:200] for s in strings(body, key))
 
 
 @routes.post("/api/archive/cases")
@@ -90,23 +79,24 @@ async def create_case(request: web.Request, attempt: Attempt) -> web.Response:
     body = await json_body(request)
     number = _case_number(body.get("number", ""))
     attempt.target = f"case:{number}"
+    people_count = integer(body, "people_count")
     try:
         case = CaseInput(
             number=number,
-            kind=_optional(CaseKind, body.get("kind"), "kind") or CaseKind.COMPLAINT,
-            sites=_strings(body.get("sites"), "sites"),
-            summary=str(body.get("summary", ""))[:4000],
-            people_count=int(body.get("people_count", 1)),
-            persons_received=_people(body.get("persons_received"), "persons_received"),
-            denouncers=_people(body.get("denouncers"), "denouncers"),
-            officials=_strings(body.get("officials"), "officials"),
-            outcome=_optional(Outcome, body.get("outcome"), "outcome"),
-            refusal_reason=_optional(RefusalReason, body.get("refusal_reason"), "refusal_reason"),
+            kind=optional_enum(body.get("kind"), "kind", CaseKind) or CaseKind.COMPLAINT,
+            sites=_strings(body, "sites"),
+            summary=text(body, "summary", required=False)[:4000],
+            people_count=1 if people_count is None else people_count,
+            persons_received=_people(body, "persons_received"),
+            denouncers=_people(body, "denouncers"),
+            officials=_strings(body, "officials"),
+            outcome=optional_enum(body.get("outcome"), "outcome", Outcome),
+            refusal_reason=optional_enum(
+                body.get("refusal_reason"), "refusal_reason", RefusalReason
+            ),
         )
     except ArchiveError as exc:
         raise _http(exc) from None
-    except (TypeError, ValueError):
-        raise http_error(422, "bad_case", "people_count must be a number") from None
     attempt.sites = list(case.sites)
     if claims.site not in case.sites:
         raise http_error(403, "forbidden_site", "record cases of your own site only")
@@ -167,8 +157,15 @@ async def add_marker(request: web.Request, attempt: Attempt) -> web.Response:
         raise http_error(404, "not_found", f"no recording of session {session_id} run by your site")
     attempt.sites = recording.sites
     try:
+        # The same path as the console's: the recorder archives it and puts it on the
+        # live session's board, so connected consoles show it at once.
+        relay = request.app.get(RELAY)
         marker = await request.app[RECORDER].add_marker(
-            session_id, number, str(body.get("text", ""))[:2000], by=attempt.actor.name
+            session_id,
+            number,
+            str(body.get("text", ""))[:MAX_MARKER_TEXT],
+            by=attempt.actor.name,
+            board=relay.hubs.get(session_id) if relay is not None else None,
         )
     except ArchiveError as exc:
         raise _http(exc) from None
@@ -184,10 +181,7 @@ async def audit_log(request: web.Request, attempt: Attempt) -> web.Response:
     if not access.may_read_audit(str(claims.role)):
         raise http_error(403, "forbidden_role", "the audit log is for administrators")
     action = request.query.get("action") or None
-    try:
-        limit = int(request.query.get("limit", "200"))
-    except ValueError:
-        raise http_error(422, "bad_limit", "limit must be a number") from None
+    limit = query_integer(request, "limit", 200)
     entries = await asyncio.to_thread(
         request.app[ARCHIVE].audit.entries, site=claims.site, action=action, limit=limit
     )

@@ -1,21 +1,28 @@
-"""Wires the relay and the ``/bridge`` namespace into the app, and closes them on shutdown."""
+"""Wires the live part: the relay, the session lifecycle, operator commands and the
+``/bridge`` namespace, built in that order and handed to each other at construction."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import timedelta
 
 from aiohttp import web
 
+from bridge.hub import Hub
 from bridge.relay import Relay
+from core.sessions import Directory, SessionEnd, SessionInfo, SessionState
+from recorder.service import Recorder
+from sessions.lifecycle import Lifecycle
+from sessions.store import Store
+from signaling.commands import Commands
 from signaling.namespace import BridgeNamespace
-from web.archive.keys import RECORDER
-from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
+from web.keys import DIRECTORY, LIFECYCLE, RELAY, SECRET, SETTINGS, SIO
 
 logger = logging.getLogger(__name__)
 
-RELAY = web.AppKey("relay", Relay)
 NAMESPACE = web.AppKey("bridge_namespace", BridgeNamespace)
 
 HARD_LIMIT_FACTOR = 4
@@ -23,15 +30,66 @@ HARD_LIMIT_FACTOR = 4
 limits the namespace answers ``message_too_large`` and the connection stays up."""
 
 
-def setup_signaling(app: web.Application) -> None:
-    """Register the namespace on the app's Socket.IO server; needs SETTINGS, SECRET,
-    DIRECTORY and SIO set. Every peer connection is closed when the app shuts down."""
+class RecordingHook:
+    """The recorder's part in a session's life: record from the opening, seal at the end."""
+
+    def __init__(self, recorder: Recorder, relay: Relay) -> None:
+        self._recorder = recorder
+        self._relay = relay
+
+    async def session_opened(self, session: SessionInfo) -> None:
+        await self._recorder.on_session_open(
+            session, self._relay.hub(session.id, session.host_site)
+        )
+
+    async def session_ended(self, session: SessionInfo, end: SessionEnd) -> None:
+        await self._recorder.on_session_close(session.id)
+
+
+class RecordWhenOpen:
+    """A hub opened (its first endpoint came): record it if its session is open.
+
+    That is how recording resumes after a restart, and how a session opened before
+    anyone joined gets its recording when the recorder was not running then.
+    """
+
+    def __init__(self, recorder: Recorder, directory: Directory) -> None:
+        self._recorder = recorder
+        self._directory = directory
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, hub: Hub) -> None:
+        task = asyncio.get_running_loop().create_task(self._check(hub))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check(self, hub: Hub) -> None:
+        info = await self._directory.session(hub.session_id)
+        if info is not None and info.state is SessionState.OPEN:
+            await self._recorder.on_session_open(info, hub)
+
+    async def settle(self) -> None:
+        """Wait for checks under way (shutdown)."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def setup_live(app: web.Application, store: Store, recorder: Recorder) -> None:
+    """Build the live part; needs SETTINGS, SECRET, DIRECTORY and SIO set. Sessions past
+    their end are closed while the app runs; on shutdown every session's live part ends
+    through the lifecycle (recordings sealed, endpoints told, connections closed)."""
     settings = app[SETTINGS]
-    relay = Relay()
+    record_when_open = RecordWhenOpen(recorder, app[DIRECTORY])
+    relay = Relay([record_when_open])
+    lifecycle = Lifecycle(
+        store,
+        [RecordingHook(recorder, relay), relay],
+        grace=timedelta(minutes=settings.close_grace_minutes),
+    )
     namespace = BridgeNamespace(
         secret=app[SECRET],
         directory=app[DIRECTORY],
         relay=relay,
+        commands=Commands(recorder, lifecycle),
         ice_servers=settings.ice_servers,
         max_message_bytes=settings.max_message_bytes,
     )
@@ -39,23 +97,20 @@ def setup_signaling(app: web.Application) -> None:
     sio.eio.max_http_buffer_size = settings.max_message_bytes * HARD_LIMIT_FACTOR
     sio.register_namespace(namespace)
     app[RELAY] = relay
+    app[LIFECYCLE] = lifecycle
     app[NAMESPACE] = namespace
 
-    async def recording_changed(session_id: str, started_at: datetime | None) -> None:
-        # However the recording started or stopped (operator command, session opened or
-        # closed, shutdown), the board shows the recorder's state and every client hears.
-        hub = relay.hubs.get(session_id)
-        if hub is not None:
-            await hub.set_recording(started_at)
-
-    async def close_relay(app: web.Application) -> AsyncIterator[None]:
-        # The recorder is set up after signaling; operator commands reach it from here.
-        if RECORDER in app:
-            recorder = app[RECORDER]
-            namespace.commands.recorder = recorder
-            recorder.add_listener(recording_changed)
+    async def live(app: web.Application) -> AsyncIterator[None]:
+        clock = asyncio.get_running_loop().create_task(lifecycle.run())
         yield
-        logger.info("closing %d session hubs", len(relay.hubs))
+        clock.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await clock
+        await record_when_open.settle()
+        # The sessions live in this process are those with a hub here.
+        live = [await app[DIRECTORY].session(session_id) for session_id in list(relay.hubs)]
+        logger.info("ending the live part of %d sessions", len(live))
+        await lifecycle.shutdown(info for info in live if info is not None)
         await namespace.close()
 
-    app.cleanup_ctx.append(close_relay)
+    app.cleanup_ctx.append(live)

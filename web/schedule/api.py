@@ -14,16 +14,16 @@ from sessions.calendar import local_instant
 from sessions.models import Frequency, HostKind, RuleKind, SessionKind
 from sessions.requests import Participant, RuleRequest, SessionRequest, SlotBooking
 from sessions.rules import RuleSpec
-from sessions.sitetree import Scope
-from sessions.views import SessionView
 from signaling.tokens import issue_token
 from web.http.auth import require
-from web.http.errors import http_error
+from web.http.errors import bad, http_error, inconsistent
 from web.http.parse import (
-    bad,
     boolean,
+    choice,
     clock,
     day,
+    day_range,
+    enum_value,
     instant,
     integer,
     json_body,
@@ -33,7 +33,7 @@ from web.http.parse import (
     strings,
     text,
 )
-from web.keys import SECRET, SETTINGS
+from web.keys import LIFECYCLE, SECRET, SETTINGS
 from web.schedule.http import (
     STAFF,
     optional_claims,
@@ -42,7 +42,7 @@ from web.schedule.http import (
     scheduler_scope,
     staff_scope,
 )
-from web.schedule.keys import SESSION_HOOKS, STORE
+from web.schedule.keys import STORE
 
 logger = logging.getLogger(__name__)
 
@@ -58,25 +58,13 @@ RULE_FREQUENCIES = {
 }
 
 
-def _choice(body: dict[str, Any], key: str, cls: Any, default: Any = None) -> Any:
-    raw = body.get(key)
-    if raw is None:
-        if default is None:
-            raise bad("missing_field", f"{key} is required")
-        return default
-    try:
-        return cls(raw)
-    except ValueError:
-        raise bad(f"bad_{key}", f"{key} must be one of {', '.join(cls)}") from None
-
-
 def rule_request(body: dict[str, Any]) -> RuleRequest:
-    kind: RuleKind = _choice(body, "kind", RuleKind)
+    kind = choice(body, "kind", RuleKind)
     default_freq = {RuleKind.REGULAR: Frequency.WORKING_DAYS, RuleKind.SPECIAL: Frequency.DAILY}
-    frequency: Frequency = _choice(body, "frequency", Frequency, default_freq.get(kind))
+    frequency = choice(body, "frequency", Frequency, default_freq.get(kind))
     if frequency not in RULE_FREQUENCIES[kind]:
         allowed = ", ".join(sorted(RULE_FREQUENCIES[kind]))
-        raise bad("bad_frequency", f"a {kind} rule's frequency must be {allowed}")
+        raise inconsistent("bad_frequency", f"a {kind} rule's frequency must be {allowed}")
     with refusals():
         spec = RuleSpec(
             frequency=frequency,
@@ -92,7 +80,7 @@ def rule_request(body: dict[str, Any]) -> RuleRequest:
             title=text(body, "title"),
             kind=kind,
             spec=spec,
-            host_kind=_choice(body, "host_kind", HostKind, HostKind.STAFF),
+            host_kind=choice(body, "host_kind", HostKind, HostKind.STAFF),
             room_id=integer(body, "room_id"),
             participants=strings(body, "participants"),
             officials=strings(body, "officials"),
@@ -116,7 +104,9 @@ def _participants(body: dict[str, Any]) -> tuple[Participant, ...]:
     host_room = integer(body, "host_room_id")
     if host_room is not None:
         if any(p.site_id == host for p in out):
-            raise bad("bad_field", "give the host's room either in participants or host_room_id")
+            raise inconsistent(
+                "duplicate_site", "give the host's room either in participants or host_room_id"
+            )
         out.append(Participant(host, host_room))
     return tuple(out)
 
@@ -132,8 +122,8 @@ def session_request(body: dict[str, Any]) -> SessionRequest:
             starts_at=starts_at,
             ends_at=ends_at,
             participants=_participants(body),
-            kind=_choice(body, "kind", SessionKind, SessionKind.AD_HOC),
-            host_kind=_choice(body, "host_kind", HostKind, HostKind.HEAD),
+            kind=choice(body, "kind", SessionKind, SessionKind.AD_HOC),
+            host_kind=choice(body, "host_kind", HostKind, HostKind.HEAD),
             officials=strings(body, "officials"),
             agenda=text(body, "agenda", required=False),
             allow_day_off=boolean(body, "allow_day_off"),
@@ -190,10 +180,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     today = datetime.now(UTC).date()
     start = query_day(request, "from", today)
     end = query_day(request, "to", start + timedelta(days=14))
-    if end < start:
-        raise bad("end_before_start", "to is before from")
-    if (end - start).days > 400:
-        raise bad("range_too_long", "ask for at most 400 days")
+    day_range(start, end, max_days=400)
     site_ids = None
     if "site" in request.query:
         site_id = request.query["site"]
@@ -202,10 +189,9 @@ async def list_sessions(request: web.Request) -> web.Response:
         site_ids = await run(store.subtree, site_id)
     states = None
     if "state" in request.query:
-        try:
-            states = frozenset(SessionState(s) for s in request.query.getall("state"))
-        except ValueError:
-            raise bad("bad_state", f"state must be one of {', '.join(SessionState)}") from None
+        states = frozenset(
+            enum_value(s, "state", SessionState) for s in request.query.getall("state")
+        )
     sessions = await run(
         store.list_sessions,
         local_instant(start, datetime.min.time()),
@@ -237,30 +223,8 @@ async def get_session(request: web.Request) -> web.Response:
     return web.json_response(view.as_dict(public=public))
 
 
-async def change_session_state(
-    app: web.Application,
-    session_id: str,
-    state: SessionState,
-    scope: Scope = None,
-    note: str = "",
-) -> SessionView:
-    """Open, close or cancel a session, then tell every state hook (media, recorder).
-
-    The one path for state changes: REST routes use it, and so should an operator's
-    socket command. Raises the HTTP error of a refusal.
-    """
-    store = app[STORE]
-    view = await run(store.set_state, session_id, state, scope, note)
-    info = view.info(await run(store.site_names, view.site_ids))
-    for hook in app[SESSION_HOOKS]:
-        try:
-            await hook(info)
-        except Exception:
-            logger.exception("session %s: state hook %r failed", session_id, hook)
-    return view
-
-
 async def _change_state(request: web.Request, state: SessionState) -> web.Response:
+    """Open, close or cancel through the session lifecycle (the one path for all three)."""
     claims, scope = await staff_scope(request)
     if state is SessionState.CANCELLED and claims.role is Role.OPERATOR:
         raise http_error(
@@ -269,8 +233,15 @@ async def _change_state(request: web.Request, state: SessionState) -> web.Respon
     body = await json_body(request) if request.can_read_body else {}
     note = text(body, "reason", required=False)
     session_id = request.match_info["session_id"]
-    view = await change_session_state(request.app, session_id, state, scope, note)
-    logger.info("session %s %s by %s@%s", session_id, state, claims.role, claims.site)
+    lifecycle = request.app[LIFECYCLE]
+    by = claims.subject or f"{claims.role}@{claims.site}"
+    with refusals():
+        if state is SessionState.OPEN:
+            view = await lifecycle.open(session_id, scope=scope, note=note, by=by)
+        elif state is SessionState.CANCELLED:
+            view = await lifecycle.cancel(session_id, scope=scope, note=note, by=by)
+        else:
+            view = await lifecycle.close(session_id, scope=scope, note=note, by=by)
     return web.json_response(view.as_dict())
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -13,7 +12,7 @@ from web.schedule import api as schedule_api
 from web.schedule import openapi as schedule_openapi
 from web.schedule import page as schedule_page
 from web.schedule import sites_api as schedule_sites_api
-from web.schedule.keys import SESSION_HOOKS, STORE
+from web.schedule.keys import STORE
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +24,6 @@ def make_store(database_url: str) -> Store:
 def setup_schedule(app: web.Application, store: Store) -> None:
     """Register the scheduler's routes (the app migrates the database when it starts)."""
     app[STORE] = store
-    app[SESSION_HOOKS] = []
     for table in (
         schedule_api.routes,
         schedule_sites_api.routes,
@@ -33,9 +31,3 @@ def setup_schedule(app: web.Application, store: Store) -> None:
         schedule_openapi.routes,
     ):
         app.router.add_routes(table)
-
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        yield
-        store.engine.dispose()
-
-    app.cleanup_ctx.append(database)
