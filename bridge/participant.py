@@ -149,6 +149,15 @@ class Participant:
         )
 
     @property
+    def connection_states(self) -> tuple[str, ...]:
+        """The states of the connections opened so far (publish, then subscribe)."""
+        return tuple(
+            str(pc.connectionState)
+            for pc in (self._publish_pc, self._subscribe_pc)
+            if pc is not None
+        )
+
+    @property
     def subscriptions(self) -> dict[TrackId, DownTrack]:
         """The down-tracks this endpoint receives, by up-track id."""
         return {k: s.downtrack for k, s in self._subscriptions.items()}

@@ -92,6 +92,10 @@ class BridgeClient:
         self.received: dict[str, ReceivedTrack] = {}
         self.connect_error: Any = None
         self.disconnected = asyncio.Event()
+        self.session_closed: dict[str, Any] | None = None
+        """The ``session_closed`` event, once the session's live part is over."""
+        self.ended = asyncio.Event()
+        """Set once ``session_closed`` came and both connections are closed."""
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None
         self._welcomed = asyncio.Event()
@@ -110,6 +114,7 @@ class BridgeClient:
         on("subscribe_offer", self._on_offer, namespace=NAMESPACE)
         on("connect_error", self._on_connect_error, namespace=NAMESPACE)
         on("disconnect", self._on_disconnect, namespace=NAMESPACE)
+        on("session_closed", self._on_session_closed, namespace=NAMESPACE)
 
     async def connect(self, wait: float = 10.0) -> dict[str, Any]:
         """Connect and wait for ``welcome``; raises ``socketio.exceptions.ConnectionError``."""
@@ -187,6 +192,18 @@ class BridgeClient:
 
     async def _on_disconnect(self, *args: Any) -> None:
         self.disconnected.set()
+
+    async def _on_session_closed(self, data: dict[str, Any]) -> None:
+        # As the room page does: the session is over, so let go of both connections
+        # (the server closes its side and the socket right after).
+        self.session_closed = data
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for pc in (self.publish_pc, self.subscribe_pc):
+            if pc is not None:
+                await asyncio.wait_for(pc.close(), 10)
+        self.ended.set()
 
     async def _on_offer(self, data: dict[str, Any]) -> None:
         self.offers.append(data)

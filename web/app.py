@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import socketio
@@ -47,11 +48,17 @@ async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
 
 
-def create_app(settings: Settings, *, directory: Directory | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    *,
+    directory: Directory | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> web.Application:
     """Build the application for ``settings``; nothing runs until it is started.
 
     ``directory`` answers the signaling server's questions about sessions and sites;
-    by default it is the scheduler's database. Parts are built in dependency order and
+    by default it is the scheduler's database. ``clock`` is the wall clock the session
+    lifecycle reads (tests move it past a session's end). Parts are built in dependency order and
     handed to each other; their start-up runs in that order and their shutdown in the
     reverse one (the database last).
     """
@@ -72,7 +79,7 @@ def create_app(settings: Settings, *, directory: Directory | None = None) -> web
     sio.attach(app)
     app[SIO] = sio
     recorder = setup_archive(app, engine=store.engine)
-    setup_live(app, store, recorder)
+    setup_live(app, store, recorder, clock=clock)
     setup_schedule(app, store)
     app.router.add_get("/", _index)
     app.router.add_routes(pages.routes)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -73,7 +73,13 @@ class RecordWhenOpen:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def setup_live(app: web.Application, store: Store, recorder: Recorder) -> None:
+def setup_live(
+    app: web.Application,
+    store: Store,
+    recorder: Recorder,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
     """Build the live part; needs SETTINGS, SECRET, DIRECTORY and SIO set. Sessions past
     their end are closed while the app runs; on shutdown every session's live part ends
     through the lifecycle (recordings sealed, endpoints told, connections closed)."""
@@ -84,6 +90,7 @@ def setup_live(app: web.Application, store: Store, recorder: Recorder) -> None:
         store,
         [RecordingHook(recorder, relay), relay],
         grace=timedelta(minutes=settings.close_grace_minutes),
+        clock=clock,
     )
     namespace = BridgeNamespace(
         secret=app[SECRET],
