@@ -27,7 +27,8 @@ from recorder.manifest import RecordingState, read_manifest
 from recorder.service import RECORDINGS
 from signaling.client import BridgeClient
 from signaling.tokens import issue_token
-from tests.integration.conftest import free_port, wait_for
+from tests.conftest import free_port
+from tests.integration.conftest import wait_for
 from web.app import create_app
 from web.archive.keys import ARCHIVE, RECORDER
 from web.keys import LIFECYCLE, RELAY
