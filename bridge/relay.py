@@ -88,7 +88,7 @@ class Relay:
             *(
                 hub.end(
                     SessionEnd(
-                        session_id=_session_id(hub),
+                        session_id=SessionId(hub.session_id),
                         reason=EndReason.SERVER_SHUTDOWN,
                         state=SessionState.OPEN,
                         at=now,
@@ -97,7 +97,3 @@ class Relay:
                 for hub in hubs
             )
         )
-
-
-def _session_id(hub: Hub) -> SessionId:
-    return SessionId(hub.session_id)
