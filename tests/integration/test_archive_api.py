@@ -166,7 +166,7 @@ async def test_recording_files_manifest_and_search(world: World, ffprobe_path: s
         response = await world.client.get(f"/api/archive/recordings?{query}", headers=CLERK)
         assert len((await response.json())["recordings"]) == 1, query
     response = await world.client.get("/api/archive/recordings?from=27-11-2026", headers=CLERK)
-    assert response.status == 422
+    assert response.status == 400
     # A clerk of a site that took no part finds nothing.
     response = await world.client.get("/api/archive/recordings?case=12/2026", headers=OTHER_CLERK)
     assert (await response.json())["recordings"] == []
@@ -235,8 +235,8 @@ async def test_extract_of_one_case_and_of_a_time_range(world: World, ffprobe_pat
     response = await world.client.post(
         url, json={"file": file["name"], "case_number": "12/2026"}, headers=CLERK
     )
-    assert response.status == 422
-    assert (await response.json())["error"]["code"] == "reason_required"
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "missing_field"
 
     body = {"file": file["name"], "case_number": "12/2026", "reason": "đơn đề nghị số 5"}
     response = await world.client.post(url, json=body, headers=CLERK)

@@ -409,7 +409,7 @@ async def test_slot_booking_keeps_names_private(api: Api) -> None:
     status, answer = await api.call("POST", other, token(Role.OPERATOR, "tw-hanoi"), json=citizen)
     assert status == 201, answer
     status, answer = await api.call("POST", other, BAC_NINH, json={**citizen, "case_kind": "x"})
-    assert (status, answer["error"]["code"]) == (422, "bad_case_kind")
+    assert (status, answer["error"]["code"]) == (400, "bad_case_kind")
     status, public = await api.call("GET", f"/api/sessions/{booked['id']}")
     assert public["slots"][0]["booked"] is True and "citizen_name" not in public["slots"][0]
     status, page = await api.call("GET", "/schedule?from=2027-03-01&to=2027-03-01")
@@ -507,4 +507,4 @@ async def test_public_page_languages_and_bad_ranges(api: Api) -> None:
     status, answer = await api.call("GET", "/schedule?site=atlantis")
     assert (status, answer["error"]["code"]) == (404, "unknown_site")
     status, answer = await api.call("GET", "/api/sessions?from=2027-03-02&to=2027-03-01")
-    assert (status, answer["error"]["code"]) == (400, "end_before_start")
+    assert (status, answer["error"]["code"]) == (422, "end_before_start")

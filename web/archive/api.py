@@ -28,7 +28,17 @@ from recorder.storage import StorageError
 from web.archive.audit import Attempt, audited, name_param
 from web.archive.jobs import Export, JobState
 from web.archive.keys import ARCHIVE
-from web.http.errors import http_error
+from web.http.errors import bad, http_error, inconsistent
+from web.http.parse import (
+    case_number,
+    day_range,
+    integer,
+    json_body,
+    optional_day,
+    optional_enum,
+    optional_text,
+    text,
+)
 from web.http.static import page
 
 logger = logging.getLogger(__name__)
@@ -69,40 +79,25 @@ async def _visible_recording(request: web.Request, attempt: Attempt) -> Recordin
 
 
 def reason_param(raw: Any, *, required: bool) -> str:
-    reason = str(raw or "").strip()
+    """The stated reason: absent or not a string is malformed (400); a required one left
+    blank, or one too long, is inconsistent (422)."""
+    if raw is None:
+        if required:
+            raise bad("missing_field", "reason is required: say why")
+        return ""
+    if not isinstance(raw, str):
+        raise bad("bad_field", "reason must be a string")
+    reason = raw.strip()
     if required and not reason:
-        raise http_error(422, "reason_required", "say why (the written request, the case file...)")
+        raise inconsistent("reason_required", "say why (the written request, the case file...)")
     if len(reason) > MAX_REASON:
-        raise http_error(422, "reason_too_long", f"the reason has at most {MAX_REASON} characters")
+        raise inconsistent("reason_too_long", f"the reason has at most {MAX_REASON} characters")
     return reason
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise http_error(400, "bad_json", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise http_error(400, "bad_json", "the body must be a JSON object")
-    return body
-
-
-def _local_day(text: str, name: str) -> datetime:
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise http_error(422, "bad_date", f"{name} must be YYYY-MM-DD") from None
+def _local_midnight(day: date) -> datetime:
+    """The start of ``day`` in Hanoi, in UTC."""
     return datetime.combine(day, time(0), VIETNAM).astimezone(UTC)
-
-
-def _enum_param(cls: type[Any], value: str, name: str) -> Any:
-    if not value:
-        return None
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise http_error(422, f"bad_{name}", f"{name} must be one of {allowed}") from None
 
 
 # -- pages -----------------------------------------------------------------------------
@@ -125,13 +120,16 @@ async def search(request: web.Request, attempt: Attempt) -> web.Response:
     attempt.target = "search:" + "&".join(
         f"{k}={q[k]}" for k in ("case", "from", "to", "site", "kind", "outcome") if q.get(k)
     )
+    first, last = optional_day(q.get("from"), "from"), optional_day(q.get("to"), "to")
+    if first is not None and last is not None:
+        day_range(first, last)
     query = SearchQuery(
         case_number=q.get("case", "").strip()[:64],
-        start=_local_day(q["from"], "from") if q.get("from") else None,
-        end=_local_day(q["to"], "to") + timedelta(days=1) if q.get("to") else None,
+        start=_local_midnight(first) if first else None,
+        end=_local_midnight(last + timedelta(days=1)) if last else None,
         site=q.get("site", "").strip()[:64],
-        kind=_enum_param(CaseKind, q.get("kind", ""), "kind"),
-        outcome=_enum_param(Outcome, q.get("outcome", ""), "outcome"),
+        kind=optional_enum(q.get("kind"), "kind", CaseKind),
+        outcome=optional_enum(q.get("outcome"), "outcome", Outcome),
     )
     results = await asyncio.to_thread(request.app[ARCHIVE].archive.search, query, _site(attempt))
     attempt.detail = f"{len(results)} results"
@@ -201,12 +199,12 @@ async def make_extract(request: web.Request, attempt: Attempt) -> web.Response:
     recording = await _visible_recording(request, attempt)
     body = await json_body(request)
     attempt.reason = reason_param(body.get("reason"), required=True)
-    name = str(body.get("file", ""))
+    name = text(body, "file")
     file = next((f for f in recording.files if f.name == name), None)
     if file is None:
         raise http_error(404, "not_found", f"recording {recording.session_id} has no file {name!r}")
-    if body.get("case_number"):
-        number = str(body["case_number"])
+    if optional_text(body, "case_number"):
+        number = case_number(body["case_number"])
         ranges = [m for m in recording.markers if m.case_number == number]
         if not ranges:
             raise http_error(404, "unknown_case", f"case {number} is not marked in this recording")
@@ -218,15 +216,15 @@ async def make_extract(request: web.Request, attempt: Attempt) -> web.Response:
         attempt.detail = f"case {number}"
         snap = CASE_KEYFRAME_SNAP_MS
     else:
-        try:
-            start, end = int(body["start_ms"]), int(body["end_ms"])
-        except (KeyError, TypeError, ValueError):
-            raise http_error(422, "bad_range", "give start_ms and end_ms, or case_number") from None
+        first, last = integer(body, "start_ms"), integer(body, "end_ms")
+        if first is None or last is None:
+            raise bad("missing_field", "give start_ms and end_ms, or case_number")
+        start, end = first, last
         snap = 0
     start, end = max(0, start), min(end, file.duration_ms)
     if end <= start:
-        raise http_error(
-            422, "bad_range", f"the range is empty within {file.name} ({file.duration_ms} ms)"
+        raise inconsistent(
+            "bad_range", f"the range is empty within {file.name} ({file.duration_ms} ms)"
         )
     services = request.app[ARCHIVE]
     source = services.storage.local_path(f"{RECORDINGS}/{recording.session_id}/{file.name}")
@@ -240,7 +238,7 @@ async def make_extract(request: web.Request, attempt: Attempt) -> web.Response:
         result = await services.runner.run(cut_extract, source, target, start, end, snap_ms=snap)
     except (ValueError, RuntimeError) as exc:
         services.jobs.fail(export, str(exc))
-        raise http_error(422, "extract_failed", str(exc)) from None
+        raise inconsistent("extract_failed", str(exc)) from None
     services.jobs.finish(
         export,
         {
@@ -279,7 +277,7 @@ async def compose(request: web.Request, attempt: Attempt) -> web.Response:
             )
         )
     if not inputs:
-        raise http_error(422, "nothing_to_compose", "the recording has no files")
+        raise inconsistent("nothing_to_compose", "the recording has no files")
     export = services.jobs.new(
         "composed",
         recording.session_id,

@@ -16,7 +16,7 @@ from recorder.audit import Actor, AuditResult
 from recorder.storage import StorageError, check_name
 from web.archive.keys import ARCHIVE
 from web.http.auth import authenticate
-from web.http.errors import http_error
+from web.http.errors import bad
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def name_param(request: web.Request, key: str) -> str:
     try:
         return check_name(request.match_info[key])
     except StorageError as exc:
-        raise http_error(400, exc.code, f"{key}: {exc}") from None
+        raise bad(exc.code, f"{key}: {exc}") from None
 
 
 def audited(

@@ -1,22 +1,26 @@
-"""Reading REST input: JSON bodies, dates, instants and time zones, with clear 400s."""
+"""Reading REST input for every route: JSON bodies, fields, enums, dates, instants,
+time zones and case numbers, each refused with a clear 400 when malformed (the rule is
+in :mod:`web.http.errors`); :func:`day_range` refuses an inconsistent range with 422.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from web.http.errors import http_error
+from core.cases import check_case_number
+from web.http.errors import bad, inconsistent
 
-
-def bad(code: str, message: str) -> web.HTTPException:
-    return http_error(400, code, message)
+E = TypeVar("E", bound=enum.Enum)
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's body as a JSON object (400 ``bad_json`` if it is not one)."""
     try:
         raw = await request.text()
         body = json.loads(raw) if raw.strip() else None
@@ -56,6 +60,30 @@ def boolean(body: dict[str, Any], key: str, default: bool = False) -> bool:
     if not isinstance(value, bool):
         raise bad("bad_field", f"{key} must be true or false")
     return value
+
+
+def enum_value(value: Any, key: str, cls: type[E]) -> E:
+    """``value`` as a member of ``cls``, or 400 ``bad_<key>`` naming the allowed values."""
+    try:
+        return cls(value)
+    except (ValueError, TypeError):
+        allowed = ", ".join(str(m.value) for m in cls)
+        raise bad(f"bad_{key}", f"{key} must be one of {allowed}") from None
+
+
+def optional_enum(value: Any, key: str, cls: type[E]) -> E | None:
+    """As :func:`enum_value`; absent or empty is None."""
+    return None if value in (None, "") else enum_value(value, key, cls)
+
+
+def choice(body: dict[str, Any], key: str, cls: type[E], default: E | None = None) -> E:
+    """The body's ``key`` as a member of ``cls``; required unless there is a default."""
+    raw = body.get(key)
+    if raw is None:
+        if default is None:
+            raise bad("missing_field", f"{key} is required")
+        return default
+    return enum_value(raw, key, cls)
 
 
 def strings(body: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -120,3 +148,35 @@ def clock(value: Any, key: str) -> time:
 def query_day(request: web.Request, key: str, default: date) -> date:
     raw = request.query.get(key)
     return default if raw is None else day(raw, key)
+
+
+def query_integer(request: web.Request, key: str, default: int) -> int:
+    """A whole number from the query string, or 400 ``bad_<key>``."""
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad(f"bad_{key}", f"{key} must be a whole number: {raw!r}") from None
+
+
+def day_range(start: date, end: date, *, max_days: int | None = None) -> None:
+    """422 if ``end`` is before ``start`` (``end_before_start``) or, when ``max_days`` is
+    given, more than that many days after it (``range_too_long``): both dates parsed, but
+    they do not make a range."""
+    if end < start:
+        raise inconsistent("end_before_start", f"to ({end}) is before from ({start})")
+    if max_days is not None and (end - start).days > max_days:
+        raise inconsistent("range_too_long", f"ask for at most {max_days} days")
+
+
+def case_number(value: Any) -> str:
+    """A case number as stored (the rule of :func:`core.cases.check_case_number`), or
+    400 ``bad_case_number``."""
+    if not isinstance(value, str):
+        raise bad("bad_case_number", "a case number is a string")
+    try:
+        return check_case_number(value)
+    except ValueError as exc:
+        raise bad("bad_case_number", str(exc)) from None

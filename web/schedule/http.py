@@ -1,4 +1,5 @@
-"""Plumbing shared by the scheduler's routes: the store in a thread, refusals as HTTP."""
+"""Plumbing shared by the scheduler's routes: the store in a thread, refusals as HTTP
+(through :func:`web.http.errors.refused`, the one mapping)."""
 
 from __future__ import annotations
 
@@ -11,27 +12,16 @@ from typing import ParamSpec, TypeVar
 from aiohttp import web
 
 from core.access import Claims, Role
-from sessions.errors import Refusal, ScheduleError
+from sessions.errors import ScheduleError
 from sessions.sitetree import Scope
 from web.http.auth import authenticate, require, token_from_request
-from web.http.errors import http_error
+from web.http.errors import refused
 from web.schedule.keys import STORE
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-STATUS = {
-    Refusal.INVALID: 422,
-    Refusal.NOT_FOUND: 404,
-    Refusal.CONFLICT: 409,
-    Refusal.FORBIDDEN: 403,
-}
-
 STAFF = (Role.ADMINISTRATOR, Role.SCHEDULER, Role.OPERATOR)
-
-
-def to_http(exc: ScheduleError) -> web.HTTPException:
-    return http_error(STATUS[exc.kind], exc.code, exc.message)
 
 
 @contextmanager
@@ -40,7 +30,7 @@ def refusals() -> Iterator[None]:
     try:
         yield
     except ScheduleError as exc:
-        raise to_http(exc) from None
+        raise refused(exc) from None
 
 
 async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -49,7 +39,7 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     try:
         return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
     except ScheduleError as exc:
-        raise to_http(exc) from None
+        raise refused(exc) from None
 
 
 async def scheduler_scope(request: web.Request) -> tuple[Claims, Scope]:

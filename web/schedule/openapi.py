@@ -24,12 +24,20 @@ def _ok(description: str, schema: Json | None = None, status: str = "200") -> Js
     if schema is not None:
         out[status]["content"] = {"application/json": {"schema": schema}}
     for code, why in (
-        ("400", "malformed input (JSON, dates, time zones)"),
+        (
+            "400",
+            "malformed input: not JSON, a field missing or of the wrong type, a date, time,"
+            " time zone, number or enum value that does not parse, a bad id in the path",
+        ),
         ("401", "token missing, invalid or expired"),
         ("403", "role or site scope forbids it"),
         ("404", "unknown site, session, rule or slot"),
         ("409", "conflict: room taken, day off, state change not allowed"),
-        ("422", "inconsistent input: end before start, unknown site or room in the body"),
+        (
+            "422",
+            "well-formed but inconsistent input: end before start, a range too long,"
+            " a frequency the rule's kind does not allow, unknown site or room in the body",
+        ),
     ):
         out[code] = {"description": why, "content": {"application/json": {"schema": _ref("Error")}}}
     return out

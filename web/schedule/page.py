@@ -16,7 +16,7 @@ from sessions.calendar import VN_TZ, local_instant
 from sessions.ical import build_feed
 from sessions.views import SessionView, SiteView
 from web.http.errors import http_error
-from web.http.parse import bad, query_day
+from web.http.parse import day_range, query_day
 from web.schedule.http import run
 from web.schedule.keys import STORE
 
@@ -145,8 +145,7 @@ async def schedule_page(request: web.Request) -> web.Response:
     today = datetime.now(UTC).astimezone(VN_TZ).date()
     start = query_day(request, "from", today)
     end = query_day(request, "to", start + timedelta(days=14))
-    if end < start or (end - start).days > 400:
-        raise bad("bad_range", "to must be on or after from, at most 400 days later")
+    day_range(start, end, max_days=400)
     all_sites = await run(store.list_sites)
     sites = {s.id: s for s in all_sites}
     site_id = request.query.get("site") or None

@@ -13,8 +13,17 @@ from sessions.calendar import VN_TZ
 from sessions.models import SiteLevel
 from sessions.requests import SiteInput
 from web.http.auth import require
-from web.http.errors import http_error
-from web.http.parse import bad, boolean, day, json_body, optional_day, optional_text, text
+from web.http.errors import bad, http_error
+from web.http.parse import (
+    boolean,
+    choice,
+    day,
+    enum_value,
+    json_body,
+    optional_day,
+    optional_text,
+    text,
+)
 from web.schedule.http import refusals, run, scheduler_scope
 from web.schedule.keys import STORE
 
@@ -24,10 +33,7 @@ routes = web.RouteTableDef()
 
 
 def site_input(body: dict[str, Any], site_id: str | None = None) -> SiteInput:
-    try:
-        level = SiteLevel(text(body, "level"))
-    except ValueError:
-        raise bad("bad_level", f"level must be one of {', '.join(SiteLevel)}") from None
+    level = choice(body, "level", SiteLevel)
     rooms = body.get("rooms", [])
     if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
         raise bad("bad_field", "rooms must be a list of names")
@@ -52,10 +58,7 @@ async def list_sites(request: web.Request) -> web.Response:
     on = optional_day(request.query.get("on"), "on")
     level = None
     if "level" in request.query:
-        try:
-            level = SiteLevel(request.query["level"])
-        except ValueError:
-            raise bad("bad_level", f"level must be one of {', '.join(SiteLevel)}") from None
+        level = enum_value(request.query["level"], "level", SiteLevel)
     sites = await run(request.app[STORE].list_sites, on=on, level=level)
     return web.json_response({"sites": [s.as_dict() for s in sites]})
 
