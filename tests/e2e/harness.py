@@ -334,53 +334,6 @@ class RoomPage(BrowserPage):
             ),
         )
 
-    def measure(self, key: str, seconds: float = 5.0) -> dict[str, float]:
-        """Frames decoded and audio received from ``key`` over ``seconds`` of wall time.
-
-        The rate uses the stats' own timestamps, so a slow poll does not distort it.
-        """
-        first = self.stats()[key]
-        time.sleep(seconds)
-        last = self.stats()[key]
-        elapsed = (last["timestamp"] - first["timestamp"]) / 1000.0
-        frames = last["framesDecoded"] - first["framesDecoded"]
-        return {
-            "seconds": elapsed,
-            "frames": frames,
-            "fps": frames / elapsed if elapsed > 0 else 0.0,
-            "audio_packets": last["audioPacketsReceived"] - first["audioPacketsReceived"],
-            "audio_samples": last["totalSamplesReceived"] - first["totalSamplesReceived"],
-            "frame_width": last["frameWidth"],
-            "freezes": last["freezeCount"] - first["freezeCount"],
-        }
-
-    def measure_until(
-        self,
-        key: str,
-        accept: Callable[[dict[str, float]], bool],
-        *,
-        seconds: float = 5.0,
-        timeout: float = MEDIA_TIMEOUT_S,
-    ) -> tuple[dict[str, float], list[dict[str, float]]]:
-        """Measure ``key`` in windows of ``seconds`` until one satisfies ``accept``.
-
-        Returns that window and every window measured. The machine is shared: a window
-        starved by other processes is measured again rather than failing the test, and
-        the test fails only if no window within ``timeout`` meets the requirement.
-        """
-        windows: list[dict[str, float]] = []
-        deadline = time.monotonic() + timeout
-        while True:
-            window = self.measure(key, seconds)
-            windows.append(window)
-            if accept(window):
-                return window, windows
-            if time.monotonic() + seconds > deadline:
-                raise AssertionError(
-                    f"{self.name} <- {key}: no {seconds:.0f} s window met the requirement in "
-                    f"{timeout:.0f} s: {windows}{self.log_tail()}"
-                )
-
     def on_air(self) -> dict[str, Any]:
         """The on-air banner as shown (``{}`` while hidden): ``patch`` (live/standby),
         ``muted``, ``case`` (the case number shown, or None) and its visible texts."""

@@ -7,6 +7,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from signaling.client import BridgeClient
 from tests.e2e.conftest import OpenRoom
+from tests.e2e.final_window import assert_steady, measure_final_window
 from tests.e2e.harness import MEDIA_TIMEOUT_S, LiveServer, LoopThread, wait_until
 
 pytestmark = pytest.mark.chromium
@@ -31,8 +32,7 @@ def test_aiortc_client_and_browser_see_each_other(
         received = hanoi.wait_receiving("bac-ninh")
         assert received["frameWidth"] == 640
         assert received["videoCodec"] == "video/VP8"
-        figures = hanoi.measure("bac-ninh", 3.0)
-        assert figures["frames"] > 0 and figures["audio_packets"] > 0, figures
+        assert_steady(measure_final_window((hanoi, "bac-ninh")))
 
         first = wait_until(
             lambda: agent.frames_from("tw-hanoi", "video"),
