@@ -17,13 +17,15 @@ import pytest
 from core.access import Role
 from recorder.manifest import Manifest
 from tests.e2e.conftest import OpenPage, OpenRoom
+from tests.e2e.final_window import FINAL_WINDOW_S, LEAD_IN_S, Measurement, assert_steady
 from tests.e2e.harness import MEDIA_TIMEOUT_S, LiveServer, wait_until
 from tests.recorder_support import ffprobe
 from web.archive.keys import ARCHIVE, RECORDER
 
 pytestmark = pytest.mark.chromium
 
-CASE_SECONDS = 5.0
+CASE_SECONDS = FINAL_WINDOW_S / 2
+"""Two cases fill the final window before the session closes."""
 
 
 def call(server: LiveServer, method: str, path: str, token: str, body: Any = None) -> Any:
@@ -72,12 +74,18 @@ def test_session_recorded_marked_extracted_and_played(
         case = {"number": number, "kind": kind, "sites": ["tw-hanoi", "bac-ninh"]}
         call(live_server, "POST", "/api/archive/cases", operator, case)
     markers = []
+    measurement = Measurement([(hanoi, "bac-ninh"), (bac_ninh, "tw-hanoi")])
+    time.sleep(LEAD_IN_S)  # part of the measurement: the streams' start is not judged
+    measurement.begin_final_window()
     for number in ("101/2026/TCD", "102/2026/TCD"):
         body = {"case_number": number, "text": "bắt đầu vụ việc"}
         markers.append(
             call(live_server, "POST", f"/api/archive/sessions/{session}/markers", operator, body)
         )
-        time.sleep(CASE_SECONDS)  # the case is discussed; media keeps flowing
+        # The case is discussed: its length is what the extract is checked against.
+        time.sleep(CASE_SECONDS)
+    # A marker asks for a keyframe, which must not freeze anyone's picture.
+    assert_steady(measurement.finish())
 
     manifest: Manifest | None = live_server.run(recorder.on_session_close(session), timeout=120)
     assert manifest is not None and manifest.state == "complete"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import OpenRoom
+from tests.e2e.final_window import assert_steady, measure_final_window
 from tests.e2e.harness import MEDIA_TIMEOUT_S, LiveServer, RoomPage, wait_until
 from web.keys import SIO
 
@@ -59,6 +60,8 @@ def test_a_broken_connection_reconnects_and_media_flows_again(
         ),
     )
     hanoi.wait_receiving("bac-ninh")
+    # Back in: steady media both ways again (the reconnect is over before the window).
+    assert_steady(measure_final_window((hanoi, "bac-ninh"), (bac_ninh, "tw-hanoi")))
 
 
 def test_a_dropped_room_says_so_and_can_rejoin(
@@ -85,3 +88,4 @@ def test_a_dropped_room_says_so_and_can_rejoin(
     bac_ninh.wait_joined()
     bac_ninh.wait_receiving("tw-hanoi")
     hanoi.wait_receiving("bac-ninh")
+    assert_steady(measure_final_window((hanoi, "bac-ninh"), (bac_ninh, "tw-hanoi")))
