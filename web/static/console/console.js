@@ -5,34 +5,20 @@
 // standby ones included, as previews) and commands. Its picture of the session is the
 // server's `bridge_state`: every command is answered with it, and every change is
 // broadcast, so two consoles, or one that reloads, show the same state.
-// Tests read window.rbc.state and call window.rbc.command / window.rbc.stats.
+// "Kết thúc phiên" ends the session for every site (`close_session`, after a confirm()).
+// The socket, phases, errors, the subscribe leg and the session's end are BridgePage's
+// (shared/bridge_client.js). Tests read window.rbc.state (`closed`: the session_closed
+// payload once the session is over) and call window.rbc.command / window.rbc.stats.
 
 import {
-  OfferQueue,
-  TOKEN_MISSING,
-  addressToken,
-  adoptWelcome,
-  answerSubscribeOffer,
-  clearConnectionTrouble,
-  connectBridge,
-  createSubscribePc,
-  failureWarning,
-  handleConnectError,
-  normaliseError,
-  receivedTracks,
-  renderErrorBox,
-  request as bridgeRequest,
+  BridgePage,
+  bridgeState,
+  createMediaView,
+  peerConnectionStates,
   showTrack,
   stateLabel,
 } from "/static/shared/bridge_client.js";
-import {
-  addMessages,
-  applyI18n,
-  bindLanguageSwitch,
-  onLanguageChange,
-  setLanguage,
-  t,
-} from "/static/shared/i18n.js";
+import { addMessages, setLanguage, t } from "/static/shared/i18n.js";
 import { AudioMeter } from "/static/shared/audio_meter.js";
 import { consoleMessages } from "/static/console/console_messages.js";
 import { duration, formatTime } from "/static/shared/time_format.js";
@@ -46,81 +32,56 @@ const $ = (id) => document.getElementById(id);
 
 /** What the console knows; plain data only, so tests can read it as JSON. */
 const state = {
-  phase: "init",
-  error: null,
-  warning: null,
-  endpointId: null,
-  role: null,
-  site: null,
-  session: null,
+  ...bridgeState(),
   board: null,
-  tracks: [],
-  subscribeState: "new",
   previews: {},
 };
 
-let socket = null;
-let subscribePc = null;
-const offers = new OfferQueue(onSubscribeOffer, reportFailure);
 let clockOffsetMs = 0;
 /** site -> {el, video, audio, tracks: {video, audio}, meter, level} */
 const cards = new Map();
 
+const client = new BridgePage(state, {
+  tag: "rbc",
+  texts: "console",
+  ackTimeoutMs: ACK_TIMEOUT_MS,
+  render,
+  accept: (welcome) => {
+    if (welcome.role === "operator") return true;
+    client.fail({ code: "not_operator", message: `role ${welcome.role}` });
+    return false;
+  },
+  joined,
+  release: reconcileCards,
+  end: (phase) => {
+    // A session that is over has no board left to direct (nor a session clock running).
+    if (phase === "closed") state.board = null;
+    client.teardown();
+    client.setPhase(phase);
+  },
+  tracksChanged: reconcileCards,
+  events: { bridge_state: applyState },
+});
+const { request, warn, reportFailure } = client;
+
 // ---------------------------------------------------------------- start and join
 
 function start() {
-  bindLanguageSwitch($("lang"));
-  applyI18n();
-  onLanguageChange(render);
   for (const button of document.querySelectorAll(".board-bar button[data-op]")) {
     button.addEventListener("click", () => runCommand(button.dataset.op));
   }
   $("mark-form").addEventListener("submit", onMark);
+  $("close-session").addEventListener("click", onCloseSession);
   setInterval(tickClocks, 1000);
   setInterval(updateMeters, METER_INTERVAL_MS);
   tickClocks();
-  const token = addressToken();
-  if (!token) {
-    fail(TOKEN_MISSING);
-    return;
-  }
-  join(token);
+  client.start();
 }
 
-function join(token) {
-  setPhase("connecting");
-  socket = connectBridge(token);
-  socket.on("connect_error", (err) =>
-    handleConnectError(socket, err, state, { setPhase, warn, fail }),
-  );
-  socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
-  socket.on("bridge_state", applyState);
-  socket.on("subscribe_offer", (offer) => offers.push(offer));
-  socket.on("error", (err) => warn(normaliseError(err)));
-  socket.on("disconnect", onDisconnect);
-}
-
-async function onWelcome(welcome) {
-  teardown();
-  adoptWelcome(state, welcome);
-  if (welcome.role !== "operator") {
-    fail({ code: "not_operator", message: `role ${welcome.role}` });
-    return;
-  }
-  clearConnectionTrouble(state);
-  setPhase("joined");
-  subscribePc = createSubscribePc(welcome.ice_servers ?? [], (connection) => {
-    state.subscribeState = connection;
-    render();
-  });
+/** Admitted (again): the board as it stands (the subscribe leg is open). */
+async function joined() {
   const reply = await request("state", {});
   applyState(reply.state);
-}
-
-function onDisconnect(reason) {
-  if (state.phase === "error") return;
-  teardown();
-  setPhase(reason === "io server disconnect" ? "dropped" : "reconnecting");
 }
 
 // ---------------------------------------------------------------- state and commands
@@ -166,36 +127,19 @@ async function onMark(event) {
   }
 }
 
-function request(event, payload) {
-  return bridgeRequest(socket, event, payload, ACK_TIMEOUT_MS);
+/** End the session for every site, once the operator confirms; every page hears
+ * `session_closed` (this one too). A refusal shows in the error box. */
+async function onCloseSession() {
+  if (!window.confirm(t("console.close.confirm"))) return;
+  await runCommand("close_session");
 }
 
 // ---------------------------------------------------------------- previews (WebRTC)
 
-function onSubscribeOffer(offer) {
-  return answerSubscribeOffer(subscribePc, offer, {
-    current: () => subscribePc,
-    accepted: () => {
-      state.tracks = offer.tracks ?? [];
-      reconcileCards();
-    },
-    send: request,
-  });
-}
-
-function teardown() {
-  subscribePc?.close();
-  subscribePc = null;
-  offers.reset();
-  state.tracks = [];
-  state.subscribeState = "closed";
-  reconcileCards();
-}
-
 /** endpoint_id -> {video, audio}: the preview tracks the subscribe connection carries. */
 function previewTracks() {
   const out = new Map();
-  for (const { info, track } of receivedTracks(subscribePc, state.tracks)) {
+  for (const { info, track } of client.receivedTracks()) {
     const entry = out.get(info.endpoint_id) ?? {};
     entry[info.kind] = track;
     out.set(info.endpoint_id, entry);
@@ -223,16 +167,9 @@ function reconcileCards() {
 }
 
 function createCard(site) {
-  const el = $("point-template").content.firstElementChild.cloneNode(true);
+  const card = { ...createMediaView("point-template", "points"), meter: null, level: 0 };
+  const el = card.el;
   el.dataset.site = site;
-  const card = {
-    el,
-    video: el.querySelector("video"),
-    audio: el.querySelector("audio"),
-    tracks: {},
-    meter: null,
-    level: 0,
-  };
   for (const button of el.querySelectorAll("button[data-op]")) {
     button.addEventListener("click", () => runCommand(button.dataset.op, { site }));
   }
@@ -240,20 +177,14 @@ function createCard(site) {
     card.audio.muted = !ev.target.checked;
   });
   cards.set(site, card);
-  $("points").append(el);
-  applyI18n(el);
   return card;
 }
 
 function attach(card, kind, track) {
-  if (!showTrack(card, kind, track, render)) return;
-  if (kind === "audio") {
-    card.meter?.close();
-    card.meter = track ? new AudioMeter(track) : null;
-  }
-  if (track) {
-    card[kind].play().catch((err) => console.warn(`rbc: ${kind} autoplay refused`, err));
-  }
+  const refused = (err) => console.warn(`rbc: ${kind} autoplay refused`, err);
+  if (!showTrack(card, kind, track, { render, refused }) || kind !== "audio") return;
+  card.meter?.close();
+  card.meter = track ? new AudioMeter(track) : null;
 }
 
 /** Level (0-100) of each point's preview audio, several times a second. */
@@ -269,29 +200,6 @@ function updateMeters() {
 
 // ---------------------------------------------------------------- rendering
 
-function setPhase(phase) {
-  state.phase = phase;
-  render();
-}
-
-function fail(error) {
-  state.error = error;
-  state.phase = "error";
-  socket?.disconnect();
-  teardown();
-  render();
-}
-
-function warn(error) {
-  state.warning = error;
-  render();
-}
-
-function reportFailure(err) {
-  console.error("rbc:", err);
-  warn(failureWarning(err));
-}
-
 function tickClocks() {
   $("clock").textContent = formatTime(new Date().toISOString(), { seconds: true });
   const opened = state.board?.opened_at;
@@ -301,8 +209,7 @@ function tickClocks() {
 }
 
 function render() {
-  document.body.dataset.phase = state.phase;
-  $("phase").textContent = t(`console.phase.${state.phase}`);
+  client.renderStatus();
   const session = state.session;
   $("session-title").textContent = session?.title || t("console.title");
   document.title = `${t("console.title")} — ${session?.title ?? ""}`;
@@ -314,7 +221,6 @@ function render() {
   $("operators").textContent = board
     ? t("console.operators", { count: board.operators?.length ?? 0 })
     : "";
-  renderErrorBox(state.error, state.warning);
   renderRecording(board);
   renderCase(board);
   renderPoints(board);
@@ -334,6 +240,7 @@ function renderRecording(board) {
   $("record-start").disabled = !usable || recording.active;
   $("record-stop").disabled = !usable || !recording.active;
   $("mark-submit").disabled = !usable;
+  $("close-session").disabled = !usable;
 }
 
 function renderCase(board) {
@@ -410,7 +317,7 @@ function renderPoints(board) {
 /** Per site: what the preview connection decodes (video) and receives (audio). */
 async function stats() {
   const out = {};
-  const pc = subscribePc;
+  const pc = client.subscribePc;
   if (!pc) return out;
   const owners = new Map();
   for (const [site, card] of cards) {
@@ -431,6 +338,6 @@ async function stats() {
   return out;
 }
 
-window.rbc = { state, command, stats, setLanguage };
+window.rbc = { state, command, stats, peerConnections: peerConnectionStates, setLanguage };
 
 start();

@@ -6,29 +6,21 @@
 // Tiles follow the subscribe connection's tracks; `tracks` in each offer maps mid -> site.
 // The on-air banner follows `bridge_state`: whether the operator has this point live or on
 // standby, whether it muted it, which case is discussed (rooms get no case text).
-// Tests read window.rb.state and await window.rb.stats().
+// The socket, phases, errors, the subscribe leg and the session's end are BridgePage's
+// (shared/bridge_client.js). Tests read window.rb.state (`closed`: the session_closed
+// payload once the session is over) and await window.rb.stats().
 
 import {
-  OfferQueue,
-  TOKEN_MISSING,
-  addressToken,
-  adoptWelcome,
-  answerSubscribeOffer,
-  clearConnectionTrouble,
-  connectBridge,
-  createSubscribePc,
-  failureWarning,
-  handleConnectError,
+  BridgePage,
+  bridgeState,
+  createMediaView,
   iceGatheringComplete,
   newPeerConnection,
-  normaliseError,
-  receivedTracks,
-  renderErrorBox,
-  request as bridgeRequest,
+  peerConnectionStates,
   showTrack,
   stateLabel,
 } from "/static/shared/bridge_client.js";
-import { applyI18n, bindLanguageSwitch, onLanguageChange, setLanguage, t } from "/static/shared/i18n.js";
+import { setLanguage, t } from "/static/shared/i18n.js";
 import { formatTime } from "/static/shared/time_format.js";
 
 const TIME_ZONE = "Asia/Ho_Chi_Minh";
@@ -40,20 +32,10 @@ const $ = (id) => document.getElementById(id);
 
 /** What the page knows; plain data only, so tests can read it as JSON. */
 const state = {
-  phase: "init",
-  error: null,
-  warning: null,
-  endpointId: null,
-  socketId: null,
+  ...bridgeState(),
   audioBlocked: false,
-  site: null,
-  role: null,
-  session: null,
   peers: [],
-  tracks: [],
-  revision: null,
   publishState: "new",
-  subscribeState: "new",
   remotes: [],
   /** The last `bridge_state` (rooms get it without case text and markers). */
   board: null,
@@ -61,35 +43,42 @@ const state = {
   onAir: null,
 };
 
-let socket = null;
 let publishPc = null;
-let subscribePc = null;
 let mediaPromise = null;
 let localStream = null;
-let leaving = false;
-const offers = new OfferQueue(onSubscribeOffer, reportFailure);
+/** Every local stream opened, so tests can see its tracks stopped. */
+const localStreams = [];
 const knownPeers = new Set();
 /** endpoint_id -> {el, video, audio, info, trackIds} */
 const tiles = new Map();
 /** track id -> every remote MediaStreamTrack ever shown, so tests can see it end. */
 const seenTracks = new Map();
 
+const client = new BridgePage(state, {
+  tag: "rb",
+  texts: "room",
+  ackTimeoutMs: ACK_TIMEOUT_MS,
+  render,
+  accept: adoptPeers,
+  joined,
+  release: releasePeerConnections,
+  end,
+  tracksChanged: reconcileTiles,
+  subscribeState: (connection) => {
+    if (connection === "failed") client.warn({ code: "webrtc_failed", message: "subscribe" });
+  },
+  events: { presence: onPresence, bridge_state: onBridgeState },
+});
+const { request, warn, reportFailure } = client;
+
 // ---------------------------------------------------------------- start and join
 
 function start() {
-  bindLanguageSwitch($("lang"));
-  applyI18n();
-  onLanguageChange(render);
   $("leave").addEventListener("click", leave);
   $("rejoin").addEventListener("click", () => location.reload());
   $("sound").addEventListener("click", startSound);
   startClock();
-  const token = addressToken();
-  if (!token) {
-    fail(TOKEN_MISSING);
-    return;
-  }
-  join(token);
+  client.start();
 }
 
 async function openMedia() {
@@ -104,6 +93,7 @@ async function openMedia() {
       return null;
     }
     localStream = stream;
+    localStreams.push(stream);
     $("local-video").srcObject = stream;
     return stream;
   } catch (err) {
@@ -113,38 +103,14 @@ async function openMedia() {
   }
 }
 
-function join(token) {
-  setPhase("connecting");
-  socket = connectBridge(token);
-  socket.on("connect", () => {
-    state.socketId = socket.id;
-    console.info("rb: socket connected", socket.id);
-  });
-  socket.on("connect_error", onConnectError);
-  socket.on("welcome", (welcome) => onWelcome(welcome).catch(reportFailure));
-  socket.on("presence", onPresence);
-  socket.on("bridge_state", onBridgeState);
-  socket.on("subscribe_offer", (offer) => offers.push(offer));
-  socket.on("error", (err) => {
-    console.warn("rb: server error event", err);
-    warn(normaliseError(err));
-  });
-  socket.on("disconnect", onDisconnect);
-}
-
-function onConnectError(err) {
-  console.warn("rb: connect_error", err?.message, err?.data);
-  handleConnectError(socket, err, state, { setPhase, warn, fail });
-}
-
-async function onWelcome(welcome) {
-  // A welcome after a reconnection is a new endpoint: start both legs again.
-  teardownPeerConnections();
-  adoptWelcome(state, welcome);
+/** A welcome's peers (BridgePage took the endpoint, role, site and session). */
+function adoptPeers(welcome) {
   state.peers = welcome.peers ?? [];
-  clearConnectionTrouble(state);
   rememberPeers();
-  setPhase("joined");
+}
+
+/** Admitted (again): the state, the camera, and the publish leg. */
+async function joined(welcome) {
   $("leave").disabled = false;
   // bridge_state follows the join; asking as well shows the patch state without waiting.
   request("state", {})
@@ -152,13 +118,7 @@ async function onWelcome(welcome) {
     .catch((err) => console.warn("rb: state not received", err));
   // The camera opens only once the server has admitted this page (not for a bad token).
   mediaPromise ??= openMedia();
-  const iceServers = welcome.ice_servers ?? [];
-  subscribePc = createSubscribePc(iceServers, (connection) => {
-    state.subscribeState = connection;
-    if (connection === "failed") warn({ code: "webrtc_failed", message: "subscribe" });
-    render();
-  });
-  await publish(iceServers);
+  await publish(welcome.ice_servers ?? []);
 }
 
 function onPresence(message) {
@@ -176,40 +136,21 @@ function onBridgeState(board) {
   render();
 }
 
-function onDisconnect(reason) {
-  console.info("rb: disconnected", reason);
-  if (state.phase === "error") return;
-  teardownPeerConnections();
-  if (leaving) {
-    end("left");
-  } else if (reason === "io server disconnect") {
-    end("dropped");
-  } else {
-    setPhase("reconnecting");
-  }
-}
-
-/** Out of the session for good (left, dropped, refused): release everything. */
+/** Out of the session for good (left, dropped, closed, refused): release everything. */
 function end(phase) {
-  teardownPeerConnections();
+  client.teardown();
   stopLocalMedia();
   state.peers = [];
   state.board = null;
   $("leave").hidden = true;
-  $("rejoin").hidden = phase === "error";
-  setPhase(phase);
+  // Joining again is refused once the session is over, as it was for a refused token.
+  $("rejoin").hidden = phase === "error" || phase === "closed";
+  client.setPhase(phase);
 }
 
-async function leave() {
-  leaving = true;
+function leave() {
   $("leave").disabled = true;
-  try {
-    await request("leave", {});
-  } catch (err) {
-    console.warn("rb: leave not acknowledged", err);
-  }
-  socket?.disconnect();
-  end("left");
+  return client.leave();
 }
 
 // ---------------------------------------------------------------- WebRTC
@@ -237,18 +178,6 @@ async function publish(iceServers) {
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 }
 
-function onSubscribeOffer(offer) {
-  return answerSubscribeOffer(subscribePc, offer, {
-    current: () => subscribePc,
-    accepted: () => {
-      state.tracks = offer.tracks ?? [];
-      state.revision = offer.revision ?? null;
-      reconcileTiles();
-    },
-    send: request,
-  });
-}
-
 /** VP8 first (the relay forwards it without transcoding), H264 second, nothing else. */
 function preferVideoCodecs(transceiver) {
   const capabilities = globalThis.RTCRtpReceiver?.getCapabilities?.("video");
@@ -263,14 +192,11 @@ function preferVideoCodecs(transceiver) {
   }
 }
 
-function teardownPeerConnections() {
-  for (const pc of [publishPc, subscribePc]) pc?.close();
+/** The publish leg (BridgePage closed the subscribe leg). */
+function releasePeerConnections() {
+  publishPc?.close();
   publishPc = null;
-  subscribePc = null;
-  offers.reset();
-  state.tracks = [];
   state.publishState = "closed";
-  state.subscribeState = "closed";
   reconcileTiles();
 }
 
@@ -278,10 +204,6 @@ function stopLocalMedia() {
   for (const track of localStream?.getTracks() ?? []) track.stop();
   localStream = null;
   $("local-video").srcObject = null;
-}
-
-function request(event, payload) {
-  return bridgeRequest(socket, event, payload, ACK_TIMEOUT_MS);
 }
 
 // ---------------------------------------------------------------- tiles
@@ -304,7 +226,7 @@ function isGone(endpointId) {
 /** Bring the tiles in line with the subscribe connection's current tracks and presence. */
 function reconcileTiles() {
   const wanted = new Map();
-  for (const { info, track } of receivedTracks(subscribePc, state.tracks)) {
+  for (const { info, track } of client.receivedTracks()) {
     if (isGone(info.endpoint_id)) continue;
     const entry = wanted.get(info.endpoint_id) ?? { info, tracks: {} };
     entry.tracks[info.kind] = track;
@@ -326,28 +248,25 @@ function reconcileTiles() {
 }
 
 function createTile(endpointId) {
-  const el = $("tile-template").content.firstElementChild.cloneNode(true);
-  el.dataset.endpoint = endpointId;
-  const tile = { el, video: el.querySelector("video"), audio: el.querySelector("audio"), tracks: {} };
+  const tile = createMediaView("tile-template", "tiles");
+  tile.el.dataset.endpoint = endpointId;
   tiles.set(endpointId, tile);
-  $("tiles").append(el);
-  applyI18n(el);
   return tile;
 }
 
 function attach(tile, kind, track) {
-  if (!showTrack(tile, kind, track, render)) return;
-  if (track) {
-    seenTracks.set(track.id, track);
-    tile[kind].play().catch((err) => {
+  if (track) seenTracks.set(track.id, track);
+  showTrack(tile, kind, track, {
+    render,
+    refused: (err) => {
       console.warn(`rb: ${kind} autoplay refused`, err);
       // Browsers may refuse sound until the user acts: offer a button that starts it.
       if (kind === "audio" && err?.name === "NotAllowedError") {
         state.audioBlocked = true;
         render();
       }
-    });
-  }
+    },
+  });
 }
 
 function startSound() {
@@ -365,28 +284,6 @@ function siteKey(info) {
 
 // ---------------------------------------------------------------- rendering
 
-function setPhase(phase) {
-  state.phase = phase;
-  render();
-}
-
-function fail(error) {
-  state.error = error;
-  state.phase = "error";
-  socket?.disconnect();
-  end("error");
-}
-
-function warn(error) {
-  state.warning = error;
-  render();
-}
-
-function reportFailure(err) {
-  console.error("rb:", err);
-  warn(failureWarning(err));
-}
-
 function startClock() {
   const tick = () => {
     $("clock").textContent = new Intl.DateTimeFormat("en-GB", {
@@ -402,8 +299,7 @@ function startClock() {
 }
 
 function render() {
-  document.body.dataset.phase = state.phase;
-  $("phase").textContent = t(`room.phase.${state.phase}`);
+  client.renderStatus();
   const session = state.session;
   $("session-title").textContent = session?.title || t("room.title");
   document.title = `${session?.title || t("room.title")} — ${t("app.name")}`;
@@ -418,7 +314,6 @@ function render() {
   $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
   $("sound").hidden = !(state.audioBlocked && IN_SESSION.has(state.phase));
   renderOnAir();
-  renderErrorBox(state.error, state.warning);
   renderPresence();
   renderTiles();
   state.remotes = [...tiles.entries()].map(([endpointId, tile]) => ({
@@ -533,7 +428,7 @@ function renderTiles() {
 
 /** Per remote site (key: site id, or "site:role" for non-room roles): what arrives. */
 async function stats() {
-  const pc = subscribePc;
+  const pc = client.subscribePc;
   const out = {};
   if (!pc) return out;
   const owners = new Map();
@@ -619,11 +514,26 @@ function receiverTrack(id) {
   return trackState(seenTracks.get(id));
 }
 
-/** For tests: close the transport as a network failure would; socket.io reconnects. */
-function breakTransport() {
-  socket?.io.engine.close();
+/** readyState of every track of the local streams this page opened. */
+function localTracks() {
+  return localStreams.flatMap((stream) => stream.getTracks().map((track) => trackState(track)));
 }
 
-window.rb = { state, stats, publishStats, receiverTrack, leave, setLanguage, breakTransport };
+/** For tests: close the transport as a network failure would; socket.io reconnects. */
+function breakTransport() {
+  client.socket?.io.engine.close();
+}
+
+window.rb = {
+  state,
+  stats,
+  publishStats,
+  receiverTrack,
+  localTracks,
+  peerConnections: peerConnectionStates,
+  leave,
+  setLanguage,
+  breakTransport,
+};
 
 start();

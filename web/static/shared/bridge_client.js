@@ -1,11 +1,20 @@
 // Client pieces shared by the room page (room.js) and the operator console (console.js):
-// the /bridge socket with the page's token, acknowledged requests, answering the server's
-// subscribe offers, and how errors are shown. Protocol: signaling/PROTOCOL.md.
+// BridgePage, the page's side of the /bridge socket (joining with the page's token, phases,
+// warnings and errors, reconnecting, the subscribe leg, the session's end), and the
+// WebRTC and rendering helpers both pages use. Protocol: signaling/PROTOCOL.md.
 
 import { io } from "/vendor/socket.io/socket.io.esm.min.js";
-import { has, t } from "/static/shared/i18n.js";
+import { applyI18n, bindLanguageSwitch, has, onLanguageChange, t } from "/static/shared/i18n.js";
+import { formatTime } from "/static/shared/time_format.js";
 
 const ICE_GATHERING_TIMEOUT_MS = 5000;
+/** After `session_closed`, how long the socket stays for what is still on its way (a
+ * command's ack); the server disconnects it itself within that time. */
+const CLOSE_LINGER_MS = 2000;
+/** The latest peer connections a page made, kept so tests can see them closed. */
+const PEER_CONNECTIONS_KEPT = 8;
+/** Warnings about the connection to the server, gone once the server admits the page again. */
+const CONNECTION_TROUBLE = new Set(["server_unreachable", "server_restarting"]);
 
 /** A request the server refused: `code` is the protocol's error code. */
 export class ProtocolError extends Error {
@@ -22,6 +31,26 @@ export function addressToken() {
 
 /** What a page without ?token= shows. */
 export const TOKEN_MISSING = { code: "token_missing", message: "no ?token= in the address" };
+
+/** The part of a page's state that BridgePage keeps; plain data, so tests read it as JSON. */
+export function bridgeState() {
+  return {
+    phase: "init",
+    error: null,
+    warning: null,
+    /** The `session_closed` payload once the session is over for good, else null. */
+    closed: null,
+    endpointId: null,
+    socketId: null,
+    role: null,
+    site: null,
+    session: null,
+    /** The subscribe leg's tracks (`subscribe_offer.tracks`) and the offer's revision. */
+    tracks: [],
+    revision: null,
+    subscribeState: "new",
+  };
+}
 
 /** A socket on the /bridge namespace, authenticated with `token`. */
 export function connectBridge(token) {
@@ -43,21 +72,6 @@ export function normaliseError(data) {
   return { code, message };
 }
 
-/**
- * A `connect_error`. A network failure keeps the socket active and socket.io retries on its
- * own: the page is (re)connecting, with a "server unreachable" warning. A refusal by the
- * server (bad token...) leaves it inactive: the page fails with the server's code.
- */
-export function handleConnectError(socket, err, state, { setPhase, warn, fail }) {
-  if (socket.active) {
-    setPhase(state.endpointId ? "reconnecting" : "connecting");
-    warn({ code: "server_unreachable", message: String(err?.message ?? "") });
-    return;
-  }
-  const error = normaliseError(err?.data);
-  fail({ code: error.code, message: error.message || String(err?.message ?? "") });
-}
-
 /** Take the endpoint, role, site and session a `welcome` assigns. */
 export function adoptWelcome(state, welcome) {
   state.endpointId = welcome.endpoint_id;
@@ -66,10 +80,10 @@ export function adoptWelcome(state, welcome) {
   state.session = welcome.session;
 }
 
-/** Admitted again: no error, and no "server unreachable" warning left over. */
+/** Admitted again: no error, and no "server unreachable" or "restarting" warning left over. */
 export function clearConnectionTrouble(state) {
   state.error = null;
-  if (state.warning?.code === "server_unreachable") state.warning = null;
+  if (CONNECTION_TROUBLE.has(state.warning?.code)) state.warning = null;
 }
 
 /** The warning for a failed step: the server's code for a refusal, else "webrtc_failed". */
@@ -80,9 +94,22 @@ export function failureWarning(err) {
 
 // ---------------------------------------------------------------- WebRTC
 
+const peerConnections = [];
+
 /** A peer connection as the relay wants it (one bundle). */
 export function newPeerConnection(iceServers) {
-  return new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+  peerConnections.push(pc);
+  if (peerConnections.length > PEER_CONNECTIONS_KEPT) peerConnections.shift();
+  return pc;
+}
+
+/** For tests: the signaling and connection state of the page's latest peer connections. */
+export function peerConnectionStates() {
+  return peerConnections.map((pc) => ({
+    signalingState: pc.signalingState,
+    connectionState: pc.connectionState,
+  }));
 }
 
 /** The subscribe leg: `onConnectionState(state)` on every connection state change. */
@@ -158,15 +185,277 @@ export function receivedTracks(pc, trackInfos) {
 }
 
 /**
- * Show `track` (or nothing) in `view[kind]`, the tile's <video> or <audio>, and redraw with
- * `render` whenever the track mutes, unmutes or ends. False if it was shown already.
+ * A view for one site's media: `<template id=templateId>`'s element, appended to
+ * #containerId and translated, as `{el, video, audio, tracks: {}}`.
  */
-export function showTrack(view, kind, track, render) {
+export function createMediaView(templateId, containerId) {
+  const el = document.getElementById(templateId).content.firstElementChild.cloneNode(true);
+  const view = { el, video: el.querySelector("video"), audio: el.querySelector("audio"), tracks: {} };
+  document.getElementById(containerId).append(el);
+  applyI18n(el);
+  return view;
+}
+
+/**
+ * Show `track` (or nothing) in `view[kind]`, the view's <video> or <audio>, play it
+ * (`refused(err)` if the browser will not), and redraw with `render` whenever the track
+ * mutes, unmutes or ends. False if it was shown already.
+ */
+export function showTrack(view, kind, track, { render, refused }) {
   if (view.tracks[kind] === track) return false;
   view.tracks[kind] = track;
   view[kind].srcObject = track ? new MediaStream([track]) : null;
   for (const ev of ["mute", "unmute", "ended"]) track?.addEventListener(ev, render);
+  if (track) view[kind].play().catch(refused);
   return true;
+}
+
+// ---------------------------------------------------------------- the page's connection
+
+/**
+ * The page's side of the /bridge socket, the same for the room page and the console.
+ *
+ * Phases (`state.phase`): init, connecting, joined, reconnecting (socket.io retries on its
+ * own after a network failure), dropped (the server disconnected this endpoint), left,
+ * closed (the session is over: closed, cancelled or past its end; nothing retries), error
+ * (refused: `state.error`). `state.warning` is a problem that does not end anything.
+ * `state.closed` is the `session_closed` payload once the session is over (at and reason
+ * null when only a refused connection said so).
+ *
+ * The page gives `state` (`bridgeState()` and its own fields), `texts` (the prefix of its
+ * phase texts, `{texts}.phase.{phase}`) and hooks:
+ * - `render()`: redraw from `state`.
+ * - `accept(welcome)`: take a welcome's page data; `false` when the page refuses it (after
+ *   calling `fail`).
+ * - `joined(welcome)` (async): the page's part once admitted (the subscribe leg is open).
+ * - `release()`: close the page's own connections (the subscribe leg is closed), redraw.
+ * - `end(phase)`: out of the session for good: release everything, then `setPhase(phase)`.
+ * - `tracksChanged()`: the subscribe leg answered an offer (`state.tracks` is new).
+ * - `subscribeState(connection)` (optional): the subscribe leg's connection state changed.
+ * - `events`: `{event: handler}`, the page's own server events.
+ */
+export class BridgePage {
+  constructor(state, { tag, texts, ackTimeoutMs, ...hooks }) {
+    this.state = state;
+    this.tag = tag;
+    this.texts = texts;
+    this.ackTimeoutMs = ackTimeoutMs;
+    this.hooks = hooks;
+    this.socket = null;
+    this.subscribePc = null;
+    /** This page asked to leave: the disconnect that follows is no failure. */
+    this.leaving = false;
+    /** The server said it is restarting: its disconnect is no drop, the page reconnects. */
+    this.restarting = false;
+    this.offers = new OfferQueue(
+      (offer) => this.answer(offer),
+      (err) => this.reportFailure(err),
+    );
+    for (const name of ["setPhase", "fail", "warn", "reportFailure", "request"]) {
+      this[name] = this[name].bind(this);
+    }
+  }
+
+  /** Languages, then join with the address's token (or fail without one). */
+  start() {
+    bindLanguageSwitch(document.getElementById("lang"));
+    applyI18n();
+    onLanguageChange(this.hooks.render);
+    const token = addressToken();
+    if (!token) {
+      this.fail(TOKEN_MISSING);
+      return;
+    }
+    this.join(token);
+  }
+
+  join(token) {
+    const { state, tag } = this;
+    this.setPhase("connecting");
+    const socket = connectBridge(token);
+    this.socket = socket;
+    socket.on("connect", () => {
+      state.socketId = socket.id;
+      console.info(`${tag}: socket connected`, socket.id);
+    });
+    socket.on("connect_error", (err) => this.onConnectError(err));
+    socket.on("welcome", (welcome) => this.onWelcome(welcome).catch(this.reportFailure));
+    socket.on("subscribe_offer", (offer) => this.offers.push(offer));
+    socket.on("session_closed", (end) => this.onSessionClosed(end));
+    socket.on("error", (err) => {
+      console.warn(`${tag}: server error event`, err);
+      this.warn(normaliseError(err));
+    });
+    socket.on("disconnect", (reason) => this.onDisconnect(reason));
+    for (const [event, handler] of Object.entries(this.hooks.events ?? {})) socket.on(event, handler);
+  }
+
+  /** Emit `event` and await its ack; an `{error}` reply throws ProtocolError. */
+  request(event, payload) {
+    return request(this.socket, event, payload, this.ackTimeoutMs);
+  }
+
+  /**
+   * A `connect_error`. A network failure keeps the socket active and socket.io retries on
+   * its own: the page is (re)connecting, with a "server unreachable" warning (or still the
+   * "restarting" one). A refusal by the server (bad token...) leaves it inactive: the page
+   * fails with the server's code, or shows the session's end when that is the reason.
+   */
+  onConnectError(err) {
+    const { socket, state } = this;
+    console.warn(`${this.tag}: connect_error`, err?.message, err?.data);
+    if (socket.active) {
+      this.setPhase(state.endpointId ? "reconnecting" : "connecting");
+      if (state.warning?.code !== "server_restarting") {
+        this.warn({ code: "server_unreachable", message: String(err?.message ?? "") });
+      }
+      return;
+    }
+    const error = normaliseError(err?.data);
+    const message = error.message || String(err?.message ?? "");
+    if (error.code === "session_closed") {
+      this.close({
+        session_id: state.session?.id ?? null,
+        reason: null,
+        state: null,
+        at: null,
+        by: "",
+        message,
+      });
+      return;
+    }
+    this.fail({ code: error.code, message });
+  }
+
+  async onWelcome(welcome) {
+    // A welcome after a reconnection is a new endpoint: start every leg again.
+    this.teardown();
+    adoptWelcome(this.state, welcome);
+    if (this.hooks.accept?.(welcome) === false) return;
+    this.restarting = false;
+    clearConnectionTrouble(this.state);
+    this.setPhase("joined");
+    this.subscribePc = createSubscribePc(welcome.ice_servers ?? [], (connection) => {
+      this.state.subscribeState = connection;
+      this.hooks.subscribeState?.(connection);
+      this.hooks.render();
+    });
+    await this.hooks.joined(welcome);
+  }
+
+  onDisconnect(reason) {
+    console.info(`${this.tag}: disconnected`, reason);
+    if (this.state.phase === "error" || this.state.closed) return;
+    this.teardown();
+    const byServer = reason === "io server disconnect";
+    if (this.leaving) {
+      this.hooks.end("left");
+    } else if (byServer && !this.restarting) {
+      this.hooks.end("dropped");
+    } else {
+      // socket.io retries by itself after a network failure, not after the server's own
+      // disconnect: a server that said it restarts is asked again until it is back.
+      if (byServer) this.socket.connect();
+      this.setPhase("reconnecting");
+    }
+  }
+
+  /** `session_closed`: the session is over, or (server_shutdown) only this server's run. */
+  onSessionClosed(end) {
+    console.info(`${this.tag}: session_closed`, end);
+    if (end?.reason === "server_shutdown") {
+      this.restarting = true;
+      this.warn({ code: "server_restarting", message: "" });
+      return;
+    }
+    const { session_id = null, reason = null, state = null, at = null, by = "" } = end ?? {};
+    this.close({ session_id, reason, state, at, by });
+  }
+
+  /** Out for good: no reconnecting, no peer connection, no media; the page says why. */
+  close(closed) {
+    if (this.state.closed) return;
+    Object.assign(this.state, { closed, error: null, warning: null, phase: "closed" });
+    const socket = this.socket;
+    socket?.io.reconnection(false);
+    setTimeout(() => socket?.disconnect(), CLOSE_LINGER_MS);
+    this.hooks.end("closed");
+  }
+
+  /** Say goodbye to the server, then out of the session. */
+  async leave() {
+    this.leaving = true;
+    try {
+      await this.request("leave", {});
+    } catch (err) {
+      console.warn(`${this.tag}: leave not acknowledged`, err);
+    }
+    this.socket?.disconnect();
+    if (!this.state.closed) this.hooks.end("left");
+  }
+
+  /** Answer a subscribe offer (one at a time, through `offers`). */
+  answer(offer) {
+    return answerSubscribeOffer(this.subscribePc, offer, {
+      current: () => this.subscribePc,
+      accepted: () => {
+        this.state.tracks = offer.tracks ?? [];
+        this.state.revision = offer.revision ?? null;
+        this.hooks.tracksChanged();
+      },
+      send: this.request,
+    });
+  }
+
+  /** What the subscribe leg receives now, each track with its entry of `state.tracks`. */
+  receivedTracks() {
+    return receivedTracks(this.subscribePc, this.state.tracks);
+  }
+
+  /** Close the subscribe leg, then the page's own connections (`release`). */
+  teardown() {
+    this.subscribePc?.close();
+    this.subscribePc = null;
+    this.offers.reset();
+    this.state.tracks = [];
+    this.state.subscribeState = "closed";
+    this.hooks.release();
+  }
+
+  setPhase(phase) {
+    this.state.phase = phase;
+    this.hooks.render();
+  }
+
+  /** Refused: the error, and out of the session. */
+  fail(error) {
+    if (this.state.closed) return;
+    this.state.error = error;
+    this.state.phase = "error";
+    this.socket?.disconnect();
+    this.hooks.end("error");
+  }
+
+  /** A problem that ends nothing (null clears it); nothing is added once the session closed. */
+  warn(warning) {
+    if (this.state.closed) return;
+    this.state.warning = warning;
+    this.hooks.render();
+  }
+
+  reportFailure(err) {
+    console.error(`${this.tag}:`, err);
+    this.warn(failureWarning(err));
+  }
+
+  /** The phase (body[data-phase], #phase), the #error box and the #session-ended notice. */
+  renderStatus() {
+    const { state } = this;
+    document.body.dataset.phase = state.phase;
+    document.getElementById("phase").textContent = t(`${this.texts}.phase.${state.phase}`);
+    renderErrorBox(state.error, state.warning);
+    renderSessionEnded(state.closed);
+  }
 }
 
 // ---------------------------------------------------------------- rendering
@@ -193,4 +482,36 @@ export function renderErrorBox(error, warning) {
   $("error-text").textContent = errorText(shown.code);
   $("error-code").textContent = shown.code;
   $("error-message").textContent = shown.message;
+}
+
+/** The #session-ended notice, made once, above the #error box. */
+function sessionEndedBox() {
+  const found = document.getElementById("session-ended");
+  if (found) return found;
+  const box = document.createElement("section");
+  box.id = "session-ended";
+  box.className = "session-ended";
+  box.setAttribute("role", "alert");
+  const title = document.createElement("h2");
+  title.id = "session-ended-title";
+  const reason = document.createElement("p");
+  reason.id = "session-ended-reason";
+  box.append(title, reason);
+  document.getElementById("error").before(box);
+  return box;
+}
+
+/** "The session ended at HH:MM" (Hanoi time) and why, or hidden while it goes on. */
+export function renderSessionEnded(closed) {
+  const $ = (id) => document.getElementById(id);
+  const box = sessionEndedBox();
+  box.hidden = !closed;
+  if (!closed) return;
+  box.dataset.reason = closed.reason ?? "";
+  $("session-ended-title").textContent = closed.at
+    ? t("closed.title.at", { time: formatTime(closed.at) })
+    : t("closed.title");
+  $("session-ended-reason").textContent = has(`closed.reason.${closed.reason}`)
+    ? t("closed.reason", { reason: t(`closed.reason.${closed.reason}`) })
+    : errorText("session_closed");
 }

@@ -46,6 +46,7 @@ const messages = {
     "room.phase.left": "Bạn đã rời phiên",
     "room.phase.dropped": "Máy chủ đã ngắt kết nối điểm cầu này",
     "room.phase.error": "Không vào được phiên",
+    "room.phase.closed": "Phiên đã kết thúc",
     "room.media.video": "hình",
     "room.media.audio": "tiếng",
     "room.muted": "Đã tắt tiếng",
@@ -57,6 +58,13 @@ const messages = {
     "room.onair.muted": "Người điều hành đã tắt micrô của điểm cầu này",
     "room.onair.case": "Vụ việc đang xem xét: {case} (từ {since})",
     "room.sound": "Bật âm thanh các điểm cầu",
+
+    "closed.title.at": "Phiên đã kết thúc lúc {time}",
+    "closed.title": "Phiên đã kết thúc",
+    "closed.reason": "Lý do: {reason}.",
+    "closed.reason.closed": "đã đóng",
+    "closed.reason.cancelled": "đã huỷ",
+    "closed.reason.ended": "hết giờ theo lịch",
 
     "error.title": "Không thể tham gia phiên tiếp",
     "error.token_missing": "Đường dẫn không có mã truy cập. Hãy mở đúng đường dẫn được cấp.",
@@ -74,6 +82,7 @@ const messages = {
     "error.media_unavailable": "Không mở được camera hoặc micrô; bạn vẫn xem và nghe được các điểm cầu khác.",
     "error.webrtc_failed": "Không thiết lập được kết nối hình/tiếng.",
     "error.server_unreachable": "Không kết nối được máy chủ.",
+    "error.server_restarting": "Máy chủ đang khởi động lại, đang kết nối lại…",
     "error.unknown": "Đã xảy ra lỗi.",
   },
   en: {
@@ -113,6 +122,7 @@ const messages = {
     "room.phase.left": "You left the session",
     "room.phase.dropped": "The server disconnected this site",
     "room.phase.error": "Could not join the session",
+    "room.phase.closed": "The session has ended",
     "room.media.video": "video",
     "room.media.audio": "audio",
     "room.muted": "Muted",
@@ -124,6 +134,13 @@ const messages = {
     "room.onair.muted": "The operator muted this site's microphone",
     "room.onair.case": "Case under discussion: {case} (since {since})",
     "room.sound": "Turn on the sites' sound",
+
+    "closed.title.at": "The session ended at {time}",
+    "closed.title": "The session has ended",
+    "closed.reason": "Reason: {reason}.",
+    "closed.reason.closed": "closed",
+    "closed.reason.cancelled": "cancelled",
+    "closed.reason.ended": "its scheduled time is over",
 
     "error.title": "Cannot join the reception session",
     "error.token_missing": "The address has no access token. Open the exact link you were given.",
@@ -141,6 +158,7 @@ const messages = {
     "error.media_unavailable": "Camera or microphone could not be opened; you can still see and hear the other sites.",
     "error.webrtc_failed": "The audio/video connection could not be set up.",
     "error.server_unreachable": "The server cannot be reached.",
+    "error.server_restarting": "The server is restarting, reconnecting…",
     "error.unknown": "Something went wrong.",
   },
 };
