@@ -8,9 +8,6 @@ from typing import Any
 
 from tests.e2e.harness import JOIN_TIMEOUT_S, MEDIA_TIMEOUT_S, BrowserPage, RoomPage, wait_until
 
-SETTLE_S = 1.5
-"""After a patch-out, time for frames already on their way to drain."""
-
 
 class ConsolePage(BrowserPage):
     """The console and its debug hook (``window.rbc``)."""
@@ -125,12 +122,11 @@ def assert_still(room: BrowserPage, count: Any, what: str, seconds: float = 3.0)
     Draining takes longer on a loaded machine, so this waits for a still window rather
     than assuming one drain time; a stream that keeps flowing never gives one and fails.
     """
-    time.sleep(SETTLE_S)
     windows: list[tuple[int, int]] = []
 
     def still() -> bool:
         before = count()
-        time.sleep(seconds)
+        time.sleep(seconds)  # stillness is a duration: this window is what is measured
         windows.append((before, count()))
         return windows[-1][0] == windows[-1][1]
 
