@@ -1,20 +1,26 @@
-"""``reception-bridge`` command line: serve, token, migrate, load-sites."""
+"""``reception-bridge`` command line: serve, token, migrate, load-sites, user."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
 
+from accounts.errors import AccountError
+from accounts.service import Accounts
+from accounts.values import UserView
 from config.settings import SettingsError, load_settings
 from core.access import Role
 from sessions.errors import ScheduleError
 from sessions.sitetree import DEFAULT_TREE
+from sessions.store import Store
 from signaling.tokens import issue_token
 from web.app import create_app
 from web.archive.setup import verify_command
@@ -74,6 +80,115 @@ def _cmd_load_sites(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _accounts() -> Iterator[tuple[Store, Accounts]]:
+    """The scheduler's store (for the site tree) and the accounts, on a migrated database."""
+    settings = load_settings()
+    store = make_store(settings.effective_database_url)
+    try:
+        migrate_all(store.engine)
+        yield store, Accounts(store.engine)
+    finally:
+        store.engine.dispose()
+
+
+def _cli_actor() -> str:
+    """Who acts, for the account events log: the operating-system user at the console."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli"
+
+
+def _status(user: UserView) -> str:
+    if user.disabled:
+        return "disabled"
+    if user.locked_until is not None:
+        return f"locked until {user.locked_until:%Y-%m-%d %H:%M} UTC"
+    if user.must_change_password:
+        return "one-time password"
+    return "active"
+
+
+def _cmd_user_add(args: argparse.Namespace) -> int:
+    with _accounts() as (store, accounts):
+        if store.get_site(args.site) is None:
+            print(
+                f"refused (unknown_site): no site {args.site!r} in the site tree", file=sys.stderr
+            )
+            return 1
+        user, password = accounts.add_user(
+            args.name, args.display_name or args.name, args.site, args.role, by=_cli_actor()
+        )
+    roles = ", ".join(sorted(user.roles))
+    print(f"user {user.name} added at {user.site} ({roles})", flush=True)
+    print(f"one-time password (shown once, to be changed at first sign-in): {password}", flush=True)
+    return 0
+
+
+def _cmd_user_disable(args: argparse.Namespace) -> int:
+    with _accounts() as (_store, accounts):
+        accounts.disable(args.name, by=_cli_actor())
+    print(f"user {args.name} disabled; their sessions are ended", flush=True)
+    return 0
+
+
+def _cmd_user_enable(args: argparse.Namespace) -> int:
+    with _accounts() as (_store, accounts):
+        accounts.enable(args.name, by=_cli_actor())
+    print(f"user {args.name} enabled", flush=True)
+    return 0
+
+
+def _cmd_user_reset_password(args: argparse.Namespace) -> int:
+    with _accounts() as (_store, accounts):
+        password = accounts.reset_password(args.name, by=_cli_actor())
+    print(f"user {args.name}: sessions ended, account unlocked", flush=True)
+    print(f"one-time password (shown once, to be changed at first sign-in): {password}", flush=True)
+    return 0
+
+
+def _cmd_user_list(args: argparse.Namespace) -> int:
+    with _accounts() as (_store, accounts):
+        users = accounts.list_users(args.site or None)
+    for user in users:
+        roles = ",".join(sorted(user.roles))
+        print(f"{user.name}\t{user.site}\t{roles}\t{_status(user)}\t{user.display_name}")
+    return 0
+
+
+def _add_user_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    user = sub.add_parser("user", help="add, disable, enable, list users; reset a password")
+    commands = user.add_subparsers(dest="user_command", required=True)
+    add = commands.add_parser("add", help="add a user and print a one-time password")
+    add.add_argument("name", help="user name: 3-64 lower-case letters, digits, '.', '_', '-'")
+    add.add_argument("--site", required=True, help="the user's site id, e.g. tw-hanoi")
+    add.add_argument(
+        "--role",
+        required=True,
+        action="append",
+        choices=[str(r) for r in Role if r is not Role.PUBLIC],
+        help="a role; repeat for several",
+    )
+    add.add_argument("--display-name", help="the name shown on pages (default: the user name)")
+    add.set_defaults(func=_cmd_user_add)
+    for name, func, what in (
+        ("disable", _cmd_user_disable, "refuse the user's sign-ins and end their sessions"),
+        ("enable", _cmd_user_enable, "let a disabled user sign in again"),
+        (
+            "reset-password",
+            _cmd_user_reset_password,
+            "print a new one-time password, unlock and end the user's sessions",
+        ),
+    ):
+        command = commands.add_parser(name, help=what)
+        command.add_argument("name", help="user name")
+        command.set_defaults(func=func)
+    listing = commands.add_parser("list", help="list users (name, site, roles, status)")
+    listing.add_argument("--site", action="append", help="only this site's users; repeatable")
+    listing.set_defaults(func=_cmd_user_list)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="reception-bridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(func=_cmd_token)
     verify = sub.add_parser("verify", help="recompute the SHA-256 of every recorded file")
     verify.set_defaults(func=verify_command)
+    _add_user_commands(sub)
     return parser
 
 
@@ -112,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     except ScheduleError as exc:
+        print(f"refused ({exc.code}): {exc.message}", file=sys.stderr)
+        return 1
+    except AccountError as exc:
         print(f"refused ({exc.code}): {exc.message}", file=sys.stderr)
         return 1
     return result

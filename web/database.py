@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from accounts.db import BRANCH as ACCOUNTS_BRANCH
 from core.db import migrate
 from recorder.db import BRANCH as RECORDER_BRANCH
 from sessions.db import BRANCH as SESSIONS_BRANCH
 
-BRANCHES = (SESSIONS_BRANCH, RECORDER_BRANCH)
+BRANCHES = (SESSIONS_BRANCH, RECORDER_BRANCH, ACCOUNTS_BRANCH)
 """Every part with tables; ``reception-bridge migrate`` brings each to its head."""
 
 

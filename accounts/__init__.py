@@ -1,0 +1,1 @@
+"""User accounts: people who sign in, their roles and site, sign-in sessions, the events log."""
