@@ -13,6 +13,7 @@ from aiohttp import web
 
 from config.settings import Settings
 from core.sessions import Directory
+from web.accounts.setup import setup_accounts
 from web.archive.setup import setup_archive
 from web.database import migrate_all
 from web.http.static import STATIC_DIR
@@ -42,10 +43,6 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
-
-
-async def _index(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html")
 
 
 def create_app(
@@ -78,10 +75,10 @@ def create_app(
     sio = _socketio_server(settings)
     sio.attach(app)
     app[SIO] = sio
+    setup_accounts(app, store.engine)
     recorder = setup_archive(app, engine=store.engine)
     setup_live(app, store, recorder, clock=clock)
     setup_schedule(app, store)
-    app.router.add_get("/", _index)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     if SOCKETIO_CLIENT_DIR.is_dir():

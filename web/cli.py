@@ -41,6 +41,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("links (tokens valid for a day):", flush=True)
         for label, url in demo.links:
             print(f"  {label}: {url}", flush=True)
+        print("accounts (one-time passwords, to be changed at first sign-in):", flush=True)
+        for name, what, password in demo.accounts:
+            print(f"  {name} ({what}): {password}", flush=True)
     app = create_app(settings)
     print(f"reception-bridge listening on {settings.base_url}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None)

@@ -1,4 +1,6 @@
-"""``serve --demo``: a migrated database, the default site tree and one open session."""
+"""``serve --demo``: a migrated database, the default site tree, one open session, and
+accounts to sign in with (a first administrator on an empty database; demo accounts
+whose one-time passwords are printed again at every demo start)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from accounts.service import Accounts
 from config.settings import Settings
 from core.access import Role
 from core.sessions import SessionState
@@ -21,6 +24,44 @@ DEMO_TITLE = "Phiên tiếp công dân trực tuyến (trình diễn)"
 DEMO_HOST = "tw-hanoi"
 DEMO_SITES = ("bac-ninh", "ha-noi", "hai-phong")
 DAY = timedelta(days=1)
+FIRST_ADMIN = "admin"
+DEMO_ACCOUNTS = (
+    ("demo-operator", "Điều hành viên (trình diễn)", DEMO_HOST, (Role.OPERATOR,)),
+    ("demo-scheduler", "Cán bộ xếp lịch (trình diễn)", DEMO_HOST, (Role.SCHEDULER,)),
+    ("demo-clerk", "Văn thư lưu trữ (trình diễn)", DEMO_HOST, (Role.CLERK,)),
+    *(
+        (f"demo-room-{site}", f"Phòng tiếp công dân {site} (trình diễn)", site, (Role.ROOM,))
+        for site in DEMO_SITES[:2]
+    ),
+)
+"""Demo accounts: (name, display name, site, roles)."""
+
+
+def first_administrator(accounts: Accounts) -> str | None:
+    """On a database with no user at all, add ``admin`` (central office); its one-time
+    password, else None."""
+    if accounts.list_users():
+        return None
+    _, password = accounts.add_user(
+        FIRST_ADMIN,
+        "Quản trị hệ thống",
+        DEMO_HOST,
+        (Role.ADMINISTRATOR,),
+        by="reception-bridge serve",
+    )
+    return password
+
+
+def demo_accounts(accounts: Accounts) -> list[tuple[str, str, str]]:
+    """Each demo account, added if missing, with a fresh one-time password."""
+    out = []
+    for name, display, site, roles in DEMO_ACCOUNTS:
+        if accounts.get_user(name) is None:
+            _, password = accounts.add_user(name, display, site, roles, by="serve --demo")
+        else:
+            password = accounts.reset_password(name, by="serve --demo")
+        out.append((name, f"{', '.join(roles)} @ {site}", password))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +70,8 @@ class DemoLinks:
     """The open demo session."""
     links: tuple[tuple[str, str], ...]
     """(label, url) pairs a newcomer needs."""
+    accounts: tuple[tuple[str, str, str], ...] = ()
+    """(user name, what it is for, one-time password) for the accounts to try."""
 
 
 def _first_room(store: Store, site_id: str) -> int | None:
@@ -75,6 +118,10 @@ def prepare_demo(settings: Settings, store: Store) -> DemoLinks:
     migrate_all(store.engine)
     if store.site_count() == 0:
         store.load_tree()
+    accounts = Accounts(store.engine)
+    admin = first_administrator(accounts)
+    tried = [(FIRST_ADMIN, f"administrator @ {DEMO_HOST}", admin)] if admin else []
+    tried += demo_accounts(accounts)
     now = datetime.now(UTC)
     session = demo_session(store, now)
     secret = settings.signing_secret()
@@ -99,4 +146,5 @@ def prepare_demo(settings: Settings, store: Store) -> DemoLinks:
     links.append(("archive (clerk)", f"{base}/archive?token={clerk}"))
     links.append(("public schedule", f"{base}/schedule"))
     links.append(("API description", f"{base}/api/openapi.json"))
-    return DemoLinks(session, tuple(links))
+    links.append(("sign in", f"{base}/login"))
+    return DemoLinks(session, tuple(links), tuple(tried))

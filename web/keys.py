@@ -9,6 +9,7 @@ from bridge.relay import Relay
 from config.settings import Settings
 from core.sessions import Directory
 from sessions.lifecycle import Lifecycle
+from sessions.store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRET = web.AppKey("secret", str)
@@ -18,3 +19,5 @@ RELAY = web.AppKey("relay", Relay)
 """Every live session's hub in this process (the boards REST markers go onto)."""
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 """The one owner of sessions' lives: REST open/close/cancel go through it."""
+STORE = web.AppKey("schedule_store", Store)
+"""The scheduler's store: sites, rules, sessions (every part may read the site tree)."""

@@ -43,8 +43,7 @@ from tests.e2e.harness import (
     wait_until,
 )
 from web.app import create_app
-from web.keys import RELAY
-from web.schedule.keys import STORE
+from web.keys import RELAY, STORE
 
 pytestmark = pytest.mark.chromium
 

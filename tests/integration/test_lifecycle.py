@@ -31,9 +31,8 @@ from tests.conftest import free_port
 from tests.integration.conftest import wait_for
 from web.app import create_app
 from web.archive.keys import ARCHIVE, RECORDER
-from web.keys import LIFECYCLE, RELAY
+from web.keys import LIFECYCLE, RELAY, STORE
 from web.live.setup import NAMESPACE
-from web.schedule.keys import STORE
 
 SECRET = "lifecycle-test-secret-0123456789abcdef"
 HOST = "tw-hanoi"

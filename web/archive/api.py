@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from core.access import Claims
+from core.access import Claims, Role
 from recorder import access
 from recorder.archive import RecordingView, SearchQuery
 from recorder.audit import AuditResult
@@ -29,6 +29,7 @@ from web.archive.audit import Attempt, audited, name_param
 from web.archive.jobs import Export, JobState
 from web.archive.keys import ARCHIVE
 from web.http.errors import bad, http_error, inconsistent
+from web.http.minting import page_token
 from web.http.parse import (
     case_number,
     day_range,
@@ -106,6 +107,7 @@ def _local_midnight(day: date) -> datetime:
 @routes.get("/archive")
 async def archive_page(request: web.Request) -> web.FileResponse:
     """The clerk archive page; it reads ``?token=`` itself."""
+    await page_token(request, (Role.ADMINISTRATOR, Role.CLERK))
     return page("archive/archive.html")
 
 

@@ -21,6 +21,7 @@ message is for people. The status follows one rule on every route of ``web/``:
        file, a required text that is blank or too long (a reason), a number out of
        its range, a site that takes no part in the session; and every refusal the
        domain raises as invalid. (:func:`inconsistent`.)
+429    Too many failed sign-ins for one user name: it is locked for a while.
 =====  ================================================================================
 
 Refusals raised below the web layer (:class:`sessions.errors.ScheduleError`,
@@ -87,6 +88,7 @@ def http_error(status: int, code: str, message: str) -> web.HTTPException:
         413: web.HTTPRequestEntityTooLarge,
         416: web.HTTPRequestRangeNotSatisfiable,
         422: web.HTTPUnprocessableEntity,
+        429: web.HTTPTooManyRequests,
     }
     cls = classes.get(status, web.HTTPBadRequest)
     if cls is web.HTTPRequestEntityTooLarge:

@@ -114,10 +114,15 @@ def setup_live(
         with contextlib.suppress(asyncio.CancelledError):
             await clock
         await record_when_open.settle()
-        # The sessions live in this process are those with a hub here.
+        await namespace.close()
+
+    async def end_live_sessions(app: web.Application) -> None:
+        # On shutdown, before the server closes its connections, so every endpoint
+        # still hears `session_closed` (server_shutdown) and reconnects later. The
+        # sessions live in this process are those with a hub here.
         live = [await app[DIRECTORY].session(session_id) for session_id in list(relay.hubs)]
         logger.info("ending the live part of %d sessions", len(live))
         await lifecycle.shutdown(info for info in live if info is not None)
-        await namespace.close()
 
     app.cleanup_ctx.append(live)
+    app.on_shutdown.append(end_live_sessions)

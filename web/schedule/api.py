@@ -33,7 +33,7 @@ from web.http.parse import (
     strings,
     text,
 )
-from web.keys import LIFECYCLE, SECRET, SETTINGS
+from web.keys import LIFECYCLE, SECRET, SETTINGS, STORE
 from web.schedule.http import (
     STAFF,
     optional_claims,
@@ -42,7 +42,6 @@ from web.schedule.http import (
     scheduler_scope,
     staff_scope,
 )
-from web.schedule.keys import STORE
 
 logger = logging.getLogger(__name__)
 

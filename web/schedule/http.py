@@ -16,7 +16,7 @@ from sessions.errors import ScheduleError
 from sessions.sitetree import Scope
 from web.http.auth import authenticate, require, token_from_request
 from web.http.errors import refused
-from web.schedule.keys import STORE
+from web.keys import STORE
 
 P = ParamSpec("P")
 T = TypeVar("T")

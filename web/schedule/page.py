@@ -17,8 +17,8 @@ from sessions.ical import build_feed
 from sessions.views import SessionView, SiteView
 from web.http.errors import http_error
 from web.http.parse import day_range, query_day
+from web.keys import STORE
 from web.schedule.http import run
-from web.schedule.keys import STORE
 
 routes = web.RouteTableDef()
 

@@ -8,11 +8,11 @@ from aiohttp import web
 
 from core.db import make_engine
 from sessions.store import Store
+from web.keys import STORE
 from web.schedule import api as schedule_api
 from web.schedule import openapi as schedule_openapi
 from web.schedule import page as schedule_page
 from web.schedule import sites_api as schedule_sites_api
-from web.schedule.keys import STORE
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from web.http.parse import (
     optional_text,
     text,
 )
+from web.keys import STORE
 from web.schedule.http import refusals, run, scheduler_scope
-from web.schedule.keys import STORE
 
 logger = logging.getLogger(__name__)
 
