@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,8 +26,25 @@ def test_room_page_is_served_without_leaking_the_token(live_server: LiveServer) 
     assert "/static/room/room.js" in body
 
 
+def test_without_a_token_or_a_sign_in_the_room_page_sends_to_sign_in(
+    live_server: LiveServer,
+) -> None:
+    request = urllib.request.Request(live_server.page_url("/room"))
+    opener = urllib.request.build_opener(_NoRedirect())
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        opener.open(request, timeout=30)
+    assert caught.value.code == 303
+    assert caught.value.headers["Location"] in ("/login?next=%2Froom", "/login?next=/room")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 def test_missing_token_is_explained_in_vietnamese(open_room: OpenRoom) -> None:
-    room = open_room(None)
+    # An invitation link whose token was cut off: the page explains what is missing.
+    room = open_room(None, token="")
     state = room.wait_phase("error")
     assert state["error"]["code"] == "token_missing"
     shown = room.error_box()
@@ -36,7 +54,7 @@ def test_missing_token_is_explained_in_vietnamese(open_room: OpenRoom) -> None:
 
 
 def test_language_switch_to_english_and_back(open_room: OpenRoom) -> None:
-    room = open_room(None)
+    room = open_room(None, token="")
     room.wait_phase("error")
     room.page.locator("#lang").click()
     wait_until(
@@ -60,7 +78,7 @@ def test_language_switch_to_english_and_back(open_room: OpenRoom) -> None:
 
 
 def test_lang_parameter_opens_in_english(open_room: OpenRoom) -> None:
-    room = open_room(None, lang="en")
+    room = open_room(None, token="", lang="en")
     room.wait_phase("error")
     assert room.page.locator("#leave").inner_text() == "Leave"
 
