@@ -1,0 +1,567 @@
+"""The sign-in page and the home page of each role, in Chromium against the real server.
+
+The server answers from its scheduler database (no ``MemoryDirectory``): the site tree is
+the default one, users are made with the accounts service and given a known password,
+sessions are booked over REST. Each test signs in through the form as a person would.
+
+Every page shown here is also saved as a 1366x768 screenshot (the pytest temporary folder,
+``screens/``, and ``/tmp/rb-screens/``), and no visible text, placeholder, title or label
+may be a message key: ``i18n.js`` shows a missing key as the key itself
+(``home.room.join``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.access import Role
+from signaling.tokens import issue_token
+from tests.e2e.harness import (
+    JOIN_TIMEOUT_S,
+    BrowserPage,
+    ServerThread,
+    data_dir_settings,
+    new_page,
+    wait_until,
+)
+from web.accounts.keys import ACCOUNTS
+from web.app import create_app
+from web.keys import STORE
+
+pytestmark = pytest.mark.chromium
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+PASSWORD = "mật-khẩu-kiểm-thử-2026"
+VIEWPORT = {"width": 1366, "height": 768}
+SHARED_SCREENS = Path("/tmp/rb-screens")
+UI_TIMEOUT_S = 20.0
+
+HOST = "tw-hanoi"
+ROOM_SITE = "bac-ninh"
+
+# name -> (display name, site, roles). Names carry no dot, so a user name shown on a
+# page cannot pass for a message key.
+USERS: dict[str, tuple[str, str, tuple[Role, ...]]] = {
+    "phong-bacninh": ("Phòng tiếp công dân tỉnh Bắc Ninh", ROOM_SITE, (Role.ROOM,)),
+    "dieuhanh-tw": ("Nguyễn Văn An", HOST, (Role.OPERATOR,)),
+    "truc-tw": ("Trần Thị Bình", HOST, (Role.OPERATOR, Role.SCHEDULER)),
+    "luutru-tw": ("Lê Thị Cúc", HOST, (Role.CLERK,)),
+    "lichbn": ("Phạm Văn Dũng", ROOM_SITE, (Role.SCHEDULER,)),
+    "quantri-bn": ("Hoàng Thị Em", ROOM_SITE, (Role.ADMINISTRATOR,)),
+    "khoa-thu": ("Người thử khóa tài khoản", "hai-phong", (Role.ROOM,)),
+}
+
+# A message key shown as is: dotted lower-case words ("home.room.join"), not part of an
+# address or a file name.
+RAW_KEY = re.compile(r"(?<![\w./:@-])[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+(?![\w/@-])")
+
+
+@dataclass
+class HomesServer:
+    """A server on its scheduler database, with the default site tree and the users."""
+
+    url: str
+    app: Any
+    secret: str
+    browser: Any
+    screens: Path
+    pages: list[BrowserPage] = field(default_factory=list)
+
+    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        """A REST call as a central administrator (a token, not a cookie); 2xx only."""
+        token = issue_token(self.secret, role=Role.ADMINISTRATOR, site=HOST, subject="e2e")
+        request = urllib.request.Request(
+            self.url + path,
+            method=method,
+            data=json.dumps(body or {}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+        except HTTPError as err:
+            raise AssertionError(f"{method} {path}: {err.code} {err.read()!r}") from err
+        return answer
+
+    def book(
+        self,
+        title: str,
+        *,
+        starts_in: timedelta = timedelta(minutes=-5),
+        lasts: timedelta = timedelta(hours=2),
+        host: str = HOST,
+        sites: tuple[str, ...] = (ROOM_SITE,),
+    ) -> dict[str, Any]:
+        """A planned session of ``host`` and ``sites`` (by default: started 5 min ago)."""
+        start = datetime.now(UTC).replace(microsecond=0) + starts_in
+        return self.call(
+            "POST",
+            "/api/sessions",
+            {
+                "title": title,
+                "host_site": host,
+                "starts_at": start.isoformat(),
+                "ends_at": (start + lasts).isoformat(),
+                "participants": list(sites),
+                "allow_day_off": True,
+                "record": False,
+            },
+        )
+
+    def session_state(self, session_id: str) -> str:
+        return str(self.call("GET", f"/api/sessions/{session_id}")["state"])
+
+    def open_page(self, path: str, name: str) -> BrowserPage:
+        page = new_page(self.browser, self.url + path, name, BrowserPage)
+        page.page.set_viewport_size(VIEWPORT)
+        page.context.set_default_timeout(UI_TIMEOUT_S * 1000)
+        self.pages.append(page)
+        return page
+
+    def sign_in(self, user: str, password: str = PASSWORD, *, path: str = "/login") -> BrowserPage:
+        """A fresh browser signed in as ``user`` through the form, on the home page."""
+        page = self.open_page(path, user)
+        fill_sign_in(page, user, password)
+        page.page.wait_for_url(f"{self.url}/", timeout=UI_TIMEOUT_S * 1000)
+        wait_home(page)
+        return page
+
+    def screenshot(self, page: BrowserPage, name: str) -> Path:
+        """``name``.png of the whole page, here and in /tmp/rb-screens for the lead."""
+        path = self.screens / f"{name}.png"
+        page.page.screenshot(path=str(path), full_page=False)
+        SHARED_SCREENS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SHARED_SCREENS / path.name)
+        return path
+
+
+def fill_sign_in(page: BrowserPage, user: str, password: str) -> None:
+    p = page.page
+    p.get_by_label("Tên đăng nhập").fill(user)
+    p.get_by_label("Mật khẩu", exact=True).fill(password)
+    p.get_by_role("button", name="Đăng nhập").click()
+
+
+def wait_home(page: BrowserPage) -> None:
+    """The home page has its person and its sections."""
+    page.page.locator("#who-name:not(:empty)").wait_for()
+    page.page.locator("#loading").wait_for(state="hidden")
+
+
+def raw_keys(page: BrowserPage) -> list[str]:
+    """Visible texts, placeholders, titles and labels that look like message keys."""
+    texts: list[str] = page.evaluate(
+        """() => {
+          const out = [document.title, document.body.innerText];
+          for (const node of document.querySelectorAll("*")) {
+            if (!node.getClientRects().length) continue;
+            for (const attr of ["placeholder", "title", "aria-label", "value"]) {
+              const value = node.getAttribute(attr);
+              if (value && !(node.tagName === "INPUT" && attr === "value" && node.type !== "submit"
+                  && node.type !== "button")) out.push(value);
+            }
+          }
+          return out;
+        }"""
+    )
+    return sorted({m.group(0) for text in texts for m in RAW_KEY.finditer(text)})
+
+
+def assert_translated(page: BrowserPage) -> None:
+    """No message key shows, in Vietnamese and (after the switch) in English."""
+    for lang in ("vi", "en"):
+        found = raw_keys(page)
+        assert not found, f"{page.name}: untranslated keys shown ({lang}): {found}"
+        page.page.locator("#lang").click()
+        page.page.wait_for_function(
+            "(lang) => document.documentElement.lang === lang", arg="en" if lang == "vi" else "vi"
+        )
+
+
+def visible_text(page: BrowserPage, selector: str) -> str:
+    return str(page.page.locator(selector).inner_text())
+
+
+@pytest.fixture(scope="module")
+def homes(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomesServer]:
+    """One server for the module (sign-ins are slow: argon2): each test books its own."""
+    data_dir = tmp_path_factory.mktemp("homes-data")
+    screens = tmp_path_factory.mktemp("screens")
+
+    def build(port: int) -> tuple[Any, Any]:
+        settings = data_dir_settings(data_dir, port, record_on_open=False)
+        return create_app(settings), settings
+
+    thread = ServerThread(build)
+    url = thread.start()
+    assert thread.app is not None and thread.settings is not None
+    thread.app[STORE].load_tree()
+    accounts = thread.app[ACCOUNTS]
+    for name, (display, site, roles) in USERS.items():
+        _, one_time = accounts.add_user(name, display, site, roles, by="e2e")
+        accounts.set_password(name, one_time, PASSWORD)
+    server = HomesServer(url, thread.app, thread.settings.signing_secret(), browser, screens)
+    try:
+        yield server
+    finally:
+        for page in server.pages:
+            page.close()
+        thread.stop()
+
+
+@pytest.fixture(autouse=True)
+def close_pages(homes: HomesServer) -> Iterator[None]:
+    """Each test's pages close when it ends (the server lives on)."""
+    yield
+    for page in homes.pages:
+        page.close()
+    homes.pages.clear()
+
+
+# ---------------------------------------------------------------------- sign-in page
+
+
+def test_wrong_password_shows_the_error(homes: HomesServer) -> None:
+    page = homes.open_page("/login", "login")
+    page.page.get_by_label("Tên đăng nhập").wait_for()
+    homes.screenshot(page, "login")
+    assert_translated(page)
+
+    fill_sign_in(page, "phong-bacninh", "không-phải-mật-khẩu")
+    error = page.page.locator("#signin-error")
+    error.wait_for()
+    assert "Tên đăng nhập hoặc mật khẩu không đúng." in error.inner_text()
+    assert page.page.url.startswith(f"{homes.url}/login")
+    assert page.page.get_by_label("Mật khẩu", exact=True).input_value() == ""
+    homes.screenshot(page, "login-error")
+
+    # The right password afterwards signs in (one failure does not lock the name).
+    fill_sign_in(page, "phong-bacninh", PASSWORD)
+    page.page.wait_for_url(f"{homes.url}/")
+
+
+def test_five_failures_lock_the_name(homes: HomesServer) -> None:
+    page = homes.open_page("/login", "locked")
+    error = page.page.locator("#signin-error")
+    shown = ""
+    for _ in range(6):
+        fill_sign_in(page, "khoa-thu", "sai-mật-khẩu-rồi")
+        page.page.wait_for_function(
+            "() => { const b = document.getElementById('signin-submit'); return !b.disabled; }"
+        )
+        shown = error.inner_text()
+        if "tạm thời bị khóa" in shown:
+            break
+    assert "tạm thời bị khóa" in shown and "15 phút" in shown, shown
+    # Locked, even the right password is refused for now.
+    fill_sign_in(page, "khoa-thu", PASSWORD)
+    page.page.wait_for_function("() => !document.getElementById('signin-submit').disabled")
+    assert "tạm thời bị khóa" in error.inner_text()
+    assert page.page.url.startswith(f"{homes.url}/login")
+
+
+def test_sign_in_goes_on_to_next_and_never_off_site(homes: HomesServer) -> None:
+    page = homes.open_page("/login?next=%2Fschedule", "next")
+    fill_sign_in(page, "luutru-tw", PASSWORD)
+    page.page.wait_for_url(f"{homes.url}/schedule")
+
+    other = homes.open_page("/login?next=%2F%2Fevil.example%2F", "evil")
+    fill_sign_in(other, "luutru-tw", PASSWORD)
+    other.page.wait_for_url(f"{homes.url}/")
+
+
+# ---------------------------------------------------------------------- room
+
+
+def test_room_joins_today_session(homes: HomesServer) -> None:
+    now = homes.book("Tiếp công dân định kỳ tháng (kiểm thử phòng)")
+    # Joinable 15 minutes before the start: this one becomes joinable a few seconds in.
+    soon_start = datetime.now(UTC) + timedelta(minutes=15, seconds=8)
+    same_day = soon_start.astimezone(VIETNAM).date() == datetime.now(VIETNAM).date()
+    soon = homes.book(
+        "Tiếp công dân đột xuất (kiểm thử đếm ngược)",
+        starts_in=timedelta(minutes=15, seconds=8),
+        lasts=timedelta(minutes=30),
+    )
+    elsewhere = homes.book("Phiên của Hải Phòng", sites=("hai-phong",))
+
+    page = homes.sign_in("phong-bacninh")
+    p = page.page
+    assert p.locator("#sec-room").is_visible()
+    assert not p.locator("#sec-operator").is_visible()
+    item = p.locator(f"li.room-session[data-session='{now['id']}']")
+    item.wait_for()
+    link = item.locator("a.join")
+    assert link.inner_text() == "Vào phiên"
+    assert link.get_attribute("href") == f"/room?session={now['id']}"
+    assert p.locator(f"li.room-session[data-session='{elsewhere['id']}']").count() == 0
+    assert "Bắc Ninh" in visible_text(page, "#who-site")
+
+    if same_day:
+        waiting = p.locator(f"li.room-session[data-session='{soon['id']}']")
+        assert waiting.locator("button.join").is_disabled()
+        assert "Mở để vào phiên sau" in waiting.locator(".status-line").inner_text()
+        homes.screenshot(page, "home-room")
+        assert_translated(page)
+        # The countdown ends: the disabled button turns into the link.
+        waiting.locator("a.join").wait_for(timeout=30_000)
+        assert waiting.locator("a.join").get_attribute("href") == f"/room?session={soon['id']}"
+    else:
+        homes.screenshot(page, "home-room")
+        assert_translated(page)
+
+    link.click()
+    p.wait_for_url(re.compile(r"/room\?token="))
+    query = parse_qs(urlsplit(p.url).query)
+    assert "session" not in query and query["token"]
+    wait_until(
+        lambda: p.evaluate("() => window.rb?.state.phase") == "joined",
+        timeout=JOIN_TIMEOUT_S,
+        message=lambda: f"room page never joined{page.log_tail()}",
+    )
+
+
+def test_kiosk_joins_by_itself(homes: HomesServer) -> None:
+    session = homes.book("Tiếp công dân (kiểm thử kiosk)")
+    page = homes.sign_in("phong-bacninh")
+    p = page.page
+    # Ticking the box joins the session that is open for joining now, after a notice.
+    p.get_by_label("Chế độ kiosk").check()
+    p.locator("#room-auto .auto-text").wait_for()
+    assert "Tự động vào phiên" in visible_text(page, "#room-auto")
+    # "Không vào lúc này" stops it for this page.
+    p.get_by_role("button", name="Không vào lúc này").click()
+    p.wait_for_timeout(7000)
+    assert p.url == f"{homes.url}/"
+
+    # Remembered: opening the home again joins by itself.
+    p.goto(f"{homes.url}/")
+    p.wait_for_url(re.compile(r"/room\?token="), timeout=30_000)
+    assert p.evaluate("() => localStorage.getItem('rb.home.kiosk')") == "1"
+    p.evaluate("() => localStorage.removeItem('rb.home.kiosk')")
+    assert session["id"]
+
+
+# ---------------------------------------------------------------------- operator
+
+
+def test_operator_opens_runs_and_ends_a_session(homes: HomesServer) -> None:
+    session = homes.book("Tiếp công dân định kỳ (kiểm thử điều hành)")
+    sid = session["id"]
+    page = homes.sign_in("dieuhanh-tw")
+    p = page.page
+    row = p.locator(f"#op-table tr[data-session='{sid}']")
+    row.wait_for()
+    assert row.get_attribute("data-state") == "planned"
+    # Only an operator: the urgent form says booking needs another role, and is disabled.
+    assert p.locator("#urgent-no-right").is_visible()
+    assert "chưa có quyền lập lịch" in visible_text(page, "#urgent-no-right")
+    assert p.locator("#urgent-submit").is_disabled()
+
+    row.get_by_role("button", name="Mở phiên").click()
+    p.locator(f"#op-table tr[data-session='{sid}'][data-state='open']").wait_for()
+    assert homes.session_state(sid) == "open"
+    assert "Đã mở phiên" in visible_text(page, "#flash")
+    homes.screenshot(page, "home-operator")
+    p.set_viewport_size({"width": 1920, "height": 1080})
+    homes.screenshot(page, "home-operator-1920x1080")
+    p.set_viewport_size(VIEWPORT)
+    assert_translated(page)
+
+    row = p.locator(f"#op-table tr[data-session='{sid}']")
+    console = row.get_by_role("link", name="Bàn điều khiển")
+    assert console.get_attribute("href") == f"/console?session={sid}"
+    console.click()
+    p.wait_for_url(re.compile(r"/console\?token="))
+    wait_until(
+        lambda: p.evaluate("() => window.rbc?.state.phase") == "joined",
+        timeout=JOIN_TIMEOUT_S,
+        message=lambda: f"console never joined{page.log_tail()}",
+    )
+    p.go_back()
+    wait_home(page)
+
+    row = p.locator(f"#op-table tr[data-session='{sid}']")
+    row.get_by_role("button", name="Kết thúc").click()
+    dialog = p.locator("dialog.confirm")
+    assert "Kết thúc phiên" in dialog.inner_text()
+    dialog.get_by_role("button", name="Quay lại").click()
+    assert homes.session_state(sid) == "open"
+    row.get_by_role("button", name="Kết thúc").click()
+    p.locator("dialog.confirm").get_by_role("button", name="Kết thúc phiên").click()
+    p.locator(f"#op-table tr[data-session='{sid}'][data-state='closed']").wait_for()
+    assert homes.session_state(sid) == "closed"
+
+
+def test_operator_with_scheduler_books_an_urgent_session(homes: HomesServer) -> None:
+    page = homes.sign_in("truc-tw")
+    p = page.page
+    assert not p.locator("#urgent-no-right").is_visible()
+    p.get_by_label("Tên phiên").fill("Tiếp công dân đột xuất: đoàn đông người Bắc Ninh")
+    p.get_by_label("Tìm điểm cầu").fill("bac ninh")
+    box = p.get_by_label("Tỉnh Bắc Ninh", exact=True)
+    box.check()
+    assert not p.locator("li[data-site='hai-phong']").is_visible()
+    assert "Đã chọn 1 điểm cầu" in visible_text(page, "#urgent-chosen")
+    homes.screenshot(page, "home-operator-urgent")
+    p.get_by_role("button", name="Đặt và mở phiên ngay").click()
+    p.locator("#flash .notice").wait_for()
+    assert "Đã đặt và mở phiên" in visible_text(page, "#flash")
+    row = p.locator("#op-table tr", has_text="đoàn đông người Bắc Ninh")
+    row.wait_for()
+    assert row.get_attribute("data-state") == "open"
+    sid = str(row.get_attribute("data-session"))
+    booked = homes.call("GET", f"/api/sessions/{sid}")
+    assert {s["site"] for s in booked["sites"]} == {HOST, ROOM_SITE}
+    start, end = (
+        datetime.fromisoformat(booked["starts_at"]),
+        datetime.fromisoformat(booked["ends_at"]),
+    )
+    assert end - start == timedelta(hours=1)
+    assert abs(datetime.now(UTC) - start) < timedelta(minutes=2)
+    homes.call("POST", f"/api/sessions/{sid}/close")
+
+
+# ---------------------------------------------------------------------- clerk
+
+
+def test_clerk_reaches_the_archive(homes: HomesServer) -> None:
+    page = homes.sign_in("luutru-tw")
+    p = page.page
+    assert p.locator("#sec-clerk").is_visible()
+    homes.screenshot(page, "home-clerk")
+    assert_translated(page)
+
+    p.get_by_role("link", name="Tra cứu hồ sơ ghi hình").click()
+    p.wait_for_url(re.compile(r"/archive\?token="))
+    p.locator("h1", has_text="Lưu trữ phiên tiếp công dân").wait_for()
+
+    p.goto(f"{homes.url}/")
+    wait_home(page)
+    p.get_by_label("Số hồ sơ vụ việc").fill("125/TCD-2026")
+    p.get_by_role("button", name="Tìm theo số hồ sơ").click()
+    p.wait_for_url(re.compile(r"/archive\?.*token="))
+    assert parse_qs(urlsplit(p.url).query)["case"] == ["125/TCD-2026"]
+    p.locator("#search input[name='case']").wait_for()
+    assert p.locator("#search input[name='case']").input_value() == "125/TCD-2026"
+
+
+# ---------------------------------------------------------------------- scheduler
+
+
+def test_scheduler_sees_the_week_and_cancels(homes: HomesServer) -> None:
+    mine = homes.book(
+        "Tiếp công dân của tỉnh Bắc Ninh (kiểm thử lập lịch)", host=ROOM_SITE, sites=()
+    )
+    theirs = homes.book("Phiên của Đà Nẵng", host="da-nang", sites=())
+    page = homes.sign_in("lichbn")
+    p = page.page
+    row = p.locator(f"#sched-table tr[data-session='{mine['id']}']")
+    row.wait_for()
+    assert p.locator(f"#sched-table tr[data-session='{theirs['id']}']").count() == 0
+    assert "Tỉnh Bắc Ninh" in visible_text(page, "#sched-scope")
+    assert "đang được hoàn thiện" in visible_text(page, "#sec-scheduler")
+    homes.screenshot(page, "home-scheduler")
+    assert_translated(page)
+
+    row.get_by_role("button", name="Hủy phiên").click()
+    dialog = p.locator("dialog.confirm")
+    dialog.get_by_label("Lý do hủy (ghi vào phiên)").fill("Lãnh đạo bận họp đột xuất")
+    dialog.get_by_role("button", name="Hủy phiên").click()
+    p.locator(f"#sched-table tr[data-session='{mine['id']}'][data-state='cancelled']").wait_for()
+    view = homes.call("GET", f"/api/sessions/{mine['id']}")
+    assert view["state"] == "cancelled"
+    assert "Lãnh đạo bận họp đột xuất" in view["note"]
+
+
+# ---------------------------------------------------------------------- administrator
+
+
+def test_administrator_adds_a_user_who_signs_in(homes: HomesServer) -> None:
+    page = homes.sign_in("quantri-bn")
+    p = page.page
+    table = p.locator("#admin-table")
+    table.locator("tr[data-user='lichbn']").wait_for()
+    assert table.locator("tr[data-user='dieuhanh-tw']").count() == 0  # another province
+
+    p.get_by_label("Tên đăng nhập").fill("canbo-kinhbac")
+    p.get_by_label("Họ và tên").fill("Đỗ Văn Giang")
+    p.get_by_label("Đơn vị").select_option("phuong-kinh-bac")
+    p.locator("#new-roles").get_by_label("Phòng tiếp công dân").check()
+    p.get_by_role("button", name="Thêm tài khoản").click()
+    otp_box = p.locator(".otp-box")
+    otp_box.wait_for()
+    assert "canbo-kinhbac" in otp_box.locator("h3").inner_text()
+    one_time = p.locator("#otp-value").inner_text()
+    assert re.fullmatch(r"[a-z2-9]{4}(-[a-z2-9]{4}){3}", one_time), one_time
+    table.locator("tr[data-user='canbo-kinhbac']").wait_for()
+    homes.screenshot(page, "home-administrator")
+    assert_translated(page)
+    p.get_by_role("button", name="Đã giao mật khẩu, đóng lại").click()
+    assert p.locator(".otp-box").count() == 0
+    assert one_time not in p.locator("body").inner_text()
+
+    # The new user signs in with it and must choose a password first.
+    newcomer = homes.open_page("/login", "canbo-kinhbac")
+    fill_sign_in(newcomer, "canbo-kinhbac", one_time)
+    n = newcomer.page
+    n.locator("#change").wait_for()
+    homes.screenshot(newcomer, "login-change-password")
+    assert_translated(newcomer)
+    n.get_by_label("Mật khẩu mới (ít nhất 10 ký tự)").fill("ngắn")
+    n.get_by_label("Nhập lại mật khẩu mới").fill("ngắn")
+    n.get_by_role("button", name="Lưu mật khẩu mới").click()
+    assert "ít nhất 10 ký tự" in n.locator("#change-error").inner_text()
+    n.get_by_label("Mật khẩu mới (ít nhất 10 ký tự)").fill("phường-kinh-bắc-2026")
+    n.get_by_label("Nhập lại mật khẩu mới").fill("phường-kinh-bắc-2026")
+    n.get_by_role("button", name="Lưu mật khẩu mới").click()
+    n.wait_for_url(f"{homes.url}/")
+    wait_home(newcomer)
+    assert visible_text(newcomer, "#who-name") == "Đỗ Văn Giang"
+
+    # Disabled, the account is refused with the reason.
+    user_row = p.locator("tr[data-user='canbo-kinhbac']")
+    user_row.get_by_role("button", name="Vô hiệu hóa").click()
+    p.locator("dialog.confirm").get_by_role("button", name="Vô hiệu hóa").click()
+    p.locator("tr[data-user='canbo-kinhbac'] .user-disabled").wait_for()
+    again = homes.open_page("/login", "disabled")
+    fill_sign_in(again, "canbo-kinhbac", "phường-kinh-bắc-2026")
+    again.page.locator("#signin-error").wait_for()
+    assert "vô hiệu hóa" in again.page.locator("#signin-error").inner_text()
+
+    # Enabled again and given a new one-time password, shown once.
+    user_row.get_by_role("button", name="Kích hoạt lại").click()
+    p.locator("tr[data-user='canbo-kinhbac'] .user-active").wait_for()
+    user_row.get_by_role("button", name="Cấp lại mật khẩu").click()
+    p.locator("dialog.confirm").get_by_role("button", name="Cấp lại mật khẩu").click()
+    p.locator(".otp-box").wait_for()
+    fresh = p.locator("#otp-value").inner_text()
+    assert fresh != one_time and re.fullmatch(r"[a-z2-9]{4}(-[a-z2-9]{4}){3}", fresh)
+
+
+# ---------------------------------------------------------------------- sign-out
+
+
+def test_sign_out_returns_to_the_sign_in_page(homes: HomesServer) -> None:
+    page = homes.sign_in("dieuhanh-tw")
+    p = page.page
+    p.get_by_role("button", name="Đăng xuất").click()
+    p.wait_for_url(f"{homes.url}/login")
+    p.get_by_label("Tên đăng nhập").wait_for()
+    # Signed out: "/" is the public entrance again, and it links to the sign-in page.
+    p.goto(f"{homes.url}/")
+    assert p.get_by_role("link", name="Đăng nhập / Sign in").get_attribute("href") == "/login"
+    assert p.locator("#who-name").count() == 0

@@ -1,0 +1,261 @@
+// What the sign-in page and the home page share: calling the server (JSON, the CSRF
+// header, errors as the server names them), Vietnam dates and times, a DOM builder,
+// a confirmation dialog. Only the home and sign-in pages import this module.
+
+import { getLanguage, has, t } from "/static/shared/i18n.js";
+
+export const TIME_ZONE = "Asia/Ho_Chi_Minh";
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+// -- calling the server ---------------------------------------------------------------
+
+/** A refused or failed request: `status` (0 without an answer), the server's `code`
+ * and `message` (its sentence, shown as the detail). */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+    this.serverMessage = message || "";
+  }
+}
+
+let csrfToken = "";
+let onSignedOut = null;
+let clockSkewMs = 0;
+
+/** The anti-forgery value every state-changing request sends in X-CSRF-Token. */
+export function setCsrfToken(value) {
+  csrfToken = value ?? "";
+}
+
+/** Called (once per answer) when the server says 401: the sign-in session is over. */
+export function setSignedOutHandler(fn) {
+  onSignedOut = fn;
+}
+
+/** The server's clock (its Date header), so a kiosk with a wrong clock still counts
+ * down right. Only a skew of more than 5 s is corrected (the header has 1 s steps). */
+export function now() {
+  return Date.now() + clockSkewMs;
+}
+
+function noteServerClock(response) {
+  const header = response.headers.get("Date");
+  const server = header ? Date.parse(header) : NaN;
+  if (Number.isNaN(server)) return;
+  const skew = server - Date.now();
+  clockSkewMs = Math.abs(skew) > 5000 ? skew : 0;
+}
+
+/** JSON request to `path`; resolves with the body, rejects with an ApiError. */
+export async function api(path, { method = "GET", body, csrf } = {}) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrf ?? csrfToken;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, "network", "");
+  }
+  noteServerClock(response);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new ApiError(
+      response.status,
+      data?.error?.code ?? `http_${response.status}`,
+      data?.error?.message ?? response.statusText,
+    );
+    if (response.status === 401 && onSignedOut) onSignedOut(error);
+    throw error;
+  }
+  return data;
+}
+
+/** The error in the page's language: our sentence for the code when we have one,
+ * else the server's own message. */
+export function errorText(error) {
+  const code = error?.code ?? "unknown";
+  if (has(`err.${code}`)) return t(`err.${code}`);
+  if (error?.serverMessage) return error.serverMessage;
+  if (error?.status) return t("err.http", { status: error.status });
+  return String(error?.message ?? error);
+}
+
+/** Show `error` (or nothing, for null) in `box`: our sentence, then the server's
+ * message and code in small print so a helpdesk can tell what happened. */
+export function showError(box, error) {
+  box.replaceChildren();
+  box.hidden = !error;
+  if (!error) return;
+  box.append(el("span", { class: "error-text" }, errorText(error)));
+  if (!(error instanceof ApiError)) return; // the page's own check: no server detail
+  const detail = [error.serverMessage, error.code && error.code !== "network" ? `(${error.code})` : ""]
+    .filter(Boolean)
+    .join(" ");
+  if (detail && detail !== errorText(error)) {
+    box.append(" ", el("small", { class: "error-detail" }, t("err.detail", { detail })));
+  }
+}
+
+/** A same-site path to go to after sign-in, or "/" (never another site, never "//"). */
+export function safeNext(raw) {
+  if (typeof raw !== "string" || !raw.startsWith("/") || raw.startsWith("//") || raw.startsWith("/\\")) {
+    return "/";
+  }
+  try {
+    const url = new URL(raw, location.origin);
+    if (url.origin !== location.origin) return "/";
+    return url.pathname + url.search + url.hash;
+  } catch {
+    return "/";
+  }
+}
+
+// -- Vietnam dates and times -----------------------------------------------------------
+
+const isoDay = new Intl.DateTimeFormat("en-CA", {
+  timeZone: TIME_ZONE,
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+});
+
+/** The Vietnam calendar day of instant `ms` as YYYY-MM-DD. */
+export function vnDay(ms = now()) {
+  return isoDay.format(new Date(ms));
+}
+
+/** `day` (YYYY-MM-DD) moved by `n` days. */
+export function addDays(day, n) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(Date.UTC(y, m - 1, d) + n * DAY_MS).toISOString().slice(0, 10);
+}
+
+/** The Monday of the week of `day` (YYYY-MM-DD). */
+export function mondayOf(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  const weekday = (new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7; // Monday 0
+  return addDays(day, -weekday);
+}
+
+function locale() {
+  return getLanguage() === "vi" ? "vi-VN" : "en-GB";
+}
+
+/** HH:MM in Vietnam time. */
+export function hhmm(iso) {
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TIME_ZONE,
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+  }).format(new Date(iso));
+}
+
+/** HH:MM:SS in Vietnam time, for the clock. */
+export function hhmmss(ms) {
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TIME_ZONE,
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hour12: false,
+  }).format(new Date(ms));
+}
+
+/** A day (YYYY-MM-DD or an instant) as the offices write it: "Thứ Hai, 12/01/2026". */
+export function longDay(dayOrIso) {
+  const date = /^\d{4}-\d{2}-\d{2}$/.test(dayOrIso) ? new Date(`${dayOrIso}T12:00:00+07:00`) : new Date(dayOrIso);
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TIME_ZONE,
+    weekday: "long",
+    day: "2-digit",
+    month: "2-digit",
+    year: "numeric",
+  }).format(date);
+}
+
+/** dd/mm/yyyy of a day or an instant in Vietnam time. */
+export function shortDay(dayOrIso) {
+  const date = /^\d{4}-\d{2}-\d{2}$/.test(dayOrIso) ? new Date(`${dayOrIso}T12:00:00+07:00`) : new Date(dayOrIso);
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TIME_ZONE,
+    day: "2-digit",
+    month: "2-digit",
+    year: "numeric",
+  }).format(date);
+}
+
+/** A wait as words: "1 giờ 05 phút", "12 phút 30 giây", "45 giây". */
+export function waitText(ms) {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor(total / 60) % 60;
+  const s = total % 60;
+  if (h > 0) return t("time.hm", { h, m: String(m).padStart(2, "0") });
+  if (m > 0) return t("time.ms", { m, s: String(s).padStart(2, "0") });
+  return t("time.s", { s });
+}
+
+// -- DOM ------------------------------------------------------------------------------
+
+/** el("a", {href, class, dataset: {...}, onclick}, ...children): a new element. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+/** Ask before doing something that cannot be undone, in a modal <dialog>.
+ * Resolves with null when the person goes back, else with {reason} (the text typed in
+ * the optional reason field, "" without one). */
+export function confirmDialog({ title, text, action, danger = true, reasonLabel = null }) {
+  return new Promise((resolve) => {
+    const reason = reasonLabel ? el("input", { name: "reason", maxlength: "500", autocomplete: "off" }) : null;
+    const dialog = el(
+      "dialog",
+      { class: "confirm", "aria-labelledby": "confirm-title" },
+      el(
+        "form",
+        { method: "dialog" },
+        el("h2", { id: "confirm-title" }, title),
+        el("p", {}, text),
+        reason ? el("label", { class: "field" }, el("span", {}, reasonLabel), reason) : null,
+        el(
+          "div",
+          { class: "actions" },
+          el("button", { type: "submit", value: "back", class: "secondary" }, t("dialog.back")),
+          el("button", { type: "submit", value: "ok", class: danger ? "danger" : "primary" }, action),
+        ),
+      ),
+    );
+    dialog.addEventListener("close", () => {
+      const ok = dialog.returnValue === "ok";
+      const value = reason ? reason.value.trim() : "";
+      dialog.remove();
+      resolve(ok ? { reason: value } : null);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    (reason ?? dialog.querySelector("button.secondary")).focus();
+  });
+}
