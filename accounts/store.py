@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session as DB
-from sqlalchemy.orm import sessionmaker
 
 from accounts.errors import UnknownUser
 from accounts.models import AccountEvent, SignInSession, User
 from accounts.values import EventKind, UserName, UserView
-from core.db import WRITE_OPTION
+from core.db import Transactions
 from core.ids import SiteId
 
 
@@ -41,32 +38,12 @@ def is_locked(user: User, now: datetime) -> bool:
     return user.locked_until is not None and now < user.locked_until
 
 
-class AccountStore:
+class AccountStore(Transactions):
     """Reads and one-transaction writes on the ``acc_`` tables."""
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.clock = clock
-        self._reader = sessionmaker(engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
-        # SQLite takes one writer at a time; writers of this process queue here rather
-        # than in SQLite's busy-wait.
-        self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
-
-    @contextmanager
-    def read(self) -> Iterator[DB]:
-        with self._reader() as db:
-            yield db
-
-    @contextmanager
-    def write(self) -> Iterator[DB]:
-        """One transaction: committed when the block ends, rolled back on any error."""
-        with self._write_lock, self._writer() as db, db.begin():
-            yield db
 
     def event(
         self,

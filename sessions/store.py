@@ -8,17 +8,14 @@ and :meth:`Store.set_state`.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session as DB
-from sqlalchemy.orm import selectinload, sessionmaker
+from sqlalchemy.orm import selectinload
 
-from core.db import WRITE_OPTION
+from core.db import Transactions
 from core.ids import SiteId
 from core.sessions import SessionState, SiteInfo
 from sessions import booking, sitetree
@@ -45,34 +42,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Store:
+class Store(Transactions):
     """Sites, calendar, rules and sessions in one database."""
 
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.clock = clock
-        self._reader = sessionmaker(engine, expire_on_commit=False)
-        self._writer = sessionmaker(
-            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
         self._calendar: WorkCalendar | None = None
-        # SQLite takes one writer at a time; queueing writers of this process on a lock
-        # spares them SQLite's busy-wait sleeps (other processes still meet BEGIN
-        # IMMEDIATE and the busy timeout).
-        self._write_lock: AbstractContextManager[object] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
-
-    @contextmanager
-    def read(self) -> Iterator[DB]:
-        with self._reader() as db:
-            yield db
-
-    @contextmanager
-    def write(self) -> Iterator[DB]:
-        """One transaction: committed when the block ends, rolled back on any error."""
-        with self._write_lock, self._writer() as db, db.begin():
-            yield db
 
     # calendar
 
