@@ -28,6 +28,7 @@ from core.sessions import Directory, SessionEnd, SessionInfo
 from signaling.admission import Admission, AdmissionError, admit
 from signaling.commands import Commands
 from signaling.messages import PublishOffer, SubscribeAnswer, error
+from signaling.wire import MALFORMED_EVENT
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +92,24 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             # Only the server raises "connect", once per socket; a client that sends
             # an event of that name must not open a second endpoint.
             return await self._refuse(sid, event, "unknown_event", "connect is not an event")
+        if event == "disconnect" and self.server.manager.is_connected(sid, self.namespace):
+            # The server raises "disconnect" once the socket is going (no longer
+            # connected); a client that sends an event of that name stays as it is.
+            return await self._refuse(sid, event, "unknown_event", "disconnect is not an event")
         if event in ("connect", "disconnect"):
             return await super().trigger_event(event, *args)
+        if event == MALFORMED_EVENT:
+            return await self._refuse(sid, event, "bad_request", "the message is not valid JSON")
         if not hasattr(self, f"on_{event}"):
             return await self._refuse(sid, event, "unknown_event", f"no such event: {event}")
-        size = len(json.dumps(args[1:], default=str))
+        if len(args) > 2:
+            return await self._refuse(
+                sid, event, "bad_request", f"{event} takes one payload, not {len(args) - 1}"
+            )
+        try:
+            size = len(json.dumps(args[1:], default=str))
+        except (RecursionError, ValueError):
+            return await self._refuse(sid, event, "bad_request", "the payload cannot be read")
         if size > self._max_message_bytes:
             return await self._refuse(
                 sid,

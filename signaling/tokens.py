@@ -57,10 +57,12 @@ def issue_token(
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def verify_token(secret: str, token: str | None, *, now: datetime | None = None) -> Claims:
+def verify_token(secret: str, token: object, *, now: datetime | None = None) -> Claims:
     """Check signature and validity window; raise :class:`TokenError` with a clear code."""
     if not token:
         raise TokenError("token_missing", "no token was given")
+    if not isinstance(token, str):
+        raise TokenError("token_invalid", "a token is a string")
     if len(token) > 4096:
         raise TokenError("token_invalid", "token is too long")
     moment = now or datetime.now(UTC)

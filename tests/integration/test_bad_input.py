@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import socketio
@@ -12,6 +14,7 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from core.access import Role
 from signaling.client import BridgeClient, ClientError
 from signaling.tokens import issue_token
+from signaling.wire import MALFORMED_EVENT
 from tests.integration.conftest import CLOSED_SESSION, HOST, SECRET, Server, wait_for
 
 FRAMES = 20
@@ -158,3 +161,53 @@ async def test_reserved_event_name_does_not_open_a_second_endpoint(
     await wait_for(lambda: any(e["event"] == "connect" for e in hanoi.errors), what="refusal")
     assert len(hanoi.presence[-1]) == endpoints
     await _still_flowing(pair[1])
+
+
+async def test_a_token_that_is_not_a_string_is_refused_as_invalid(server: Server) -> None:
+    client = socketio.AsyncClient(reconnection=False)
+    refused: list[Any] = []
+    client.on("connect_error", refused.append, namespace="/bridge")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(
+            server.url, auth={"token": 12345}, namespaces=["/bridge"], transports=["websocket"]
+        )
+    await wait_for(lambda: bool(refused), what="connect_error")
+    assert refused[0]["data"]["code"] == "token_invalid"
+    await client.disconnect()
+
+
+async def test_extra_arguments_deep_nesting_and_a_sent_disconnect_are_answered(
+    server: Server, pair: tuple[BridgeClient, BridgeClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    hanoi, bac_ninh = pair
+    # Two payloads where one is expected: an answer, not a handler crash and a wait.
+    extra = await hanoi.sio.call("state", ({}, {"more": 1}), namespace="/bridge", timeout=10)
+    assert extra["error"]["code"] == "bad_request"
+    # A payload nested deeper than the JSON parser follows, sent as a raw packet.
+    deep = "[" * 3000 + "]" * 3000
+    await hanoi.sio.eio.send(f'2/bridge,["state",{deep}]')
+    await hanoi.sio.eio.send('2/bridge,["state",{"not json')
+
+    def malformed() -> list[str]:
+        return [e["code"] for e in hanoi.errors if e["event"] == MALFORMED_EVENT]
+
+    await wait_for(lambda: len(malformed()) == 2, what="both malformed packets answered")
+    assert malformed() == ["bad_request", "bad_request"]
+    # A client-sent "disconnect" event neither ends the endpoint nor lets a "connect"
+    # event admit the socket again (as another site).
+    welcomes = hanoi.welcome
+    endpoints = len(hanoi.presence[-1])
+    await hanoi.sio.eio.send('2/bridge,["disconnect","client namespace disconnect"]')
+    await wait_for(
+        lambda: any(e["event"] == "disconnect" for e in hanoi.errors), what="disconnect refused"
+    )
+    await hanoi.sio.eio.send(f'2/bridge,["connect",{{"token":"{server.token("da-nang")}"}}]')
+    await wait_for(lambda: any(e["event"] == "connect" for e in hanoi.errors), what="refusal")
+    assert hanoi.sio.connected and hanoi.welcome is welcomes
+    assert len(hanoi.presence[-1]) == endpoints
+    state = await hanoi.call("state", {})
+    assert state["state"]["session_id"]
+    await _still_flowing(bac_ninh)
+    # Every one was answered by the namespace: nothing reached the log as an error.
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
