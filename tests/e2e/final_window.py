@@ -45,6 +45,10 @@ class Window:
     """``frames / seconds``."""
     freezes: int
     """Video freezes Chromium counted in the window (``freezeCount`` delta)."""
+    keyframes: int
+    """Keyframes decoded in the window: one the relay asked for shows up here."""
+    packets_lost: int
+    """Video packets lost in the window."""
     audio_packets: int
     """Audio packets received in the window."""
     audio_samples: int
@@ -102,6 +106,8 @@ def _figures(
         frames=frames,
         fps=round(frames / seconds, 2) if seconds > 0 else 0.0,
         freezes=end["freezeCount"] - first["freezeCount"],
+        keyframes=end["keyFramesDecoded"] - first["keyFramesDecoded"],
+        packets_lost=end["videoPacketsLost"] - first["videoPacketsLost"],
         audio_packets=end["audioPacketsReceived"] - first["audioPacketsReceived"],
         audio_samples=end["totalSamplesReceived"] - first["totalSamplesReceived"],
         frame_width=end["frameWidth"],
