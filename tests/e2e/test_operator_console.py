@@ -25,7 +25,6 @@ from tests.e2e.console_harness import (
     video_frames,
     wait_rising,
 )
-from tests.e2e.final_window import assert_steady, measure_final_window
 from tests.e2e.harness import JOIN_TIMEOUT_S, LiveServer, RoomPage, new_page, wait_until
 
 pytestmark = pytest.mark.chromium
@@ -119,15 +118,6 @@ def test_operator_patches_mutes_and_drops_points(
         (bac_ninh, "ha-giang"),
     ):
         wait_rising(room, lambda r=room, k=key: video_frames(r, k), f"video from {key}")
-    # Nothing changes while the live points are measured: no freeze is expected.
-    assert_steady(
-        measure_final_window(
-            (central, "bac-ninh"),
-            (central, "ha-giang"),
-            (ha_giang, "bac-ninh"),
-            (bac_ninh, "ha-giang"),
-        )
-    )
     assert central.page.locator("#tiles .tile[data-site='bac-ninh']").is_visible()
     # The standby point still sees only the host.
     assert video_frames(tp_hcm, "bac-ninh") == 0 and video_frames(tp_hcm, "ha-giang") == 0
