@@ -13,7 +13,8 @@ from sqlalchemy.orm import selectinload
 
 from core.sessions import SessionState
 from sessions.calendar import VN_TZ, WorkCalendar, local_day
-from sessions.errors import conflict, invalid, not_found
+from sessions.checks import BookingCheck, Clash, Problem
+from sessions.errors import Refusal, conflict, not_found
 from sessions.models import (
     ReceptionRule,
     ReceptionSession,
@@ -25,7 +26,7 @@ from sessions.models import (
     Slot,
 )
 from sessions.requests import SessionRequest, SlotBooking
-from sessions.sitetree import Scope, ancestors, check_scope
+from sessions.sitetree import Scope, ancestors, check_scope, outside_scope, scope_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -83,33 +84,44 @@ def special_period_covers(db: DB, host_site_id: str, day: date) -> ReceptionRule
     return rows
 
 
-def check_days(
+def day_problems(
     db: DB, cal: WorkCalendar, host_site_id: str, days: Iterable[date], allow_day_off: bool
-) -> str:
-    """Refuse days off outside special periods; return the mark for a day-off session."""
+) -> tuple[list[Problem], str, str]:
+    """Days off outside special periods as problems; the mark a day-off session gets, and
+    the title of the special period that allows it (if one does)."""
+    problems = []
     notes = []
+    period_title = ""
     for day in days:
         if cal.is_working_day(day):
             continue
-        why = cal.describe(day).reason or "day off"
+        info = cal.describe(day)
+        why = info.reason or "day off"
         period = special_period_covers(db, host_site_id, day)
         if period is not None:
             notes.append(f"{day.isoformat()} is a day off ({why}); special period: {period.title}")
+            period_title = period_title or period.title
         elif allow_day_off:
             notes.append(f"{day.isoformat()} is a day off ({why}); booked explicitly")
         else:
-            raise conflict(
-                "day_off",
-                f"{day.isoformat()} is a day off ({why}) and no special period covers it; "
-                "set allow_day_off to book it anyway",
+            problems.append(
+                Problem(
+                    Refusal.CONFLICT,
+                    "day_off",
+                    f"{day.isoformat()} is a day off ({why}) and no special period covers it; "
+                    "set allow_day_off to book it anyway",
+                    field="starts_at",
+                    day=info,
+                )
             )
-    return "; ".join(notes)
+    return problems, "; ".join(notes), period_title
 
 
 def room_conflicts(
     db: DB, room_ids: set[int], start: datetime, end: datetime
 ) -> list[tuple[int, ReceptionSession]]:
-    """Planned or open sessions overlapping [start, end) that use one of ``room_ids``."""
+    """Planned or open sessions overlapping [start, end) that use one of ``room_ids``,
+    earliest first."""
     if not room_ids:
         return []
     rows = db.execute(
@@ -121,6 +133,7 @@ def room_conflicts(
             ReceptionSession.starts_at < end,
             ReceptionSession.ends_at > start,
         )
+        .order_by(ReceptionSession.starts_at, SessionSite.room_id, ReceptionSession.id)
     ).all()
     return [(room_id, session) for room_id, session in rows if room_id is not None]
 
@@ -135,54 +148,126 @@ def make_slots(start: datetime, end: datetime, minutes: int) -> list[Slot]:
     return out
 
 
-def book(
-    db: DB, cal: WorkCalendar, req: SessionRequest, scope: Scope, now: datetime
-) -> ReceptionSession:
-    """Write one session after every check; raise before writing anything."""
+def _site_field(req: SessionRequest, site_ids: Iterable[str]) -> str:
+    return "host_site" if req.host_site_id in set(site_ids) else "participants"
+
+
+def find_problems(
+    db: DB, cal: WorkCalendar, req: SessionRequest, scope: Scope, now: datetime, *, lock: bool
+) -> BookingCheck:
+    """Every reason :func:`book` would refuse ``req``, in the order it checks them.
+
+    With ``lock`` the requested rooms are locked until the transaction ends, so two
+    bookings of one room serialise (PostgreSQL; SQLite writers are serialised by BEGIN
+    IMMEDIATE). Writes nothing.
+    """
+    problems: list[Problem] = []
     site_ids = req.site_ids
     sites = {s.id: s for s in db.scalars(select(Site).where(Site.id.in_(site_ids)))}
     unknown = sorted(site_ids - set(sites))
     if unknown:
-        raise invalid("unknown_site", f"unknown site(s): {', '.join(unknown)}")
-    check_scope(scope, site_ids)
+        problems.append(
+            Problem(
+                Refusal.INVALID,
+                "unknown_site",
+                f"unknown site(s): {', '.join(unknown)}",
+                field=_site_field(req, unknown),
+                sites=tuple(unknown),
+            )
+        )
+    outside = outside_scope(scope, site_ids)
+    if outside:
+        refusal = scope_refusal(outside)
+        problems.append(
+            Problem(
+                refusal.kind,
+                refusal.code,
+                refusal.message,
+                field=_site_field(req, outside),
+                sites=tuple(outside),
+            )
+        )
     days = local_days(req.starts_at, req.ends_at)
-    for site in sites.values():
-        for day in days:
-            if not site.active_on(day):
-                after = f"; merged into {site.merged_into_id}" if site.merged_into_id else ""
-                raise invalid(
-                    "site_inactive", f"site {site.id} does not exist on {day.isoformat()}{after}"
+    for site_id in sorted(sites):
+        site = sites[site_id]
+        gone = next((day for day in days if not site.active_on(day)), None)
+        if gone is not None:
+            after = f"; merged into {site.merged_into_id}" if site.merged_into_id else ""
+            problems.append(
+                Problem(
+                    Refusal.INVALID,
+                    "site_inactive",
+                    f"site {site.id} does not exist on {gone.isoformat()}{after}",
+                    field=_site_field(req, [site.id]),
+                    sites=(site.id,),
+                    day=cal.describe(gone),
                 )
+            )
     if req.ends_at <= now:
-        raise invalid("in_the_past", "the session would end before now")
+        problems.append(
+            Problem(Refusal.INVALID, "in_the_past", "the session would end before now", "starts_at")
+        )
     rooms: dict[str, int | None] = {p.site_id: p.room_id for p in req.participants}
     room_ids = {r for r in rooms.values() if r is not None}
     if room_ids:
-        # Lock the rooms so two bookings of one room serialise (PostgreSQL); SQLite
-        # writers are serialised by BEGIN IMMEDIATE.
-        found = {
-            r.id: r
-            for r in db.scalars(
-                select(Room).where(Room.id.in_(room_ids)).order_by(Room.id).with_for_update()
-            )
-        }
-        for site_id, room_id in rooms.items():
+        query = select(Room).where(Room.id.in_(room_ids)).order_by(Room.id)
+        found = {r.id: r for r in db.scalars(query.with_for_update() if lock else query)}
+        valid = set()
+        for site_id, room_id in sorted(rooms.items()):
             if room_id is None:
                 continue
             room = found.get(room_id)
             if room is None or room.site_id != site_id:
-                raise invalid("unknown_room", f"room {room_id} is not a room of site {site_id}")
-        clashes = room_conflicts(db, room_ids, req.starts_at, req.ends_at)
-        if clashes:
-            room_id, other = clashes[0]
+                problems.append(
+                    Problem(
+                        Refusal.INVALID,
+                        "unknown_room",
+                        f"room {room_id} is not a room of site {site_id}",
+                        field=_site_field(req, [site_id]),
+                        sites=(site_id,),
+                        room_id=room_id,
+                    )
+                )
+            else:
+                valid.add(room_id)
+        for room_id, other in room_conflicts(db, valid, req.starts_at, req.ends_at):
             room = found[room_id]
-            raise conflict(
-                "room_taken",
-                f"room '{room.name}' of {room.site_id} is already booked "
-                f"{fmt_local(other.starts_at)}–{fmt_local(other.ends_at)} (Asia/Ho_Chi_Minh) "
-                f"by session {other.id} '{other.title}'",
+            problems.append(
+                Problem(
+                    Refusal.CONFLICT,
+                    "room_taken",
+                    f"room '{room.name}' of {room.site_id} is already booked "
+                    f"{fmt_local(other.starts_at)}–{fmt_local(other.ends_at)} "
+                    f"(Asia/Ho_Chi_Minh) by session {other.id} '{other.title}'",
+                    field=_site_field(req, [room.site_id]),
+                    sites=(room.site_id,),
+                    room_id=room.id,
+                    room_name=room.name,
+                    clash=Clash(
+                        other.id, other.title, other.host_site_id, other.starts_at, other.ends_at
+                    ),
+                )
             )
-    note = check_days(db, cal, req.host_site_id, days, req.allow_day_off)
+    off, note, period = day_problems(db, cal, req.host_site_id, days, req.allow_day_off)
+    problems.extend(off)
+    return BookingCheck(
+        problems=tuple(problems),
+        on_day_off=bool(note),
+        note=note,
+        days=tuple(cal.describe(day) for day in days),
+        special_period=period,
+    )
+
+
+def book(
+    db: DB, cal: WorkCalendar, req: SessionRequest, scope: Scope, now: datetime
+) -> ReceptionSession:
+    """Write one session after every check of :func:`find_problems`; raise the first
+    problem before writing anything."""
+    check = find_problems(db, cal, req, scope, now, lock=True)
+    if check.problems:
+        raise check.problems[0].error()
+    rooms: dict[str, int | None] = {p.site_id: p.room_id for p in req.participants}
     row = ReceptionSession(
         id=new_id(),
         title=req.title.strip(),
@@ -193,19 +278,21 @@ def book(
         starts_at=req.starts_at.astimezone(UTC),
         ends_at=req.ends_at.astimezone(UTC),
         rule_id=None,
-        on_day_off=bool(note),
+        on_day_off=check.on_day_off,
         record=req.record,
         officials=list(req.officials),
         agenda=req.agenda,
-        note=note,
+        note=check.note,
         created_at=now,
     )
-    row.sites = [SessionSite(site_id=s, room_id=rooms.get(s)) for s in sorted(site_ids)]
+    row.sites = [SessionSite(site_id=s, room_id=rooms.get(s)) for s in sorted(req.site_ids)]
     if req.slot_minutes:
         row.slots = make_slots(row.starts_at, row.ends_at, req.slot_minutes)
     db.add(row)
     db.flush()
-    logger.info("session %s booked: host %s, sites %s", row.id, row.host_site_id, sorted(site_ids))
+    logger.info(
+        "session %s booked: host %s, sites %s", row.id, row.host_site_id, sorted(req.site_ids)
+    )
     return row
 
 

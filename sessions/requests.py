@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sessions.errors import invalid
+from sessions.errors import ScheduleError, invalid
 from sessions.models import HostKind, RuleKind, SessionKind, SiteLevel
 from sessions.rules import RuleSpec
 
@@ -98,23 +99,76 @@ class SessionRequest:
     """Record from opening."""
 
     def __post_init__(self) -> None:
-        if not self.title.strip():
-            raise invalid("missing_title", "a session needs a title")
-        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
-            raise invalid("missing_time_zone", "session times need a time zone")
-        if self.ends_at <= self.starts_at:
-            raise invalid("end_before_start", "the session ends before it starts")
-        if self.ends_at - self.starts_at > MAX_SESSION:
-            raise invalid("too_long", "a session lasts at most 24 hours")
-        ids = [p.site_id for p in self.participants]
-        if len(set(ids)) != len(ids):
-            raise invalid("duplicate_site", "a site is listed twice")
-        if self.slot_minutes is not None and not 5 <= self.slot_minutes <= 240:
-            raise invalid("bad_slot_minutes", "slot_minutes must be 5 to 240")
+        refusals = session_refusals(
+            self.title, self.starts_at, self.ends_at, self.participants, self.slot_minutes
+        )
+        if refusals:
+            raise refusals[0]
 
     @property
     def site_ids(self) -> frozenset[str]:
         return frozenset({self.host_site_id, *(p.site_id for p in self.participants)})
+
+    @classmethod
+    def draft(cls, **fields: Any) -> SessionDraft:
+        """The request as a form holds it while it is being filled: every refusal of the
+        request in itself, and a request the store can still check when the times and
+        sites make sense (a blank title or a bad slot length is set aside for the check).
+        ``fields`` are this class's fields."""
+        refusals = session_refusals(
+            fields["title"],
+            fields["starts_at"],
+            fields["ends_at"],
+            fields.get("participants", ()),
+            fields.get("slot_minutes"),
+        )
+        codes = {r.code for r in refusals}
+        if codes - SET_ASIDE:
+            return SessionDraft(None, refusals)
+        if "missing_title" in codes:
+            fields = {**fields, "title": "-"}
+        if "bad_slot_minutes" in codes:
+            fields = {**fields, "slot_minutes": None}
+        return SessionDraft(cls(**fields), refusals)
+
+
+SET_ASIDE = frozenset({"missing_title", "bad_slot_minutes"})
+"""Refusals of a draft that do not keep the store from checking the rest."""
+
+
+def session_refusals(
+    title: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    participants: tuple[Participant, ...],
+    slot_minutes: int | None,
+) -> tuple[ScheduleError, ...]:
+    """What is wrong with a session request in itself, in the order it is checked."""
+    out = []
+    if not title.strip():
+        out.append(invalid("missing_title", "a session needs a title"))
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        out.append(invalid("missing_time_zone", "session times need a time zone"))
+    elif ends_at <= starts_at:
+        out.append(invalid("end_before_start", "the session ends before it starts"))
+    elif ends_at - starts_at > MAX_SESSION:
+        out.append(invalid("too_long", "a session lasts at most 24 hours"))
+    ids = [p.site_id for p in participants]
+    if len(set(ids)) != len(ids):
+        out.append(invalid("duplicate_site", "a site is listed twice"))
+    if slot_minutes is not None and not 5 <= slot_minutes <= 240:
+        out.append(invalid("bad_slot_minutes", "slot_minutes must be 5 to 240"))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDraft:
+    """A booking being filled in, for a dry run (:meth:`SessionRequest.draft`)."""
+
+    request: SessionRequest | None
+    """What the store can check; None when the times or the sites are inconsistent."""
+    refusals: tuple[ScheduleError, ...]
+    """What is wrong with the request in itself (the booking raises the first)."""
 
 
 @dataclass(frozen=True, slots=True)

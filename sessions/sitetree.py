@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
 
-from sessions.errors import forbidden, invalid
+from sessions.errors import ScheduleError, forbidden, invalid
 from sessions.models import Room, Site, SiteLevel
 from sessions.requests import SiteInput
 from sessions.views import SiteView
@@ -135,15 +135,22 @@ def scope_for(db: DB, site_id: str) -> Scope:
     return subtree(db, chain[-1].id)
 
 
+def outside_scope(scope: Scope, site_ids: frozenset[str] | set[str]) -> list[str]:
+    """The sites of ``site_ids`` the scope does not cover, sorted."""
+    return [] if scope is None else sorted(set(site_ids) - scope)
+
+
+def scope_refusal(outside: list[str]) -> ScheduleError:
+    return forbidden(
+        "outside_scope",
+        f"site(s) {', '.join(outside)} are outside the province this token acts for",
+    )
+
+
 def check_scope(scope: Scope, site_ids: frozenset[str] | set[str]) -> None:
-    if scope is None:
-        return
-    outside = sorted(set(site_ids) - scope)
+    outside = outside_scope(scope, site_ids)
     if outside:
-        raise forbidden(
-            "outside_scope",
-            f"site(s) {', '.join(outside)} are outside the province this token acts for",
-        )
+        raise scope_refusal(outside)
 
 
 def put_sites(db: DB, inputs: list[SiteInput], scope: Scope) -> list[Site]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from core.ids import SiteId
 from core.sessions import SessionState, SiteInfo
 from sessions import booking, sitetree
 from sessions.calendar import DayInfo, Override, WorkCalendar
+from sessions.checks import BookingCheck, request_problem
 from sessions.errors import conflict, invalid, not_found
 from sessions.generate import generate
 from sessions.models import (
@@ -31,7 +33,7 @@ from sessions.models import (
     Site,
     SiteLevel,
 )
-from sessions.requests import RuleRequest, SessionRequest, SiteInput, SlotBooking
+from sessions.requests import RuleRequest, SessionDraft, SessionRequest, SiteInput, SlotBooking
 from sessions.sitetree import Scope, check_scope
 from sessions.views import GenerationReport, RoomView, RuleView, SessionView, SiteView
 
@@ -238,6 +240,17 @@ class Store(Transactions):
         cal = self.calendar()
         with self.write() as db:
             return SessionView.of(booking.book(db, cal, req, scope, self.clock()))
+
+    def check(self, draft: SessionDraft, scope: Scope = None) -> BookingCheck:
+        """A dry run of :meth:`book`: every reason it would refuse the booking, by the
+        same checks, in the order it checks them. Writes and locks nothing."""
+        problems = tuple(request_problem(r) for r in draft.refusals)
+        if draft.request is None:
+            return BookingCheck(problems)
+        cal = self.calendar()
+        with self.read() as db:
+            found = booking.find_problems(db, cal, draft.request, scope, self.clock(), lock=False)
+        return replace(found, problems=problems + found.problems)
 
     def get_session(self, session_id: str) -> SessionView | None:
         """The session with its sites and slots, or None."""

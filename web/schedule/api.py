@@ -110,25 +110,30 @@ def _participants(body: dict[str, Any]) -> tuple[Participant, ...]:
     return tuple(out)
 
 
-def session_request(body: dict[str, Any]) -> SessionRequest:
+def session_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a :class:`SessionRequest` read from a booking's body (400 if one is
+    malformed; whether they are consistent is the request's own check)."""
     tz_name = optional_text(body, "time_zone")
-    starts_at = instant(body.get("starts_at"), "starts_at", tz_name)
-    ends_at = instant(body.get("ends_at"), "ends_at", tz_name)
+    return {
+        "starts_at": instant(body.get("starts_at"), "starts_at", tz_name),
+        "ends_at": instant(body.get("ends_at"), "ends_at", tz_name),
+        "title": text(body, "title"),
+        "host_site_id": text(body, "host_site"),
+        "participants": _participants(body),
+        "kind": choice(body, "kind", SessionKind, SessionKind.AD_HOC),
+        "host_kind": choice(body, "host_kind", HostKind, HostKind.HEAD),
+        "officials": strings(body, "officials"),
+        "agenda": text(body, "agenda", required=False),
+        "allow_day_off": boolean(body, "allow_day_off"),
+        "slot_minutes": integer(body, "slot_minutes"),
+        "record": boolean(body, "record", True),
+    }
+
+
+def session_request(body: dict[str, Any]) -> SessionRequest:
+    fields = session_fields(body)
     with refusals():
-        return SessionRequest(
-            title=text(body, "title"),
-            host_site_id=text(body, "host_site"),
-            starts_at=starts_at,
-            ends_at=ends_at,
-            participants=_participants(body),
-            kind=choice(body, "kind", SessionKind, SessionKind.AD_HOC),
-            host_kind=choice(body, "host_kind", HostKind, HostKind.HEAD),
-            officials=strings(body, "officials"),
-            agenda=text(body, "agenda", required=False),
-            allow_day_off=boolean(body, "allow_day_off"),
-            slot_minutes=integer(body, "slot_minutes"),
-            record=boolean(body, "record", True),
-        )
+        return SessionRequest(**fields)
 
 
 @routes.get("/api/rules")
@@ -208,6 +213,16 @@ async def book_session(request: web.Request) -> web.Response:
     req = session_request(await json_body(request))
     view = await run(request.app[STORE].book, req, scope)
     return web.json_response(view.as_dict(), status=201)
+
+
+@routes.post("/api/sessions/check")
+async def check_session(request: web.Request) -> web.Response:
+    """A dry run of ``POST /api/sessions`` (same body, same roles): 200 with every reason
+    the booking would be refused, nothing written. Malformed input is still a 400."""
+    _, scope = await scheduler_scope(request)
+    fields = session_fields(await json_body(request))
+    check = await run(request.app[STORE].check, SessionRequest.draft(**fields), scope)
+    return web.json_response(check.as_dict())
 
 
 @routes.get("/api/sessions/{session_id}")

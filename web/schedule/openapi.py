@@ -176,6 +176,85 @@ SCHEMAS: Json = {
             "record": {"type": "boolean"},
         },
     },
+    "Problem": {
+        "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {
+                "type": "string",
+                "description": "the code POST /api/sessions would refuse with: missing_title,"
+                " end_before_start, too_long, duplicate_site, bad_slot_minutes, unknown_site,"
+                " outside_scope, site_inactive, in_the_past, unknown_room, room_taken, day_off",
+            },
+            "message": {"type": "string"},
+            "field": {
+                "enum": [
+                    "title",
+                    "host_site",
+                    "participants",
+                    "starts_at",
+                    "ends_at",
+                    "slot_minutes",
+                ]
+            },
+            "sites": {"type": "array", "items": {"type": "string"}},
+            "room": {
+                "type": "object",
+                "description": "room_taken, unknown_room: the room",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "site": {"type": "string"},
+                },
+            },
+            "session": {
+                "type": "object",
+                "description": "room_taken: the planned or open session holding the room",
+                "properties": {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "host_site": {"type": "string"},
+                    "starts_at": {"type": "string", "format": "date-time"},
+                    "ends_at": {"type": "string", "format": "date-time"},
+                    "starts_at_local": {"type": "string", "format": "date-time"},
+                    "ends_at_local": {"type": "string", "format": "date-time"},
+                },
+            },
+            "day": {"$ref": "#/components/schemas/Day"},
+        },
+    },
+    "Day": {
+        "type": "object",
+        "properties": {
+            "date": DATE,
+            "working": {"type": "boolean"},
+            "reason": {"type": "string", "description": "why it is off (holiday, weekend, note)"},
+        },
+    },
+    "BookingCheck": {
+        "type": "object",
+        "required": ["ok", "problems", "on_day_off"],
+        "properties": {
+            "ok": {"type": "boolean", "description": "POST /api/sessions would book it now"},
+            "problems": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Problem"},
+                "description": "every reason it would be refused, in the order the booking"
+                " checks them (the booking answers the first)",
+            },
+            "on_day_off": {"type": "boolean"},
+            "note": {"type": "string", "description": "the day-off mark the session would carry"},
+            "day": {
+                "oneOf": [{"$ref": "#/components/schemas/Day"}, {"type": "null"}],
+                "description": "the first Vietnamese day the session touches",
+            },
+            "days": {"type": "array", "items": {"$ref": "#/components/schemas/Day"}},
+            "special_period": {
+                "type": ["string", "null"],
+                "description": "title of the special period that allows a day off",
+            },
+        },
+    },
     "Session": {
         "type": "object",
         "properties": {
@@ -327,6 +406,14 @@ def spec() -> Json:
                 "Book a session ad hoc",
                 sched,
                 _ok("session", ss, "201"),
+                requestBody=_body(_ref("SessionRequest")),
+            ),
+        },
+        "/api/sessions/check": {
+            "post": _op(
+                "Dry run of a booking: every reason it would be refused, nothing written",
+                sched,
+                _ok("the check (200 whether or not the booking would pass)", _ref("BookingCheck")),
                 requestBody=_body(_ref("SessionRequest")),
             ),
         },

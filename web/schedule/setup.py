@@ -10,6 +10,7 @@ from core.db import make_engine
 from sessions.store import Store
 from web.keys import STORE
 from web.schedule import api as schedule_api
+from web.schedule import desk as schedule_desk
 from web.schedule import openapi as schedule_openapi
 from web.schedule import page as schedule_page
 from web.schedule import sites_api as schedule_sites_api
@@ -29,5 +30,6 @@ def setup_schedule(app: web.Application, store: Store) -> None:
         schedule_sites_api.routes,
         schedule_page.routes,
         schedule_openapi.routes,
+        schedule_desk.routes,
     ):
         app.router.add_routes(table)

@@ -5,6 +5,10 @@
 import { t } from "/static/shared/i18n.js";
 import { addDays, api, confirmDialog, el, hhmm, longDay, mondayOf, shortDay, showError } from "/static/home/util.js";
 
+// The full desk (week and month calendar, booking form with its dry run, rules and
+// "Tạo lịch"), as the standalone page /desk shows it: renderScheduler(container, me).
+export { renderScheduler } from "/static/home/scheduler_desk.js";
+
 const $ = (id) => document.getElementById(id);
 
 export function startScheduler(ctx) {
