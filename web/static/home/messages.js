@@ -123,7 +123,8 @@ addMessages({
 
     "home.sched.h": "Lịch tiếp công dân tuần này",
     "home.sched.scope": "{site}, từ {from} đến {to}.",
-    "home.sched.soon": "Lịch đầy đủ và biểu mẫu đặt phiên đang được hoàn thiện; trong thời gian này, xem lịch công khai tại trang Lịch tiếp công dân.",
+    "home.sched.desk": "Mở bàn lập lịch",
+    "home.sched.desk.what": "Lịch tuần và tháng, đặt phiên (kiểm tra trùng phòng, ngày nghỉ trước khi lưu), quy tắc và tạo lịch.",
     "home.sched.public": "Lịch tiếp công dân công khai",
     "home.sched.none": "Tuần này chưa có phiên nào.",
     "home.sched.scope.all": "Tất cả các điểm cầu",
@@ -290,7 +291,8 @@ addMessages({
 
     "home.sched.h": "This week's reception sessions",
     "home.sched.scope": "{site}, {from} to {to}.",
-    "home.sched.soon": "The full calendar and the booking form are coming; meanwhile the public schedule shows every session.",
+    "home.sched.desk": "Open the scheduling desk",
+    "home.sched.desk.what": "Week and month calendar, booking (room clashes and days off checked before saving), rules and generation.",
     "home.sched.public": "Public reception schedule",
     "home.sched.none": "No session this week.",
     "home.sched.scope.all": "Every site",

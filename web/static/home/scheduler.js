@@ -1,6 +1,6 @@
-// A scheduler's section, for now: this week's sessions of the province (Monday to Sunday,
-// Vietnam time) with "Hủy phiên" for those not yet open. The full calendar and the
-// booking form come later (one line says so).
+// A scheduler's section of the home page: this week's sessions of the province (Monday
+// to Sunday, Vietnam time) with "Hủy phiên" for those not yet open, and the way to the
+// full desk (/desk).
 
 import { t } from "/static/shared/i18n.js";
 import { addDays, api, confirmDialog, el, hhmm, longDay, mondayOf, shortDay, showError } from "/static/home/util.js";
