@@ -473,7 +473,7 @@ def test_scheduler_sees_the_week_and_cancels(homes: HomesServer) -> None:
     row.wait_for()
     assert p.locator(f"#sched-table tr[data-session='{theirs['id']}']").count() == 0
     assert "Tỉnh Bắc Ninh" in visible_text(page, "#sched-scope")
-    assert "đang được hoàn thiện" in visible_text(page, "#sec-scheduler")
+    assert "Mở bàn lập lịch" in visible_text(page, "#sec-scheduler")
     homes.screenshot(page, "home-scheduler")
     assert_translated(page)
 
