@@ -4,6 +4,11 @@ As in LiveKit, an endpoint publishes on one connection (it offers, the relay ans
 and receives on another that the relay drives: whenever the set of up-tracks it
 should receive changes, the relay sends a new offer. One offer is outstanding at a
 time; changes made meanwhile produce a new offer once the answer is in.
+
+Subscribe m-lines are recycled, so the offer's size follows the tracks present, not
+the session's history: an m-line whose track ended turns ``inactive``, and once the
+endpoint has answered that (and its old sender has said RTCP BYE), the next new track
+of the same kind and codec takes it over with a fresh sender (``renew_sender``).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription
 
 from bridge.downtrack import DownTrack
@@ -34,6 +41,7 @@ from bridge.rtc_internals import (
     codec_preferences,
     hook_keyframe_request,
     negotiated_codec,
+    renew_sender,
     send_pli,
     tap_receiver,
 )
@@ -47,6 +55,8 @@ CLOSE_TIMEOUT = 5.0
 
 PUBLISH_CODECS = {"video": ["video/VP8", "video/H264"], "audio": ["audio/opus"]}
 """What the relay accepts from publishers, in order of preference."""
+PUBLISH_MLINES = {"audio": 1, "video": 1}
+"""The most m-lines of each kind a publish offer may carry (and no other kind)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +104,24 @@ class _Subscription:
     uptrack: UpTrack
 
 
+@dataclass(slots=True)
+class _FreeLine:
+    """A subscribe m-line whose track ended, waiting to carry a new one."""
+
+    transceiver: RTCRtpTransceiver
+    stopping: asyncio.Task[None]
+    """Stops the old sender (RTCP BYE); the m-line is reused only after it is done."""
+
+
+def _same_codec(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:
+    return (
+        a.mimeType.lower() == b.mimeType.lower()
+        and a.clockRate == b.clockRate
+        and a.channels == b.channels
+        and a.parameters == b.parameters
+    )
+
+
 def check_sdp(sdp: str, expected_type: str) -> SessionDescription:
     """Parse ``sdp`` with aiortc's parser; raise :class:`BadSdp` when it cannot be used."""
     try:
@@ -107,6 +135,21 @@ def check_sdp(sdp: str, expected_type: str) -> SessionDescription:
     ):
         raise BadSdp(f"{expected_type} SDP lacks ICE or DTLS parameters")
     return parsed
+
+
+def check_publish_sdp(parsed: SessionDescription) -> None:
+    """Raise :class:`BadSdp` unless the offer has at most one audio and one video m-line.
+
+    A publisher sends one camera and one microphone; every m-line it offered would
+    become an m-line in every other endpoint's subscribe offer.
+    """
+    kinds = [m.kind for m in parsed.media]
+    for kind in sorted(set(kinds)):
+        if kinds.count(kind) > PUBLISH_MLINES.get(kind, 0):
+            raise BadSdp(
+                f"a publish offer carries at most one audio and one video m-line"
+                f" (this one has {kinds.count(kind)} {kind})"
+            )
 
 
 class Participant:
@@ -132,6 +175,7 @@ class Participant:
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
         self._subscriptions: dict[TrackId, _Subscription] = {}
+        self._free: list[_FreeLine] = []
         self._revision = 0
         self._outstanding: int | None = None
         self._dirty = False
@@ -167,6 +211,7 @@ class Participant:
     async def publish(self, offer_sdp: str) -> str:
         """Answer the endpoint's publish offer; its tracks become up-tracks."""
         parsed = check_sdp(offer_sdp, "offer")
+        check_publish_sdp(parsed)
         async with self._publish_lock:
             if self._closed:
                 raise BadRequest("the endpoint has left")
@@ -176,6 +221,15 @@ class Participant:
                 pc.on("track", self._on_track)
                 pc.on("connectionstatechange", self._on_publish_state)
             known = {t.mid for t in pc.getTransceivers()}
+            for media in parsed.media:
+                # A renegotiation keeps each m-line's mid (JSEP): a new mid would be a
+                # second track of that kind, so at most one of each holds over time too.
+                mids = {t.mid for t in pc.getTransceivers() if t.kind == media.kind and t.mid}
+                if mids and media.rtp.muxId not in mids:
+                    raise BadSdp(
+                        f"the {media.kind} m-line's mid changed from {sorted(mids)[0]}"
+                        f" to {media.rtp.muxId}"
+                    )
             for media in parsed.media:
                 if media.kind in PUBLISH_CODECS and media.rtp.muxId not in known:
                     # Pre-created so the answer carries only codecs the relay forwards.
@@ -273,19 +327,49 @@ class Participant:
             sub = self._subscriptions.pop(track_id)
             self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
             sub.transceiver.direction = "inactive"
-            self._spawn(_stop_sender(sub.transceiver))
+            stopping = self._spawn(_stop_sender(sub.transceiver.sender, sub.transceiver.mid))
+            self._free.append(_FreeLine(sub.transceiver, stopping))
             changed = True
         for track_id, uptrack in wanted.items():
             if track_id in self._subscriptions:
                 continue
             downtrack = self.hub.subscribe(self.endpoint_id, uptrack)
-            transceiver = pc.addTransceiver(downtrack, direction="sendonly")
+            transceiver = self._take_free_line(uptrack)
+            if transceiver is None:
+                transceiver = pc.addTransceiver(downtrack, direction="sendonly")
+            else:
+                renew_sender(transceiver, downtrack)
+                transceiver.direction = "sendonly"
             transceiver.setCodecPreferences(capability_for(uptrack.rtp_codec))
             hook_keyframe_request(transceiver.sender, downtrack.request_keyframe)
             self._subscriptions[track_id] = _Subscription(downtrack, transceiver, uptrack)
             downtrack.request_keyframe()
             changed = True
         return changed
+
+    def _take_free_line(self, uptrack: UpTrack) -> RTCRtpTransceiver | None:
+        """A free m-line that can carry ``uptrack`` now, taken out of the pool, or None.
+
+        It must be of the track's kind, its old sender stopped, its ``inactive`` state
+        answered (so the endpoint has ended the old track before the new one comes, and
+        a browser fires ``track`` again), and its negotiated codec the track's own.
+        """
+        for line in self._free:
+            transceiver = line.transceiver
+            if (
+                transceiver.kind != uptrack.info.kind
+                or transceiver.currentDirection != "inactive"
+                or not line.stopping.done()
+            ):
+                continue
+            try:
+                codec = negotiated_codec(transceiver)
+            except RuntimeError:  # the answer left it without a codec: never reused
+                continue
+            if _same_codec(codec, uptrack.rtp_codec):
+                self._free.remove(line)
+                return transceiver
+        return None
 
     async def _make_offer(self) -> SubscribeOffer | None:
         pc = self._subscribe_pc
@@ -294,6 +378,17 @@ class Participant:
                 return None
             pc = self._subscribe_pc = RTCPeerConnection(self._config())
             pc.on("connectionstatechange", self._on_subscribe_state)
+        stopping = [
+            line.stopping
+            for line in self._free
+            if line.transceiver.currentDirection == "inactive" and not line.stopping.done()
+        ]
+        if stopping:
+            # Free m-lines are reused once their old sender has stopped (normally done
+            # long before the endpoint answered; the stop is bounded by CLOSE_TIMEOUT).
+            await asyncio.wait(stopping)
+            if self._closed or pc is not self._subscribe_pc:
+                return None
         if not self._sync_subscriptions(pc):
             return None
         await pc.setLocalDescription(await pc.createOffer())
@@ -331,10 +426,11 @@ class Participant:
 
     # -- closing -----------------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def end(self, end: SessionEnd) -> None:
         """The session is over: tell the endpoint why, then close both connections."""
@@ -360,6 +456,7 @@ class Participant:
         for sub in self._subscriptions.values():
             self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
         self._subscriptions.clear()
+        self._free.clear()
         if self._offer_task is not None:
             self._offer_task.cancel()
         for pc in (self._publish_pc, self._subscribe_pc):
@@ -369,11 +466,11 @@ class Participant:
             task.cancel()
 
 
-async def _stop_sender(transceiver: RTCRtpTransceiver) -> None:
+async def _stop_sender(sender: RTCRtpSender, mid: str | None) -> None:
     try:
-        await asyncio.wait_for(transceiver.sender.stop(), CLOSE_TIMEOUT)
+        await asyncio.wait_for(sender.stop(), CLOSE_TIMEOUT)
     except (TimeoutError, asyncio.CancelledError):
-        logger.warning("sender of m-line %s did not stop in time", transceiver.mid)
+        logger.warning("sender of m-line %s did not stop in time", mid)
 
 
 async def _close_pc(pc: RTCPeerConnection, where: str) -> None:

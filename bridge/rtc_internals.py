@@ -10,6 +10,13 @@ Three hooks turn it into a forwarder (see DESIGN.md, "Media: forward, never tran
 - :func:`hook_keyframe_request` replaces a sender's ``_send_keyframe`` (which only sets
   an encoder flag) with a callback that asks the publisher for a keyframe.
 
+Two more let an m-line carry a new track after its first one ended (subscribe m-lines
+are recycled, see signaling/PROTOCOL.md): :func:`renew_sender` on the relay's side and
+:func:`renew_receiver` on an aiortc subscriber's side. aiortc 1.16 has no public way to
+do it: ``RTCRtpSender.stop()`` is irreversible (``send()`` does nothing once started),
+and an ``RTCRtpReceiver`` that heard RTCP BYE has stopped its decoder for good and only
+fires ``track`` for a transceiver whose receiver has no track yet.
+
 ``tests/unit/test_aiortc_touchpoints.py`` fails when an aiortc upgrade moves any of these.
 """
 
@@ -32,6 +39,11 @@ DECODER_QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
 """Name-mangled ``queue.Queue`` the receiver puts ``(codec, JitterFrame)`` tuples on."""
 RTX_SSRC_ATTR = "_RTCRtpReceiver__rtx_ssrc"
 """Name-mangled map of retransmission SSRC to media SSRC."""
+
+TRANSCEIVER_SENDER_ATTR = "_RTCRtpTransceiver__sender"
+"""Name-mangled sender of a transceiver (``transceiver.sender`` is read-only)."""
+TRANSCEIVER_RECEIVER_ATTR = "_RTCRtpTransceiver__receiver"
+"""Name-mangled receiver of a transceiver (``transceiver.receiver`` is read-only)."""
 
 FrameCallback = Callable[[RTCRtpCodecParameters, bytes, int], None]
 """Receives (codec, payload, timestamp in clock units) for every depayloaded frame."""
@@ -97,6 +109,45 @@ def hook_keyframe_request(sender: RTCRtpSender, request: Callable[[], None]) -> 
     if not callable(getattr(sender, "_send_keyframe", None)):
         raise RuntimeError("RTCRtpSender._send_keyframe is gone")
     setattr(sender, "_send_keyframe", request)  # noqa: B010 (replacing a method)
+
+
+def renew_sender(transceiver: RTCRtpTransceiver, track: MediaStreamTrack) -> RTCRtpSender:
+    """Give ``transceiver`` a fresh sender for ``track`` and return it.
+
+    For an m-line whose previous sender was stopped (its RTCP BYE ended the remote
+    track): a stopped ``RTCRtpSender`` never starts again, so the m-line gets a new one
+    on the same transport, with a new SSRC (and RTX SSRC), a new msid track id, fresh
+    sequence numbers, timestamps and NACK history. It starts once the next answer makes
+    the m-line ``sendonly`` again (``RTCPeerConnection.__connect`` calls ``send``). The
+    stream id (msid) is kept: aiortc gives every sender of a connection the same one.
+    """
+    old = transceiver.sender
+    sender = RTCRtpSender(track, transceiver.receiver.transport)
+    sender._stream_id = old._stream_id
+    setattr(transceiver, TRANSCEIVER_SENDER_ATTR, sender)
+    # As RTCPeerConnection.__createTransceiver does: the receiver's RTCP names this SSRC.
+    transceiver.receiver._set_rtcp_ssrc(sender._ssrc)
+    return sender
+
+
+async def renew_receiver(transceiver: RTCRtpTransceiver) -> RTCRtpReceiver:
+    """Give ``transceiver`` a fresh receiver (no track yet) and return it.
+
+    For an aiortc subscriber whose m-line the relay reuses for a new track: the old
+    receiver heard RTCP BYE and stopped its decoder for good, and its router entry names
+    the old SSRC. Call before ``setRemoteDescription`` of the offer that reuses the
+    m-line: the old receiver is stopped (unregistered from the transport), and the
+    offer then creates a new remote track, fires ``track`` and starts the new receiver
+    with the new SSRCs once answered.
+    """
+    old = transceiver.receiver
+    await old.stop()
+    if old.track is not None:
+        old.track.stop()
+    receiver = RTCRtpReceiver(transceiver.kind, old.transport)
+    receiver._set_rtcp_ssrc(transceiver.sender._ssrc)
+    setattr(transceiver, TRANSCEIVER_RECEIVER_ATTR, receiver)
+    return receiver
 
 
 def negotiated_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters:

@@ -18,7 +18,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from bridge.rtc_internals import codec_preferences, tap_receiver
+from bridge.rtc_internals import codec_preferences, renew_receiver, tap_receiver
 from signaling.namespace import NAMESPACE
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,8 @@ class BridgeClient:
         self._welcomed = asyncio.Event()
         self._offer_lock = asyncio.Lock()
         self._pending_tracks: dict[str, dict[str, Any]] = {}
+        self._carrying: dict[str, str] = {}
+        """mid -> the endpoint whose track the last offer put on it (active m-lines)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._register()
@@ -219,8 +221,25 @@ class BridgeClient:
             if pc is None:
                 pc = self.subscribe_pc = RTCPeerConnection(_config())
                 pc.on("track", self._on_track)
-            for track in data["tracks"]:
-                self._pending_tracks[track["mid"]] = track
+            offered = {str(t["mid"]): t for t in data["tracks"]}
+            for mid in self._carrying.keys() - offered.keys():
+                # The m-line turned inactive: its track is over (RTCP BYE says so too).
+                if mid in self.received:
+                    self.received[mid].ended = True
+            by_mid = {t.mid: t for t in pc.getTransceivers() if t.mid is not None}
+            for mid, track in offered.items():
+                transceiver = by_mid.get(mid)
+                if (
+                    transceiver is not None
+                    and transceiver.receiver.track is not None
+                    and self._carrying.get(mid) != str(track["endpoint_id"])
+                ):
+                    # The server reuses this m-line for a new track: aiortc's receiver
+                    # stopped for good at the old one's RTCP BYE, so take a new one (it
+                    # fires "track" and starts with the new SSRC).
+                    await renew_receiver(transceiver)
+            self._carrying = {mid: str(t["endpoint_id"]) for mid, t in offered.items()}
+            self._pending_tracks.update(offered)
             await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             await self.call(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import queue
+from collections.abc import Callable
+from typing import Any
 
 import aiortc
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import AudioStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpreceiver import decoder_worker
 
 from bridge import rtc_internals
@@ -76,3 +87,127 @@ def test_codec_preferences_cover_the_forwarded_codecs() -> None:
     ]
     assert video[0] == "video/VP8" and "video/H264" in video and "video/rtx" in video
     assert rtc_internals.codec_preferences("audio", ["audio/opus"])[0].mimeType == "audio/opus"
+
+
+# -- recycling subscribe m-lines (renew_sender on the relay, renew_receiver in clients) --
+
+
+def test_a_stopped_sender_cannot_start_again_so_m_lines_get_a_new_one() -> None:
+    # send() only starts a sender that never started; stop() does not reset that.
+    send = inspect.getsource(RTCRtpSender.send)
+    assert "if not self.__started:" in send
+    assert inspect.getsource(RTCRtpSender).count("self.__started = False") == 1  # __init__
+    # The RTCP task says BYE for its SSRC when the sender stops.
+    assert "RtcpByePacket(sources=[self._ssrc])" in inspect.getsource(RTCRtpSender._run_rtcp)
+
+
+def test_offers_and_connect_read_the_transceivers_current_sender() -> None:
+    from aiortc import rtcpeerconnection
+
+    media = inspect.getsource(rtcpeerconnection.create_media_description_for_transceiver)
+    assert "transceiver.sender._ssrc" in media and "transceiver.sender._rtx_ssrc" in media
+    assert "transceiver.sender._stream_id} {transceiver.sender._track_id" in media
+    connect = inspect.getsource(RTCPeerConnection._RTCPeerConnection__connect)  # type: ignore[attr-defined]
+    assert "await transceiver.sender.send(self.__localRtp(transceiver))" in connect
+    assert "await transceiver.receiver.receive(" in connect
+    created = inspect.getsource(RTCPeerConnection._RTCPeerConnection__createTransceiver)  # type: ignore[attr-defined]
+    assert "transceiver.receiver._set_rtcp_ssrc(transceiver.sender._ssrc)" in created
+    assert "transceiver.sender._stream_id = self.__stream_id" in created
+
+
+def test_a_receiver_stops_for_good_at_bye_and_track_fires_only_without_a_track() -> None:
+    handler = inspect.getsource(RTCRtpReceiver._handle_rtcp_packet)
+    assert "RtcpByePacket" in handler and "self.__stop_decoder()" in handler
+    assert "self.__decoder_thread = None" in inspect.getsource(
+        RTCRtpReceiver._RTCRtpReceiver__stop_decoder  # type: ignore[attr-defined]
+    )
+    assert "if not self.__started:" in inspect.getsource(RTCRtpReceiver.receive)
+    remote = inspect.getsource(RTCPeerConnection.setRemoteDescription)
+    assert "and not transceiver.receiver.track" in remote
+    assert "t.kind == media.kind and t.mid in [None, media.rtp.muxId]" in remote
+
+
+async def test_renew_sender_and_receiver_swap_the_transceivers_parts() -> None:
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("audio", direction="sendonly")
+    old_sender, old_receiver = transceiver.sender, transceiver.receiver
+    assert getattr(transceiver, rtc_internals.TRANSCEIVER_SENDER_ATTR) is old_sender
+    assert getattr(transceiver, rtc_internals.TRANSCEIVER_RECEIVER_ATTR) is old_receiver
+    track = AudioStreamTrack()
+    sender = rtc_internals.renew_sender(transceiver, track)
+    assert transceiver.sender is sender is not old_sender
+    assert sender.track is track and sender._track_id == track.id
+    assert sender._ssrc != old_sender._ssrc and sender._stream_id == old_sender._stream_id
+    assert sender.transport is transceiver.receiver.transport
+    receiver = await rtc_internals.renew_receiver(transceiver)
+    assert transceiver.receiver is receiver is not old_receiver
+    assert receiver.track is None and receiver.transport is old_receiver.transport
+    await pc.close()
+
+
+async def _exchange(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> None:
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(answerer.localDescription)
+
+
+async def _wait(condition: Callable[[], bool], what: str, within: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_an_m_line_goes_inactive_and_carries_a_new_track_on_the_same_mid() -> None:
+    """What the relay and its aiortc clients do, on two bare peer connections."""
+    bundle = RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    relay, client = RTCPeerConnection(bundle), RTCPeerConnection(bundle)
+    events: list[tuple[str, int]] = []  # (mid, frames so far) per track event
+    frames: dict[int, int] = {}
+    ended: list[int] = []
+
+    @client.on("track")
+    def on_track(track: Any) -> None:
+        transceiver = next(t for t in client.getTransceivers() if t.receiver.track is track)
+        n = len(events)
+        events.append((str(transceiver.mid), n))
+        frames[n] = 0
+
+        def on_frame(codec: Any, data: bytes, timestamp: int) -> None:
+            frames[n] += 1
+
+        rtc_internals.tap_receiver(transceiver.receiver, on_frame, lambda: ended.append(n))
+
+    try:
+        transceiver = relay.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        await _exchange(relay, client)
+        await _wait(lambda: frames.get(0, 0) >= 10, "frames of the first track")
+        first_ssrc = transceiver.sender._ssrc
+        mid = transceiver.mid
+
+        transceiver.direction = "inactive"
+        await transceiver.sender.stop()
+        await _exchange(relay, client)
+        await _wait(lambda: ended == [0], "the first track to end (RTCP BYE)")
+        assert transceiver.currentDirection == "inactive"
+
+        rtc_internals.renew_sender(transceiver, AudioStreamTrack())
+        transceiver.direction = "sendonly"
+        await relay.setLocalDescription(await relay.createOffer())
+        client_side = next(t for t in client.getTransceivers() if t.mid == mid)
+        await rtc_internals.renew_receiver(client_side)
+        await client.setRemoteDescription(relay.localDescription)
+        await client.setLocalDescription(await client.createAnswer())
+        await relay.setRemoteDescription(client.localDescription)
+        await _wait(lambda: frames.get(1, 0) >= 10, "frames of the second track")
+
+        assert [m for m, _ in events] == [mid, mid]
+        assert transceiver.mid == mid and len(relay.getTransceivers()) == 1
+        assert len(client.getTransceivers()) == 1
+        assert transceiver.sender._ssrc != first_ssrc
+        assert f"a=ssrc:{transceiver.sender._ssrc} " in relay.localDescription.sdp
+        assert f"a=ssrc:{first_ssrc} " not in relay.localDescription.sdp
+    finally:
+        await relay.close()
+        await client.close()
