@@ -8,6 +8,7 @@ limited.
 from __future__ import annotations
 
 import logging
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DB
 
-from sessions.errors import ScheduleError, forbidden, invalid
+from sessions.errors import Refusal, ScheduleError, forbidden, invalid
 from sessions.models import Room, Site, SiteLevel
 from sessions.requests import SiteInput
 from sessions.views import SiteView
@@ -82,15 +83,46 @@ def parse_tree(raw: dict[str, Any], source: str = "site tree") -> list[SiteInput
     return out
 
 
+class TreeSyntaxError(ScheduleError):
+    """A site tree that is not TOML: ``bad_toml``, with the parser's line and column
+    (1-based; None when the parser names no place, e.g. at the end of the document)."""
+
+    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+        super().__init__(Refusal.INVALID, "bad_toml", message)
+        self.line = line
+        self.column = column
+
+
+_PLACE = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def parse_tree_text(text: str, source: str = "site tree") -> list[SiteInput]:
+    """Sites from a TOML document given as text (the format of ``config/sites.toml``)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = _PLACE.search(str(exc))
+        line, column = (int(found[1]), int(found[2])) if found else (None, None)
+        raise TreeSyntaxError(f"{source} is not valid TOML: {exc}", line, column) from None
+    return parse_tree(raw, source)
+
+
+def decode_tree(data: bytes, source: str = "site tree") -> str:
+    """A TOML document's bytes as text (TOML is UTF-8; a byte-order mark is allowed)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TreeSyntaxError(
+            f"{source} is not UTF-8 (byte {exc.start + 1} of the file)", None, None
+        ) from None
+
+
 def read_tree_file(path: Path) -> list[SiteInput]:
     try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise invalid("no_file", f"site tree file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise invalid("bad_toml", f"{path} is not valid TOML: {exc}") from None
-    return parse_tree(raw, str(path))
+    return parse_tree_text(decode_tree(data, str(path)), str(path))
 
 
 def subtree(db: DB, root: str) -> frozenset[str]:
@@ -154,7 +186,10 @@ def check_scope(scope: Scope, site_ids: frozenset[str] | set[str]) -> None:
 
 
 def put_sites(db: DB, inputs: list[SiteInput], scope: Scope) -> list[Site]:
-    """Create or replace sites (any order in ``inputs``); rooms are added, not removed."""
+    """Create or replace sites (any order in ``inputs``); rooms are added, not removed.
+
+    With a ``scope``, every site replaced and every parent named must be in it; a new
+    site may be added below a site of the scope."""
     ids = [s.id for s in inputs]
     if len(set(ids)) != len(ids):
         raise invalid("duplicate_site", "a site id is listed twice")
@@ -163,7 +198,10 @@ def put_sites(db: DB, inputs: list[SiteInput], scope: Scope) -> list[Site]:
         for link, what in ((item.parent_id, "parent"), (item.merged_into_id, "merged_into")):
             if link is not None and link not in known and db.get(Site, link) is None:
                 raise invalid("unknown_site", f"site {item.id}: {what} {link} does not exist")
-    check_scope(scope, {i.id for i in inputs} | {i.parent_id for i in inputs if i.parent_id})
+    check_scope(
+        _with_new_children(db, scope, inputs),
+        {i.id for i in inputs} | {i.parent_id for i in inputs if i.parent_id},
+    )
     rows = []
     for item in inputs:
         row = db.get(Site, item.id) or Site(id=item.id)
@@ -181,6 +219,23 @@ def put_sites(db: DB, inputs: list[SiteInput], scope: Scope) -> list[Site]:
     for row in rows:
         _check_place(db, row)
     return rows
+
+
+def _with_new_children(db: DB, scope: Scope, inputs: list[SiteInput]) -> Scope:
+    """``scope`` and the new sites of ``inputs`` that would hang below it (directly or
+    under another such new site): a province's new commune is the province's to add."""
+    if scope is None:
+        return None
+    new = {i.id: i.parent_id for i in inputs if db.get(Site, i.id) is None}
+    grown = set(scope)
+    added = True
+    while added:
+        added = False
+        for site_id, parent in new.items():
+            if site_id not in grown and parent is not None and parent in grown:
+                grown.add(site_id)
+                added = True
+    return frozenset(grown)
 
 
 def _check_place(db: DB, row: Site) -> None:

@@ -126,6 +126,16 @@ class Store(Transactions):
         logger.info("loaded %d sites from %s", len(inputs), path)
         return len(inputs)
 
+    def load_tree_text(
+        self, text: str, scope: Scope = None, source: str = "site tree"
+    ) -> list[SiteView]:
+        """As :meth:`load_tree` from a TOML document given as text, all or nothing;
+        ``scope`` limits which sites it may create or replace and hang them under."""
+        inputs = sitetree.parse_tree_text(text, source)
+        views = self.put_sites(inputs, scope)
+        logger.info("loaded %d sites from %s", len(views), source)
+        return views
+
     def add_room(self, site_id: str, name: str, scope: Scope = None) -> RoomView:
         if not name.strip() or len(name) > 100:
             raise invalid("bad_room_name", "a room needs a name of 1-100 characters")

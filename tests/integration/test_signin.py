@@ -255,6 +255,7 @@ ACCESS: dict[tuple[str, str], frozenset[Any]] = {
     ("GET", "/api/sites/{site_id}"): ANYONE,
     ("GET", "/api/sites/{site_id}/calendar.ics"): ANYONE,
     ("POST", "/api/sites"): SCHED,
+    ("POST", "/api/sites/tree"): ADMIN,
     ("PUT", "/api/sites/{site_id}"): SCHED,
     ("POST", "/api/sites/{site_id}/rooms"): SCHED,
     ("GET", "/api/calendar/days"): ANYONE,

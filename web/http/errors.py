@@ -15,6 +15,8 @@ message is for people. The status follows one rule on every route of ``web/``:
 409    It clashes with what is stored: a room or slot taken, a day off, a state change
        not allowed, a case already recorded, an export not ready yet.
 413    The body is too large.
+415    The body's Content-Type is not one the route reads (a TOML site tree: text/plain
+       or application/toml).
 416    The Range header cannot be satisfied (or cannot be read).
 422    **Inconsistent**: every value parsed, but they break a rule together or against
        what they name. An end before its start, a range too long or empty within a
@@ -56,6 +58,7 @@ CODE_STATUS: dict[str, int] = {
     "bad_name": MALFORMED,
     "bad_site_id": MALFORMED,
     "bad_case_kind": MALFORMED,
+    "bad_toml": MALFORMED,
     # The archive's and the storage's refusals carry a code only.
     "not_found": 404,
     "unknown_case": 404,
@@ -73,11 +76,12 @@ def refusal_status(code: str, kind: Refusal | None = None) -> int:
     return KIND_STATUS[kind] if kind is not None else INCONSISTENT
 
 
-def error_body(code: str, message: str) -> str:
-    return json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False)
+def error_body(code: str, message: str, **extra: object) -> str:
+    """``{"error": {"code", "message", ...extra}}`` (extra: e.g. a TOML error's line)."""
+    return json.dumps({"error": {"code": code, "message": message, **extra}}, ensure_ascii=False)
 
 
-def http_error(status: int, code: str, message: str) -> web.HTTPException:
+def http_error(status: int, code: str, message: str, **extra: object) -> web.HTTPException:
     """An aiohttp HTTP exception carrying the JSON error body."""
     classes: dict[int, type[web.HTTPException]] = {
         400: web.HTTPBadRequest,
@@ -86,6 +90,7 @@ def http_error(status: int, code: str, message: str) -> web.HTTPException:
         404: web.HTTPNotFound,
         409: web.HTTPConflict,
         413: web.HTTPRequestEntityTooLarge,
+        415: web.HTTPUnsupportedMediaType,
         416: web.HTTPRequestRangeNotSatisfiable,
         422: web.HTTPUnprocessableEntity,
         429: web.HTTPTooManyRequests,
@@ -95,10 +100,10 @@ def http_error(status: int, code: str, message: str) -> web.HTTPException:
         return web.HTTPRequestEntityTooLarge(
             max_size=0,
             actual_size=0,
-            text=error_body(code, message),
+            text=error_body(code, message, **extra),
             content_type="application/json",
         )
-    return cls(text=error_body(code, message), content_type="application/json")
+    return cls(text=error_body(code, message, **extra), content_type="application/json")
 
 
 def bad(code: str, message: str) -> web.HTTPException:

@@ -273,6 +273,45 @@ SCHEMAS: Json = {
 }
 
 
+def _tree_answers() -> Json:
+    out = _ok(
+        "the sites loaded, in the document's order",
+        {
+            "type": "object",
+            "properties": {"loaded": {"type": "integer"}, "sites": STRINGS},
+        },
+    )
+    out["400"] = {
+        "description": "bad_toml: not TOML (or not UTF-8); line and column where the parser"
+        " stopped (null when it names no place)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "line": {"type": ["integer", "null"]},
+                                "column": {"type": ["integer", "null"]},
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    }
+    out["422"] = {
+        "description": "an inconsistent tree, with the store's code: empty_tree, bad_level,"
+        " bad_date, duplicate_site, unknown_site (parent or merged_into), site_cycle,"
+        " bad_parent; nothing is written",
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    return out
+
+
 def spec() -> Json:
     s, r, ss = _ref("Site"), _ref("Rule"), _ref("Session")
     sched, staff = "administrator, scheduler (own province)", "administrator, scheduler, operator"
@@ -292,6 +331,25 @@ def spec() -> Json:
                 sched,
                 _ok("created", status="201"),
                 requestBody=_body(s),
+            ),
+        },
+        "/api/sites/tree": {
+            "post": _op(
+                "Load a site tree from a TOML document (the format of config/sites.toml),"
+                " all or nothing: each [[site]] creates or replaces that site, rooms are"
+                " added, never removed",
+                "administrator (a provincial one within its province)",
+                _tree_answers(),
+                requestBody={
+                    "required": True,
+                    "description": "a TOML document with [[site]] tables, at most"
+                    " RB_MAX_MESSAGE_BYTES (413 body_too_large above; 415 for another"
+                    " Content-Type)",
+                    "content": {
+                        "text/plain": {"schema": {"type": "string"}},
+                        "application/toml": {"schema": {"type": "string"}},
+                    },
+                },
             ),
         },
         "/api/sites/{site_id}": {

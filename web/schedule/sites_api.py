@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -10,10 +11,12 @@ from aiohttp import web
 
 from core.access import Role
 from sessions.calendar import VN_TZ
+from sessions.errors import ScheduleError
 from sessions.models import SiteLevel
 from sessions.requests import SiteInput
+from sessions.sitetree import TreeSyntaxError, decode_tree
 from web.http.auth import require
-from web.http.errors import bad, http_error
+from web.http.errors import bad, http_error, refused
 from web.http.parse import (
     boolean,
     choice,
@@ -24,7 +27,7 @@ from web.http.parse import (
     optional_text,
     text,
 )
-from web.keys import STORE
+from web.keys import SETTINGS, STORE
 from web.schedule.http import refusals, run, scheduler_scope
 
 logger = logging.getLogger(__name__)
@@ -83,6 +86,43 @@ async def create_sites(request: web.Request) -> web.Response:
     inputs = [site_input(e) for e in entries]
     views = await run(request.app[STORE].put_sites, inputs, scope)
     return web.json_response({"sites": [v.as_dict() for v in views]}, status=201)
+
+
+TOML_TYPES = frozenset({"text/plain", "application/toml"})
+
+
+@routes.post("/api/sites/tree")
+async def load_tree(request: web.Request) -> web.Response:
+    """A TOML site tree (the format of ``config/sites.toml``, read by the same code as
+    ``reception-bridge load-sites``), applied all or nothing. Administrators only: a
+    central one for every site, a provincial one within its province's subtree."""
+    claims = require(request, (Role.ADMINISTRATOR,))
+    if request.content_type not in TOML_TYPES:
+        raise http_error(
+            415,
+            "unsupported_media_type",
+            f"send the TOML document as text/plain or application/toml, not {request.content_type}",
+        )
+    try:
+        data = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise http_error(
+            413,
+            "body_too_large",
+            f"the site tree is larger than {request.app[SETTINGS].max_message_bytes} bytes",
+        ) from None
+    scope = await run(request.app[STORE].scope_for, claims.site)
+    try:
+        document = decode_tree(data, "the site tree")
+        views = await asyncio.to_thread(
+            request.app[STORE].load_tree_text, document, scope, "the site tree"
+        )
+    except TreeSyntaxError as exc:
+        raise http_error(400, exc.code, exc.message, line=exc.line, column=exc.column) from None
+    except ScheduleError as exc:
+        raise refused(exc) from None
+    logger.info("site tree loaded by %s (%s): %d sites", claims.subject, claims.site, len(views))
+    return web.json_response({"loaded": len(views), "sites": [v.id for v in views]})
 
 
 @routes.put("/api/sites/{site_id}")
