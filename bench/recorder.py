@@ -6,8 +6,9 @@ Both sides get the same real encoded media (640x480 VP8 at 20 fps with a keyfram
 every 2 s, and 20 ms Opus packets, encoded beforehand with PyAV), paced in real time,
 one video and one audio track per site:
 
-- forward: the recorder's ``RecordingSink`` hands every frame to its worker process,
-  which muxes it without decoding (``recorder/worker.py``);
+- forward: the recorder's ``RecordingSink`` hands every frame to its worker process
+  through the bounded queue, which muxes it without decoding (``recorder/worker.py``);
+  the queue's peak and its drops are reported too;
 - baseline: what recording with aiortc costs. The receiver decodes every frame (aiortc's
   own VP8 and Opus decoders, as its ``RTCRtpReceiver`` does) and ``MediaRecorder``
   encodes them again (libvpx, libopus), one WebM per site.
@@ -118,12 +119,16 @@ async def run_forward(media: Media, sites: int, folder: Path) -> dict[str, Any]:
     assert await asyncio.to_thread(worker.sync), "worker fell over"
     cpu_main = time.process_time() - cpu_main
     cpu_worker = proc_cpu(worker.process.pid) - cpu_worker
+    queue = worker.queue.stats()
     assert await asyncio.to_thread(worker.stop)
     return {
         "wall_s": round(wall, 2),
         "cpu_relay_process_s": round(cpu_main, 3),
         "cpu_worker_process_s": round(cpu_worker, 3),
         "cpu_s": cpu_main + cpu_worker,
+        "queue_peak_bytes": queue.peak_bytes,
+        "queue_bound_bytes": queue.max_bytes,
+        "frames_dropped": queue.dropped_frames,
     }
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from recorder.lifeline import exec_prefix
+
 logger = logging.getLogger(__name__)
 
 TILE_HEIGHT = 360
@@ -91,6 +93,8 @@ async def run_compose(
     """Run the composition, reporting progress from 0.0 to 1.0; raise on failure."""
     total_us = max(i.offset_ms + i.duration_ms for i in inputs) * 1000
     process = await asyncio.create_subprocess_exec(
+        # Killed by the kernel if the server dies (recorder/lifeline.py).
+        *exec_prefix(),
         *compose_command(ffmpeg, inputs, target),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

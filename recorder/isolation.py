@@ -1,6 +1,8 @@
 """Run FFmpeg-heavy functions (remux, extract, recovery) in a separate process.
 
 A native crash there breaks the pool, not the server; the pool is then rebuilt.
+The pool's workers die with the server (``recorder/lifeline.py``): each ties itself
+to the server's pid when it starts, and exits when the kernel says the server died.
 """
 
 from __future__ import annotations
@@ -8,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import ParamSpec, TypeVar
+
+from recorder.lifeline import exit_when_orphaned
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +34,10 @@ class IsolatedRunner:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn")
+                self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=exit_when_orphaned,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

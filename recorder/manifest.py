@@ -1,8 +1,10 @@
 """The session manifest: one JSON file beside the recordings that says what they hold.
 
-The worker process writes it when a file is opened and when it is closed; the parent
-adds case markers, hashes and the final state. Writes are atomic (temporary file and
-rename), so a kill leaves the previous complete manifest, never half of one.
+The worker process writes it when a file is opened and when it is closed, and when
+frames had to be dropped (``gaps``: the recorder's queue was full or its worker died,
+see ``recorder/framequeue.py``); the parent adds case markers, hashes and the final
+state. Writes are atomic (temporary file and rename), so a kill leaves the previous
+complete manifest, never half of one.
 """
 
 from __future__ import annotations
@@ -100,6 +102,31 @@ class MarkerEntry:
 
 
 @dataclass(slots=True)
+class GapEntry:
+    """Frames of one track that were dropped before they reached the file (the recorder's
+    queue was full, or its worker died with frames still queued)."""
+
+    file: str
+    """The file the track was being written into, or the next one it went into; empty if
+    the track never reached a file."""
+    site: str
+    """The publishing site."""
+    track_id: str
+    """The relay's track id (see the file's ``tracks``)."""
+    kind: str
+    """``audio`` or ``video``."""
+    from_ms: int
+    """Arrival of the first dropped frame, relative to the recording's start."""
+    to_ms: int
+    """Arrival of the frame that resumed the track (a keyframe for video), or of the
+    last dropped frame if none came."""
+    frames: int
+    """Frames dropped."""
+    bytes: int
+    """Their payload bytes."""
+
+
+@dataclass(slots=True)
 class Manifest:
     """Everything a clerk or a verifier needs to know about one session's recording."""
 
@@ -115,6 +142,8 @@ class Manifest:
     """One entry per file, in the order they were opened."""
     markers: list[MarkerEntry] = field(default_factory=list)
     """Case markers, in time order."""
+    gaps: list[GapEntry] = field(default_factory=list)
+    """Frames dropped on the way to the files, in the order the worker learnt of them."""
     format: int = FORMAT_VERSION
     """Manifest format version."""
 
@@ -143,7 +172,20 @@ class Manifest:
             ended_at=raw.get("ended_at"),
             files=[FileEntry.from_dict(f) for f in raw.get("files", [])],
             markers=[MarkerEntry(**m) for m in raw.get("markers", [])],
+            gaps=[GapEntry(**g) for g in raw.get("gaps", [])],
         )
+
+    def add_gap(
+        self, site: str, track_id: str, kind: str, from_ms: int, to_ms: int, frames: int, size: int
+    ) -> GapEntry:
+        """Record dropped frames; the file is the last one holding ``track_id``, if any."""
+        file = next(
+            (f.name for f in reversed(self.files) if any(t.track_id == track_id for t in f.tracks)),
+            "",
+        )
+        gap = GapEntry(file, site, track_id, kind, from_ms, to_ms, frames, size)
+        self.gaps.append(gap)
+        return gap
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

@@ -14,7 +14,10 @@ Runs inside the recording worker process (``recorder/worker.py``). Rules it keep
   but a keyframe is slow to encode and send, and an anchor that late would put the whole
   track (and its sync with the other tracks) that much later;
 - ``cluster_time_limit`` and ``flush_packets`` make a killed worker leave a file that
-  plays up to its last second.
+  plays up to its last second;
+- frames the relay had to drop (``recorder/framequeue.py``) arrive as a gap: the track's
+  next frame is a keyframe, placed by its own timestamp (the picture stands still over
+  the gap), and the gap is written into the manifest with the file it belongs to.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import av
 
 from bridge.frames import Kind, TrackInfo
 from recorder.bitstream import frame_size
-from recorder.manifest import FileEntry, Manifest, TrackEntry, write_manifest
+from recorder.manifest import FileEntry, GapEntry, Manifest, TrackEntry, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ class _Track:
     last_pts: int = -1
     ended: bool = False
     dropped: int = 0
+    gaps: list[GapEntry] = field(default_factory=list)
+    """Gaps recorded before the track had a file; they get its name when it opens."""
 
     @property
     def is_video(self) -> bool:
@@ -169,6 +174,43 @@ class SessionMuxer:
             site.pending_since = arrival
         self._maybe_open(site, arrival)
 
+    def on_gap(
+        self,
+        track_id: str,
+        site: str,
+        kind: str,
+        first: float,
+        last: float,
+        frames: int,
+        size: int,
+    ) -> None:
+        """The relay dropped ``frames`` of ``track_id`` that arrived from ``first`` to ``last``."""
+        track = self._tracks.get(track_id)
+        part = track.part if track is not None else None
+        gap = GapEntry(
+            file=part.entry.name if part is not None else "",
+            site=site,
+            track_id=track_id,
+            kind=kind,
+            from_ms=round((first - self.t0) * 1000),
+            to_ms=round((last - self.t0) * 1000),
+            frames=frames,
+            bytes=size,
+        )
+        if part is None and track is not None and not track.ended:
+            track.gaps.append(gap)
+        self.manifest.gaps.append(gap)
+        write_manifest(self.folder, self.manifest)
+        logger.warning(
+            "session %s site %s track %s: %d frames dropped before the file (%d-%d ms)",
+            self.manifest.session_id,
+            site,
+            track_id,
+            frames,
+            gap.from_ms,
+            gap.to_ms,
+        )
+
     def tick(self, now: float) -> None:
         """Open files whose tracks have waited ``settle`` seconds (called when idle)."""
         for site in self._sites.values():
@@ -202,6 +244,7 @@ class SessionMuxer:
                     track.part, track.stream, track.entry = part, old.stream, old.entry
                     track.last_pts = old.last_pts
                     old.stream = None
+                    self._place_gaps(track)
                     return True
         return False
 
@@ -266,6 +309,7 @@ class SessionMuxer:
             )
             entry.tracks.append(track.entry)
             part.tracks.append(track)
+            self._place_gaps(track)
         site.parts.append(part)
         self.manifest.files.append(entry)
         write_manifest(self.folder, self.manifest)
@@ -284,6 +328,13 @@ class SessionMuxer:
             track.buffered = []
         for _, _, track, frame in queued:
             self._mux(track, frame)
+
+    @staticmethod
+    def _place_gaps(track: _Track) -> None:
+        if track.part is not None:
+            for gap in track.gaps:
+                gap.file = track.part.entry.name
+            track.gaps.clear()
 
     def _mux(self, track: _Track, frame: _Frame) -> None:
         part = track.part

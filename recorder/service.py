@@ -5,6 +5,12 @@ Signaling and the operator console call these; the composition root calls
 at start-up. Recording attaches a :class:`RecordingSink` to the session's hub
 (``hub.add_sink``), so the hub hands it every up-track's encoded frames.
 
+Each recording's worker is fed through a bounded queue (``recorder/framequeue.py``:
+never blocks the relay, drops video to the next keyframe and audio beyond its own
+share when the worker falls behind, writes the gaps into the manifest); its depth and
+lag are :meth:`Recorder.queue_stats`, :meth:`Recorder.queue_depth` and
+:meth:`Recorder.queue_lag`.
+
 The recorder is the one writer of the recording state and of case markers on the
 session's board (the hub's director board): however a recording starts or stops
 (command, session opened or closed, a worker that gave up, shutdown) and whoever
@@ -22,10 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from bridge.frames import FrameSink
+from bridge.frames import FrameSink, TrackId
 from core.cases import CaseMarker
 from core.sessions import SessionInfo
 from recorder.archive import Archive, ArchiveError, MarkerView
+from recorder.framequeue import DropRun, QueueLimits, QueueStats
 from recorder.integrity import seal
 from recorder.isolation import IsolatedRunner
 from recorder.manifest import Manifest, RecordingState
@@ -62,16 +69,19 @@ class SinkHost(Board, Protocol):
     def remove_sink(self, sink: FrameSink) -> None: ...
 
 
-def request_keyframes(hub: SinkHost) -> None:
-    """Ask every video publisher of ``hub`` for a keyframe (audio tracks ignore it).
+def request_keyframes(hub: SinkHost, track_id: TrackId | None = None) -> None:
+    """Ask every video publisher of ``hub`` (or the one of ``track_id``) for a keyframe
+    (audio tracks ignore it).
 
-    Sent when a recording starts, so each site's file can begin at once, and at every
+    Sent when a recording starts, so each site's file can begin at once, at every
     case marker, so an extract of the case starts at the marker instead of at an
-    earlier keyframe (a browser sends keyframes only when asked).
+    earlier keyframe (a browser sends keyframes only when asked), and for a track
+    whose frames the recorder's queue dropped, so it resumes soon.
     """
     uptracks = getattr(hub, "uptracks", None)
     if isinstance(uptracks, Mapping):
-        for uptrack in list(uptracks.values()):
+        chosen = list(uptracks.values()) if track_id is None else [uptracks.get(track_id)]
+        for uptrack in chosen:
             request = getattr(uptrack, "request_keyframe", None)
             if callable(request):
                 request()
@@ -104,12 +114,15 @@ class Recorder:
         record_on_open: bool = True,
         settle: float = 2.0,
         clock: Callable[[], datetime] | None = None,
+        queue_limits: QueueLimits | None = None,
     ) -> None:
         self.root = root
         self.archive = archive
         self.runner = runner
         self.record_on_open = record_on_open
         self.settle = settle
+        self.queue_limits = queue_limits or QueueLimits()
+        """Bound of each recording's queue in this process (``recorder/framequeue.py``)."""
         self._clock = clock or (lambda: datetime.now(UTC))
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -135,6 +148,20 @@ class Recorder:
     def worker(self, session_id: str) -> RecordingWorker | None:
         active = self._active.get(session_id)
         return active.worker if active else None
+
+    def queue_stats(self) -> dict[str, QueueStats]:
+        """Each running recording's queue (depth, bytes, lag, drops), by session id."""
+        return {sid: active.worker.queue.stats() for sid, active in self._active.items()}
+
+    def queue_depth(self, session_id: str) -> int:
+        """Messages waiting for ``session_id``'s worker (0 if not recording)."""
+        active = self._active.get(session_id)
+        return active.worker.queue.depth if active else 0
+
+    def queue_lag(self, session_id: str) -> float:
+        """Seconds the oldest message for ``session_id``'s worker has waited (0 if none)."""
+        active = self._active.get(session_id)
+        return active.worker.queue.lag if active else 0.0
 
     async def on_session_open(self, session: SessionInfo, hub: SinkHost) -> None:
         """Hook: a session opened; record it unless configured or booked otherwise."""
@@ -173,7 +200,7 @@ class Recorder:
                 legal_basis=legal_basis,
             )
             worker = await self._spawn(folder, started_at, t0)
-            active = _Active(session, worker, RecordingSink(worker), hub, started_at, t0, folder)
+            active = _Active(session, worker, self._sink(worker, hub), hub, started_at, t0, folder)
             self._tap(active)
             self._active[session.id] = active
             logger.info("session %s: recording into %s", session.id, folder)
@@ -182,10 +209,19 @@ class Recorder:
 
     async def _spawn(self, folder: Path, started_at: datetime, t0: float) -> RecordingWorker:
         worker = RecordingWorker(
-            folder, folder.name, started_at.isoformat(), t0, settle=self.settle
+            folder,
+            folder.name,
+            started_at.isoformat(),
+            t0,
+            settle=self.settle,
+            limits=self.queue_limits,
         )
         await asyncio.to_thread(worker.start)
         return worker
+
+    @staticmethod
+    def _sink(worker: RecordingWorker, hub: SinkHost) -> RecordingSink:
+        return RecordingSink(worker, lambda track_id: request_keyframes(hub, track_id))
 
     def _tap(self, active: _Active) -> None:
         """Attach the sink to the hub and watch the worker's exit."""
@@ -198,8 +234,11 @@ class Recorder:
         )
 
     async def _restart(self, active: _Active) -> None:
+        dead = active.worker
         active.worker = await self._spawn(active.folder, active.started_at, active.t0)
-        active.sink = RecordingSink(active.worker)
+        # Frames still queued for the dead worker are a gap the new one records.
+        active.worker.queue.adopt(dead.lost, dead.queue.stats())
+        active.sink = self._sink(active.worker, active.hub)
         if self._active.get(active.session.id) is active:
             self._tap(active)
 
@@ -249,7 +288,13 @@ class Recorder:
         clean = await asyncio.to_thread(active.worker.stop)
         if not clean:
             logger.error("session %s: worker ended badly; recovering its files", session_id)
-        return await self._seal(active.folder, active.started_at, ended, recovered=not clean)
+        return await self._seal(
+            active.folder,
+            active.started_at,
+            ended,
+            recovered=not clean,
+            lost=(active.t0, active.worker.lost),
+        )
 
     async def add_marker(
         self,
@@ -314,8 +359,22 @@ class Recorder:
         ended_at: datetime | None,
         *,
         recovered: bool,
+        lost: tuple[float, list[DropRun]] | None = None,
     ) -> Manifest:
         manifest = await self.runner.run(close_unfinished, folder)
+        if lost is not None:
+            # Dropped frames no worker lived to record (it died at the end).
+            t0, runs = lost
+            for run in runs:
+                manifest.add_gap(
+                    run.site,
+                    run.track_id,
+                    run.kind,
+                    round((run.first - t0) * 1000),
+                    round((run.last - t0) * 1000),
+                    run.frames,
+                    run.bytes,
+                )
         recovered = recovered or any(f.recovered for f in manifest.files)
         start = started_at or datetime.fromisoformat(manifest.started_at)
         if ended_at is not None:

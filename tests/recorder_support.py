@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -97,6 +99,47 @@ class TapHub:
     def deliver(self, items: list[tuple[float, TrackInfo, CodedFrame]]) -> None:
         for sink in list(self.sinks):
             feed(sink, items)
+
+
+@dataclass(slots=True)
+class FeedReport:
+    """How a paced delivery went, seen from the relay's event loop."""
+
+    frames: int = 0
+    """Frames handed to the sinks."""
+    slowest_call: float = 0.0
+    """Longest time one frame spent in the sinks' ``on_frame`` (seconds)."""
+    latest: float = 0.0
+    """Most a frame was handed over after its arrival time (the loop fell behind)."""
+
+
+async def paced_deliver(
+    hub: TapHub,
+    items: list[tuple[float, TrackInfo, CodedFrame]],
+    each: Callable[[], None] | None = None,
+) -> FeedReport:
+    """Deliver frames to the hub's sinks at their arrival times, on the running loop,
+    as the relay does (announcing each track to each sink first); ``each`` runs after
+    every frame."""
+    report = FeedReport()
+    announced: set[tuple[int, str]] = set()
+    for arrival, track, frame in sorted(items, key=lambda item: item[0]):
+        delay = arrival - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        report.latest = max(report.latest, time.monotonic() - arrival)
+        coded = EncodedFrame(frame.data, frame.timestamp, frame.keyframe, arrival)
+        for sink in list(hub.sinks):
+            if (id(sink), track.track_id) not in announced:
+                announced.add((id(sink), track.track_id))
+                sink.on_track(track)
+            began = time.perf_counter()
+            sink.on_frame(track, coded)
+            report.slowest_call = max(report.slowest_call, time.perf_counter() - began)
+        report.frames += 1
+        if each is not None:
+            each()
+    return report
 
 
 def ffprobe(ffprobe_path: str, path: Path) -> dict[str, Any]:
