@@ -13,6 +13,8 @@ import { startOperator } from "/static/home/operator.js";
 import { startClerk } from "/static/home/clerk.js";
 import { startScheduler } from "/static/home/scheduler.js";
 import { startAdministrator } from "/static/home/admin.js";
+import { startAdminCalendar } from "/static/home/admin_calendar.js";
+import { startAdminSites } from "/static/home/admin_sites.js";
 
 const $ = (id) => document.getElementById(id);
 const SECTIONS = [
@@ -20,9 +22,15 @@ const SECTIONS = [
   ["operator", startOperator],
   ["clerk", startClerk],
   ["scheduler", startScheduler],
-  ["administrator", startAdministrator],
+  ["administrator", (ctx) => together(ctx, [startAdministrator, startAdminCalendar, startAdminSites])],
 ];
 const LEVEL_ORDER = { central: 0, province: 1, district: 2, department: 3, commune: 4 };
+
+/** Several parts of one section, started in order and rendered together. */
+function together(ctx, starters) {
+  const parts = starters.map((startPart) => startPart(ctx));
+  return { render: () => parts.forEach((part) => part.render()) };
+}
 
 function toSignIn() {
   const here = location.pathname + location.search;

@@ -48,17 +48,19 @@ function noteServerClock(response) {
   clockSkewMs = Math.abs(skew) > 5000 ? skew : 0;
 }
 
-/** JSON request to `path`; resolves with the body, rejects with an ApiError. */
-export async function api(path, { method = "GET", body, csrf } = {}) {
+/** A request to `path` (a JSON body, or `body` as it is with `contentType`); resolves
+ * with the JSON answer, rejects with an ApiError. */
+export async function api(path, { method = "GET", body, csrf, contentType } = {}) {
   const headers = { Accept: "application/json" };
   if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrf ?? csrfToken;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // With a contentType the body goes as it is (text, bytes: a TOML file), else as JSON.
+  if (body !== undefined) headers["Content-Type"] = contentType ?? "application/json";
   let response;
   try {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || contentType ? body : JSON.stringify(body),
       credentials: "same-origin",
       cache: "no-store",
     });
@@ -73,6 +75,7 @@ export async function api(path, { method = "GET", body, csrf } = {}) {
       data?.error?.code ?? `http_${response.status}`,
       data?.error?.message ?? response.statusText,
     );
+    error.details = data?.error ?? {}; // the error's other fields (a TOML error's line)
     if (response.status === 401 && onSignedOut) onSignedOut(error);
     throw error;
   }
