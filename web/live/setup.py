@@ -20,6 +20,7 @@ from sessions.store import Store
 from signaling.commands import Commands
 from signaling.namespace import BridgeNamespace
 from web.keys import DIRECTORY, LIFECYCLE, RELAY, SECRET, SETTINGS, SIO
+from web.live.memory import ReturnMemory
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def setup_live(
     relay = Relay([record_when_open])
     lifecycle = Lifecycle(
         store,
-        [RecordingHook(recorder, relay), relay],
+        [RecordingHook(recorder, relay), relay, ReturnMemory()],
         grace=timedelta(minutes=settings.close_grace_minutes),
         clock=clock,
     )
