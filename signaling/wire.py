@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from socketio.packet import Packet
+
 MALFORMED_EVENT = "__malformed__"
 """The event name a packet whose JSON could not be read arrives as."""
 
@@ -30,3 +32,13 @@ class SafeJson:
             return json.loads(text, **kwargs)
         except (RecursionError, ValueError):
             return [MALFORMED_EVENT]
+
+
+class SafePacket(Packet):  # type: ignore[misc]
+    """Socket.IO's packet, decoded with :class:`SafeJson` (``AsyncServer(serializer=...)``).
+
+    Only Socket.IO's packets: Engine.IO reads its own frames with plain ``json`` and
+    relies on its ValueError to tell text from JSON.
+    """
+
+    json = SafeJson

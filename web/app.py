@@ -13,7 +13,7 @@ from aiohttp import web
 
 from config.settings import Settings
 from core.sessions import Directory
-from signaling.wire import SafeJson
+from signaling.wire import SafePacket
 from web.accounts.setup import setup_accounts
 from web.archive.setup import setup_archive
 from web.database import migrate_all
@@ -38,7 +38,7 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         manager = socketio.AsyncRedisManager(settings.redis_url)
     return socketio.AsyncServer(
         async_mode="aiohttp",
-        json=SafeJson,
+        serializer=SafePacket,
         client_manager=manager,
         max_http_buffer_size=settings.max_message_bytes,
         cors_allowed_origins=[],
