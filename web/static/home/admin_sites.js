@@ -4,20 +4,9 @@
 // with FileReader and sent as it is to POST /api/sites/tree (all or nothing).
 
 import { applyI18n, getLanguage, t } from "/static/shared/i18n.js";
-import { api, el, shortDay, showError } from "/static/home/util.js";
+import { LEVEL_ORDER, api, el, fold, shortDay, showError } from "/static/home/util.js";
 
 const $ = (id) => document.getElementById(id);
-const LEVEL_ORDER = { central: 0, province: 1, district: 2, department: 3, commune: 4 };
-
-/** Lower case without Vietnamese marks, so "bac ninh" finds "Bắc Ninh". */
-function fold(text) {
-  return String(text ?? "")
-    .normalize("NFD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .replace(/đ/g, "d")
-    .replace(/Đ/g, "D")
-    .toLowerCase();
-}
 
 function readFile(file) {
   return new Promise((resolve, reject) => {
@@ -112,13 +101,7 @@ export function startAdminSites(ctx) {
       showError($("tree-error"), error);
     }
     // The other sections (the account form's offices) see the new tree too.
-    ctx.sites = new Map(sites.map((s) => [s.id, s]));
-    ctx.children = new Map();
-    for (const site of sites) {
-      if (!site.parent) continue;
-      if (!ctx.children.has(site.parent)) ctx.children.set(site.parent, []);
-      ctx.children.get(site.parent).push(site.id);
-    }
+    ctx.setSites(sites);
     index();
     renderTree();
   }

@@ -7,7 +7,7 @@
 
 import "/static/home/messages.js";
 import { applyI18n, bindLanguageSwitch, getLanguage, onLanguageChange, t } from "/static/shared/i18n.js";
-import { api, el, errorText, hhmmss, now, setCsrfToken, setSignedOutHandler, showError, vnDay } from "/static/home/util.js";
+import { LEVEL_ORDER, SiteTree, api, el, errorText, hhmmss, now, setCsrfToken, setSignedOutHandler, showError, vnDay } from "/static/home/util.js";
 import { startRoom } from "/static/home/room.js";
 import { startOperator } from "/static/home/operator.js";
 import { startClerk } from "/static/home/clerk.js";
@@ -24,7 +24,6 @@ const SECTIONS = [
   ["scheduler", startScheduler],
   ["administrator", (ctx) => together(ctx, [startAdministrator, startAdminCalendar, startAdminSites])],
 ];
-const LEVEL_ORDER = { central: 0, province: 1, district: 2, department: 3, commune: 4 };
 
 /** Several parts of one section, started in order and rendered together. */
 function together(ctx, starters) {
@@ -41,14 +40,18 @@ function toSignIn() {
 class Context {
   constructor(me, sites) {
     this.me = me;
-    this.sites = new Map(sites.map((s) => [s.id, s]));
-    this.children = new Map();
-    for (const site of sites) {
-      if (!site.parent) continue;
-      if (!this.children.has(site.parent)) this.children.set(site.parent, []);
-      this.children.get(site.parent).push(site.id);
-    }
+    this.setSites(sites);
     this.flashTimer = null;
+  }
+
+  /** Take a new site tree (after the administrator loads one). */
+  setSites(sites) {
+    this.tree = new SiteTree(sites, this.me.site);
+  }
+
+  /** Every site by id. */
+  get sites() {
+    return this.tree.byId;
   }
 
   hasRole(role) {
@@ -56,9 +59,7 @@ class Context {
   }
 
   siteName(id) {
-    const site = this.sites.get(id);
-    if (!site) return id;
-    return getLanguage() === "en" && site.name_en ? site.name_en : site.name;
+    return this.tree.name(id);
   }
 
   /** A session's taking-part sites as words: at most four names, then "+ N". */
@@ -70,7 +71,7 @@ class Context {
 
   /** Whether the site exists on `day` (YYYY-MM-DD): not merged away, not yet to come. */
   activeOn(site, day) {
-    return (!site.valid_from || site.valid_from <= day) && (!site.valid_to || site.valid_to >= day);
+    return this.tree.activeOn(site, day);
   }
 
   /** Sites sorted as a list shows them: central offices, provinces, then the rest, by name. */
@@ -83,41 +84,15 @@ class Context {
     );
   }
 
-  /** `id` and every site below it. */
-  subtree(id) {
-    const out = new Set([id]);
-    const stack = [id];
-    while (stack.length) {
-      for (const child of this.children.get(stack.pop()) ?? []) {
-        if (!out.has(child)) {
-          out.add(child);
-          stack.push(child);
-        }
-      }
-    }
-    return out;
-  }
-
   /** The province a site belongs to (the server's scope rule): null for a central
    * office (everything), else the first province above it, else the top of its tree. */
   scopeRoot(id) {
-    let site = this.sites.get(id);
-    const seen = new Set();
-    let top = id;
-    while (site && !seen.has(site.id)) {
-      if (site.level === "central") return null;
-      if (site.level === "province") return site.id;
-      seen.add(site.id);
-      top = site.id;
-      site = site.parent ? this.sites.get(site.parent) : undefined;
-    }
-    return top;
+    return this.tree.scopeRoot(id);
   }
 
   /** The sites the person's province covers, or null for all of them. */
   scope() {
-    const root = this.scopeRoot(this.me.site);
-    return root === null ? null : this.subtree(root);
+    return this.tree.scope;
   }
 
   /** A line under the header saying what just happened (kept 10 s). */

@@ -4,21 +4,11 @@
 // operator without one is told so in the form.
 
 import { t } from "/static/shared/i18n.js";
-import { addDays, api, confirmDialog, el, hhmm, now, showError, shortDay } from "/static/home/util.js";
+import { addDays, api, confirmDialog, el, fold, hhmm, now, showError, shortDay } from "/static/home/util.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 60 * 1000;
 const URGENT_MS = 60 * 60 * 1000;
-
-/** Letters without accents, lower case: "Đà Nẵng" and "da nang" match. */
-function fold(text) {
-  return String(text ?? "")
-    .normalize("NFD")
-    .replace(/[\u0300-\u036f]/g, "")
-    .replace(/đ/g, "d")
-    .replace(/Đ/g, "D")
-    .toLowerCase();
-}
 
 export function startOperator(ctx) {
   let sessions = [];

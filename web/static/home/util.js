@@ -262,3 +262,107 @@ export function confirmDialog({ title, text, action, danger = true, reasonLabel 
     (reason ?? dialog.querySelector("button.secondary")).focus();
   });
 }
+
+// -- the site tree ---------------------------------------------------------------------
+
+/** Lower case, without Vietnamese accents: "Đà Nẵng" and "da nang" meet. */
+export function fold(text) {
+  return String(text ?? "")
+    .normalize("NFD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .replace(/đ/g, "d")
+    .replace(/Đ/g, "D")
+    .toLowerCase();
+}
+
+/** How lists order sites by level: central offices, provinces, then the rest. */
+export const LEVEL_ORDER = { central: 0, province: 1, district: 2, department: 3, commune: 4 };
+
+/** The sites from GET /api/sites, and what the person's site may touch (the server's
+ * rule: a central site everything, else its province's subtree). One tree for the
+ * home page's sections and the scheduler's desk. */
+export class SiteTree {
+  constructor(sites, personSite) {
+    this.byId = new Map(sites.map((s) => [s.id, s]));
+    this.children = new Map();
+    for (const site of sites) {
+      if (!site.parent) continue;
+      if (!this.children.has(site.parent)) this.children.set(site.parent, []);
+      this.children.get(site.parent).push(site.id);
+    }
+    this.root = this.scopeRoot(personSite);
+    this.scope = this.root === null ? null : this.subtree(this.root);
+  }
+
+  get(id) {
+    return this.byId.get(id);
+  }
+
+  name(id) {
+    const site = this.byId.get(id);
+    if (!site) return id;
+    return getLanguage() === "en" && site.name_en ? site.name_en : site.name;
+  }
+
+  names(ids) {
+    return ids.map((id) => this.name(id)).join(", ");
+  }
+
+  subtree(id) {
+    const out = new Set([id]);
+    const stack = [id];
+    while (stack.length) {
+      for (const child of this.children.get(stack.pop()) ?? []) {
+        if (!out.has(child)) {
+          out.add(child);
+          stack.push(child);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** null for a central site (every site), else its province (or the top of its tree). */
+  scopeRoot(id) {
+    let site = this.byId.get(id);
+    let top = id;
+    const seen = new Set();
+    while (site && !seen.has(site.id)) {
+      if (site.level === "central") return null;
+      if (site.level === "province") return site.id;
+      seen.add(site.id);
+      top = site.id;
+      site = site.parent ? this.byId.get(site.parent) : undefined;
+    }
+    return top;
+  }
+
+  inScope(id) {
+    return this.scope === null || this.scope.has(id);
+  }
+
+  activeOn(site, day) {
+    return (!site.valid_from || site.valid_from <= day) && (!site.valid_to || site.valid_to >= day);
+  }
+
+  /** Sites in scope existing on `day`, in tree order: central offices, then each
+   * province followed by its communes and departments; names sorted as Vietnamese. */
+  ordered(day) {
+    const collator = new Intl.Collator(getLanguage() === "vi" ? "vi" : "en");
+    const byName = (a, b) =>
+      (LEVEL_ORDER[a.level] ?? 9) - (LEVEL_ORDER[b.level] ?? 9) || collator.compare(this.name(a.id), this.name(b.id));
+    const usable = (s) => this.inScope(s.id) && this.activeOn(s, day);
+    const out = [];
+    const visit = (site, depth) => {
+      out.push({ site, depth });
+      const kids = (this.children.get(site.id) ?? []).map((id) => this.byId.get(id)).filter(usable);
+      for (const kid of kids.sort(byName)) visit(kid, depth + 1);
+    };
+    const tops = [...this.byId.values()].filter((s) => {
+      const parent = s.parent ? this.byId.get(s.parent) : null;
+      return usable(s) && !(parent && usable(parent));
+    });
+    for (const site of tops.sort(byName)) visit(site, 0);
+    return out;
+  }
+}
