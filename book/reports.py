@@ -232,9 +232,9 @@ def count(
                 zip(outcomes, values[len(kinds) : len(kinds) + len(outcomes)], strict=True)
             )
             c.by_outcome["pending"] = values[-1]
-        for group, n in db.execute(resolved).tuples():
+        for group, n in db.execute(resolved):
             rows.setdefault(group, Counts()).resolved = int(n)
-        for group, n in db.execute(changes).tuples():
+        for group, n in db.execute(changes):
             rows.setdefault(group, Counts()).watch_changes = int(n)
     for group, s in (sessions or {}).items():
         if provinces is not None and group_by is GroupBy.PROVINCE and group not in provinces:

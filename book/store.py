@@ -266,7 +266,7 @@ class BookStore(Transactions):
         query = query.order_by(Version.received_on.desc(), Entry.id.desc())
         query = query.limit(max(1, min(limit, 5000))).offset(max(0, offset))
         with self.read() as db:
-            return [entry_view(e, v) for e, v in db.execute(query).tuples()]
+            return [entry_view(e, v) for e, v in db.execute(query)]
 
     def by_marker(self, session_id: str, marker: str) -> EntryView | None:
         """The entry an operator wrote for ``marker`` in ``session_id``, if any."""
@@ -277,5 +277,5 @@ class BookStore(Transactions):
             .order_by(Entry.id.desc())
         )
         with self.read() as db:
-            found = db.execute(query).tuples().first()
+            found = db.execute(query).first()
             return None if found is None else entry_view(*found)
