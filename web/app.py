@@ -15,7 +15,9 @@ from config.settings import Settings
 from core.sessions import Directory
 from signaling.wire import SafePacket
 from web.accounts.setup import setup_accounts
+from web.archive.keys import ARCHIVE
 from web.archive.setup import setup_archive
+from web.book.setup import setup_book
 from web.database import migrate_all
 from web.http.static import STATIC_DIR
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
@@ -81,6 +83,7 @@ def create_app(
     recorder = setup_archive(app, engine=store.engine)
     setup_live(app, store, recorder, clock=clock)
     setup_schedule(app, store)
+    setup_book(app, store, app[ARCHIVE].audit)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     if SOCKETIO_CLIENT_DIR.is_dir():
