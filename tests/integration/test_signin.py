@@ -290,6 +290,7 @@ ACCESS: dict[tuple[str, str], frozenset[Any]] = {
     ),
     ("GET", "/api/archive/audit"): ADMIN,
     ("POST", "/api/archive/verify"): ADMIN,
+    ("GET", "/book"): ARCHIVE,
     ("POST", "/api/book/entries"): BOOK,
     ("GET", "/api/book/entries"): BOOK,
     ("GET", "/api/book/entries/{entry_id}"): BOOK,

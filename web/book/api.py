@@ -41,6 +41,7 @@ from web.book.exports import entries_xlsx, report_html, report_xlsx
 from web.book.keys import BOOK, BookServices
 from web.http.auth import require
 from web.http.errors import bad, http_error
+from web.http.minting import page_token
 from web.http.parse import (
     boolean,
     enum_value,
@@ -51,6 +52,7 @@ from web.http.parse import (
     strings,
     text,
 )
+from web.http.static import page
 
 WRITERS = (Role.CLERK, Role.OPERATOR, Role.ADMINISTRATOR)
 READERS = (Role.CLERK, Role.OPERATOR, Role.ADMINISTRATOR)
@@ -59,6 +61,13 @@ STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 routes = web.RouteTableDef()
+
+
+@routes.get("/book")
+async def book_page(request: web.Request) -> web.FileResponse:
+    """The reception book page (clerks, administrators); it reads ``?token=`` itself."""
+    await page_token(request, (Role.CLERK, Role.ADMINISTRATOR))
+    return page("book/book.html")
 
 
 def _refused(exc: BookError) -> web.HTTPException:
