@@ -22,6 +22,8 @@ from web.keys import STORE
 pytestmark = pytest.mark.chromium
 
 HOST = "tw-hanoi"
+SCREENS = Path("/tmp/rb-screens")
+"""Where the page's screenshots go (for a person to look at; nothing reads them)."""
 
 
 def test_console_entry_completed_by_a_clerk_shows_in_the_monthly_report(
@@ -98,6 +100,35 @@ def test_console_entry_completed_by_a_clerk_shows_in_the_monthly_report(
         report = clerk.evaluate("window.rbbook.report")
         assert (report["start"], report["end"]) == (start.isoformat(), end.isoformat())
 
+        # The watch list: an overdue crowd delegation is marked, a status change is history.
+        book.fill("#watch-form input[name=title]", "Đoàn 12 hộ dân thôn Đông")
+        book.fill("#watch-form input[name=people_count]", "12")
+        book.fill("#watch-form input[name=deadline]", "2026-01-15")
+        book.click("#watch-form button[type=submit]")
+        item = book.locator("#watch-body tr", has_text="Đoàn 12 hộ dân thôn Đông")
+        item.wait_for()
+        assert item.get_attribute("class") == "overdue"
+        item.locator("select.watch-status").select_option("dialogue")
+        item.locator("button").click()
+        wait_until(
+            lambda: "tình trạng: Đang đối thoại" in (item.text_content() or ""),
+            timeout=30,
+            message="the watch item's status change is not in its history",
+        )
+
+        # Both watch-list lines (opened, status) are changes of this month.
+        book.click("#report-form button[type=submit]")
+        wait_until(
+            lambda: shown().get("watch_changes") == "2",
+            timeout=30,
+            message="the report does not count the watch-list changes",
+        )
+        on_screen = shown()
+
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        book.set_viewport_size({"width": 1366, "height": 768})
+        book.screenshot(path=str(SCREENS / "book-page.png"), full_page=True)
+        operator.page.screenshot(path=str(SCREENS / "console-book-entry.png"))
         with book.expect_download() as info:
             book.click("#report-xlsx")
         target = tmp_path / "report.xlsx"

@@ -200,7 +200,12 @@ async function loadWatch() {
     ...items.map((item) => {
       const row = document.createElement("tr");
       row.className = item.overdue ? "overdue" : "";
-      const history = item.history.map((h) => `${h.at.slice(0, 10)} ${t(`change.${h.change}`)}: ${h.detail}`).join("; ");
+      const history = item.history
+        .map((h) => {
+          const detail = h.change === "status" ? t(`wstatus.${h.detail}`) : h.detail;
+          return `${h.at.slice(0, 10)} ${t(`change.${h.change}`)}: ${detail}`;
+        })
+        .join("; ");
       const cells = [
         item.province,
         t(`watch.${item.kind}`),
@@ -217,10 +222,47 @@ async function loadWatch() {
         if (i === 7) td.className = "deadline";
         return td;
       });
-      row.append(...cells);
+      row.append(...cells, watchActions(item));
       return row;
     }),
   );
+}
+
+const WATCH_STATUSES = ["following", "dialogue", "resolved", "closed"];
+
+/** Change status and next dialogue of an item in place (each change is a history line). */
+function watchActions(item) {
+  const td = document.createElement("td");
+  const status = document.createElement("select");
+  status.className = "watch-status";
+  for (const value of WATCH_STATUSES) {
+    const option = new Option(t(`wstatus.${value}`), value, false, value === item.status);
+    status.append(option);
+  }
+  const dialogue = document.createElement("input");
+  dialogue.type = "date";
+  dialogue.className = "watch-dialogue";
+  dialogue.value = item.next_dialogue ?? "";
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = t("watch.update");
+  button.addEventListener("click", async () => {
+    showError(null);
+    try {
+      await api(`/api/book/watch/${item.id}`, {
+        method: "PUT",
+        body: JSON.stringify({
+          status: status.value === item.status ? null : status.value,
+          next_dialogue: dialogue.value && dialogue.value !== item.next_dialogue ? dialogue.value : null,
+        }),
+      });
+      await loadWatch();
+    } catch (err) {
+      showError(err);
+    }
+  });
+  td.append(status, dialogue, button);
+  return td;
 }
 
 async function onWatch(event) {
