@@ -146,6 +146,13 @@ async def test_another_province_sees_neither_the_entry_nor_the_denouncer(
         "clerk-bn",
         "clerk-bn",
     ]
+    # Another kind would unmask the denouncer: only the site's administrator may change it.
+    status, body = await clerk.call(
+        "PUT",
+        f"/api/book/entries/{entry_id}",
+        json={**done, "kind": "mixed", "expect_version": 2},
+    )
+    assert (status, body["error"]["code"]) == (403, "forbidden_kind_change")
     # A stale edit is refused and loses nothing.
     status, body = await clerk.call("PUT", f"/api/book/entries/{entry_id}", json=done)
     assert (status, body["error"]["code"]) == (409, "stale_version")
@@ -184,6 +191,10 @@ async def test_bad_input_is_refused_and_loses_nothing(people: People) -> None:
     assert (got, answer["error"]["code"]) == (403, "forbidden_channel")
     got, made = await clerk.call("POST", "/api/book/entries", json=ENTRY)
     assert got == 201 and made["reference"] == "1/2026"
+    got, answer = await clerk.call("GET", "/api/book/entries/99999999999")
+    assert (got, answer["error"]["code"]) == (404, "not_found")
+    got, answer = await clerk.call("GET", "/api/book/entries/1x")
+    assert (got, answer["error"]["code"]) == (400, "bad_id")
     got, answer = await clerk.call("GET", "/api/book/reports/yearly")
     assert (got, answer["error"]["code"]) == (400, "bad_period")
 

@@ -58,6 +58,8 @@ WRITERS = (Role.CLERK, Role.OPERATOR, Role.ADMINISTRATOR)
 READERS = (Role.CLERK, Role.OPERATOR, Role.ADMINISTRATOR)
 REPORTERS = (Role.CLERK, Role.ADMINISTRATOR)
 STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
+MAX_ID = 2**31 - 1
+"""Ids are 32-bit integers in the database: a larger one names nothing."""
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 routes = web.RouteTableDef()
@@ -153,9 +155,12 @@ def _entry_input(body: dict[str, Any], site: str) -> EntryInput:
 
 def _entry_id(request: web.Request, key: str = "entry_id") -> int:
     raw = request.match_info[key]
-    if not raw.isdigit() or len(raw) > 12:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
         raise bad("bad_id", f"{key} must be a number")
-    return int(raw)
+    value = int(raw)
+    if value > MAX_ID:
+        raise http_error(404, "not_found", f"no {key} {value}")
+    return value
 
 
 async def _visible(request: web.Request, claims: Claims, entry_id: int) -> EntryView:
@@ -254,8 +259,15 @@ async def edit_entry(request: web.Request) -> web.Response:
     await _check_writer(request, claims, entry.data.site)
     body = await json_body(request)
     data = _entry_input(body, entry.data.site)
-    if data.kind is Kind.DENUNCIATION and not may_reveal(claims, entry):
-        # Whoever may not read the identity cannot have rewritten it: keep the stored one.
+    if entry.data.kind is Kind.DENUNCIATION and not may_reveal(claims, entry):
+        if data.kind is not Kind.DENUNCIATION:
+            # Another kind would show the denouncer to everyone who reads the book.
+            raise http_error(
+                403,
+                "forbidden_kind_change",
+                "only an administrator of the entry's site changes a denunciation's kind",
+            )
+        # Whoever read the identity masked sends the mask back: keep the stored one.
         kept = entry.data
         data = _with_persons(data, kept.persons, kept.representatives)
     expect = integer(body, "expect_version")
