@@ -155,6 +155,25 @@ class Run:
     delivered_fps: list[float]
     cpu_percent: float
     rss_per_subscriber_mb: float
+    published_mbps: float
+    published_packets_per_second: float
+
+
+SentCounters = Callable[[], Awaitable[tuple[int, int]]]
+"""The publisher's RTP payload bytes and packets sent so far (its sender's stats)."""
+
+
+def sent_counters(pc: RTCPeerConnection) -> SentCounters:
+    async def read() -> tuple[int, int]:
+        octets = packets = 0
+        for sender in pc.getSenders():
+            for stats in (await sender.getStats()).values():
+                if getattr(stats, "type", "") == "outbound-rtp":
+                    octets += stats.bytesSent
+                    packets += stats.packetsSent
+        return octets, packets
+
+    return read
 
 
 def start_server(mode: str, port: int) -> subprocess.Popen[bytes]:
@@ -243,28 +262,50 @@ def subscriber_worker(
     asyncio.run(run(url, indices, counts, ready, stop))
 
 
+@dataclass
+class Window:
+    published_fps: float
+    delivered_fps: list[float]
+    cpu_percent: float
+    published_mbps: float
+    published_packets_per_second: float
+
+
 async def measure(
-    pid: int, track: PatternTrack, counts: Any, seconds: float
-) -> tuple[float, list[float], float]:
+    pid: int, track: PatternTrack, counts: Any, seconds: float, sent: SentCounters
+) -> Window:
     await asyncio.sleep(WARMUP)
     sent0, counts0, cpu0, t0 = track.sent, list(counts), cpu_seconds(pid), time.monotonic()
+    octets0, packets0 = await sent()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
+    octets1, packets1 = await sent()
     cpu = (cpu_seconds(pid) - cpu0) / elapsed * 100
     delivered = [(c - c0) / elapsed for c, c0 in zip(list(counts), counts0, strict=True)]
-    return (track.sent - sent0) / elapsed, delivered, cpu
+    return Window(
+        (track.sent - sent0) / elapsed,
+        delivered,
+        cpu,
+        (octets1 - octets0) * 8 / elapsed / 1e6,
+        (packets1 - packets0) / elapsed,
+    )
 
 
-async def _publish_forward(url: str, track: PatternTrack) -> Callable[[], Awaitable[Any]]:
+Publisher = tuple[Callable[[], Awaitable[Any]], SentCounters]
+"""How to close a publisher, and how to read what it has sent."""
+
+
+async def _publish_forward(url: str, track: PatternTrack) -> Publisher:
     from signaling.client import BridgeClient
 
     publisher = BridgeClient(url, token_for(SITES[0]), video_codecs=("video/VP8",))
     await publisher.connect()
     await publisher.publish([track])
-    return publisher.close
+    assert publisher.publish_pc is not None
+    return publisher.close, sent_counters(publisher.publish_pc)
 
 
-async def _publish_transcode(url: str, track: PatternTrack) -> Callable[[], Awaitable[Any]]:
+async def _publish_transcode(url: str, track: PatternTrack) -> Publisher:
     pc = RTCPeerConnection()
     transceiver = pc.addTransceiver(track, direction="sendonly")
     transceiver.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
@@ -275,14 +316,14 @@ async def _publish_transcode(url: str, track: PatternTrack) -> Callable[[], Awai
     ):
         answer = (await r.json())["sdp"]
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    return pc.close
+    return pc.close, sent_counters(pc)
 
 
 async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, workers: int) -> Run:
     url = f"http://127.0.0.1:{port}"
     track = PatternTrack()
     publish = _publish_forward if mode == "forward" else _publish_transcode
-    close = await publish(url, track)
+    close, sent = await publish(url, track)
     await asyncio.sleep(2)
     rss0 = rss_mb(pid)
     ctx = multiprocessing.get_context("spawn")
@@ -301,7 +342,7 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
             if not all(p.is_alive() for p in procs):
                 raise RuntimeError("a subscriber worker died")
             await asyncio.sleep(0.2)
-        published, delivered, cpu = await measure(pid, track, counts, seconds)
+        window = await measure(pid, track, counts, seconds, sent)
         rss = (rss_mb(pid) - rss0) / n
     finally:
         stop.set()
@@ -310,7 +351,14 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
             if proc.is_alive():
                 proc.kill()
         await close()
-    return Run(published, delivered, cpu, rss)
+    return Run(
+        window.published_fps,
+        window.delivered_fps,
+        window.cpu_percent,
+        rss,
+        window.published_mbps,
+        window.published_packets_per_second,
+    )
 
 
 async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
@@ -328,6 +376,11 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
             server.terminate()
             server.wait(10)
     forward, transcode = results["forward"], results["transcode"]
+    # What the forwarding server moved, so figures from machines (and encoders) that
+    # produce different bitrates can be compared: each subscriber receives the
+    # publisher's stream, scaled by the share of frames it was delivered.
+    delivered_share = sum(forward.delivered_fps) / n / max(forward.published_fps, 0.01)
+    mbps_per_subscriber = forward.published_mbps * delivered_share
     return {
         "subscribers": n,
         "seconds": seconds,
@@ -348,6 +401,15 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
         "transcode_published_fps": round(transcode.published_fps, 2),
         "transcode_delivered_fps_min": round(min(transcode.delivered_fps), 2),
         "rss_mb_per_subscriber": round(forward.rss_per_subscriber_mb, 2),
+        "published_mbps": round(forward.published_mbps, 3),
+        "bitrate_mbps_per_subscriber": round(mbps_per_subscriber, 3),
+        "forwarded_mbps": round(mbps_per_subscriber * n, 2),
+        "packets_per_second": round(forward.published_packets_per_second * delivered_share * n),
+        # Streams one core could forward at 1 Mbit/s each, if CPU scaled with bytes.
+        "streams_per_core_at_1mbps": round(
+            n * mbps_per_subscriber / max(forward.cpu_percent / 100, 0.0001)
+        ),
+        "transcode_published_mbps": round(transcode.published_mbps, 3),
         "subscriber_processes": workers,
         "load_average_before": load_before,
         "load_average_after": machine_load(),
