@@ -5,17 +5,23 @@
 Starts a server process (the real app in forward mode; a bench-only MediaRelay server
 for the baseline), then one 640x480 VP8 publisher and N subscribers that count
 encoded frames without decoding, in this process. Server CPU comes from
-/proc/<pid>/stat. Prints one JSON object.
+/proc/<pid>/stat. Prints one JSON object, with the bitrate the publisher sent and the
+relay forwarded (figures from machines whose encoders make other bitrates compare through
+``streams_per_core_at_1mbps``), and the latency the relay adds to a frame
+(``relay_latency_ms_p50``/``_p95``: one more subscriber in this process times frames from
+the publisher's sender to its receiver, minus the same over a direct peer connection).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import multiprocessing
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -32,7 +38,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
-from bridge.rtc_internals import codec_preferences, tap_receiver
+from bridge.rtc_internals import codec_preferences, tap_receiver, tap_sender
 
 SESSION = "bench"
 SITES = ["tw-hanoi", *[f"site-{i}" for i in range(64)]]
@@ -69,6 +75,73 @@ class PatternTrack(VideoStreamTrack):
         frame.pts, frame.time_base = pts, time_base
         self.sent += 1
         return frame
+
+
+class FrameTimes:
+    """Time each video frame from the publisher's sender to one subscriber's receiver.
+
+    Frames are matched by their encoded bytes, which the relay forwards unchanged (the
+    publisher side sees them just before packetising, the subscriber once its jitter
+    buffer has the whole frame). Both ends live in this process, so one monotonic clock
+    serves both. The same measure over a direct peer connection, without the server, is
+    subtracted to give what the server adds.
+    """
+
+    def __init__(self) -> None:
+        self.sent: dict[bytes, float] = {}
+        self.latencies_ms: list[float] = []
+        self.recording = False
+
+    @staticmethod
+    def _key(data: bytes) -> bytes:
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def on_sent(self, data: bytes) -> None:
+        self.sent[self._key(data)] = time.monotonic()
+        if len(self.sent) > 4 * FPS * 60:
+            self.sent.pop(next(iter(self.sent)))
+
+    def on_received(self, data: bytes) -> None:
+        sent = self.sent.get(self._key(data))
+        if sent is not None and self.recording:
+            self.latencies_ms.append((time.monotonic() - sent) * 1000)
+
+    def percentiles(self) -> tuple[float, float]:
+        if len(self.latencies_ms) < 20:
+            return float("nan"), float("nan")
+        cuts = statistics.quantiles(self.latencies_ms, n=20)
+        return statistics.median(self.latencies_ms), cuts[18]
+
+
+async def direct_latency(seconds: float) -> FrameTimes:
+    """The same frames over one peer connection with no server between, for the
+    baseline of the relay-added latency."""
+    times = FrameTimes()
+    publisher, subscriber = RTCPeerConnection(), RTCPeerConnection()
+
+    @subscriber.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        transceiver = next(t for t in subscriber.getTransceivers() if t.receiver.track is track)
+        tap_receiver(
+            transceiver.receiver, lambda _c, data, _t: times.on_received(data), lambda: None
+        )
+
+    transceiver = publisher.addTransceiver(PatternTrack(), direction="sendonly")
+    transceiver.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
+    tap_sender(transceiver.sender, times.on_sent)
+    await publisher.setLocalDescription(await publisher.createOffer())
+    await subscriber.setRemoteDescription(publisher.localDescription)
+    await subscriber.setLocalDescription(await subscriber.createAnswer())
+    await publisher.setRemoteDescription(subscriber.localDescription)
+    try:
+        await asyncio.sleep(WARMUP)
+        times.recording = True
+        await asyncio.sleep(seconds)
+    finally:
+        times.recording = False
+        await publisher.close()
+        await subscriber.close()
+    return times
 
 
 # -- server side -------------------------------------------------------------------------
@@ -157,6 +230,7 @@ class Run:
     rss_per_subscriber_mb: float
     published_mbps: float
     published_packets_per_second: float
+    latency: FrameTimes | None = None
 
 
 SentCounters = Callable[[], Awaitable[tuple[int, int]]]
@@ -272,14 +346,23 @@ class Window:
 
 
 async def measure(
-    pid: int, track: PatternTrack, counts: Any, seconds: float, sent: SentCounters
+    pid: int,
+    track: PatternTrack,
+    counts: Any,
+    seconds: float,
+    sent: SentCounters,
+    times: FrameTimes | None,
 ) -> Window:
     await asyncio.sleep(WARMUP)
+    if times is not None:
+        times.recording = True
     sent0, counts0, cpu0, t0 = track.sent, list(counts), cpu_seconds(pid), time.monotonic()
     octets0, packets0 = await sent()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
     octets1, packets1 = await sent()
+    if times is not None:
+        times.recording = False
     cpu = (cpu_seconds(pid) - cpu0) / elapsed * 100
     delivered = [(c - c0) / elapsed for c, c0 in zip(list(counts), counts0, strict=True)]
     return Window(
@@ -295,17 +378,34 @@ Publisher = tuple[Callable[[], Awaitable[Any]], SentCounters]
 """How to close a publisher, and how to read what it has sent."""
 
 
-async def _publish_forward(url: str, track: PatternTrack) -> Publisher:
+async def _publish_forward(
+    url: str, track: PatternTrack, times: FrameTimes | None = None
+) -> Publisher:
     from signaling.client import BridgeClient
 
     publisher = BridgeClient(url, token_for(SITES[0]), video_codecs=("video/VP8",))
     await publisher.connect()
     await publisher.publish([track])
     assert publisher.publish_pc is not None
+    if times is not None:
+        for sender in publisher.publish_pc.getSenders():
+            tap_sender(sender, times.on_sent)
     return publisher.close, sent_counters(publisher.publish_pc)
 
 
-async def _publish_transcode(url: str, track: PatternTrack) -> Publisher:
+async def _latency_probe(url: str, times: FrameTimes) -> Callable[[], Awaitable[Any]]:
+    """One more subscriber, in this process, that times the publisher's frames."""
+    from signaling.client import BridgeClient
+
+    probe = BridgeClient(url, token_for(SITES[-1]))
+    probe.frame_listener = lambda _track, data: times.on_received(data)
+    await probe.connect(wait=30)
+    return probe.close
+
+
+async def _publish_transcode(
+    url: str, track: PatternTrack, times: FrameTimes | None = None
+) -> Publisher:
     pc = RTCPeerConnection()
     transceiver = pc.addTransceiver(track, direction="sendonly")
     transceiver.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
@@ -323,7 +423,9 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
     url = f"http://127.0.0.1:{port}"
     track = PatternTrack()
     publish = _publish_forward if mode == "forward" else _publish_transcode
-    close, sent = await publish(url, track)
+    times = FrameTimes() if mode == "forward" else None
+    close, sent = await publish(url, track, times)
+    close_probe = await _latency_probe(url, times) if times is not None else None
     await asyncio.sleep(2)
     rss0 = rss_mb(pid)
     ctx = multiprocessing.get_context("spawn")
@@ -342,7 +444,7 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
             if not all(p.is_alive() for p in procs):
                 raise RuntimeError("a subscriber worker died")
             await asyncio.sleep(0.2)
-        window = await measure(pid, track, counts, seconds, sent)
+        window = await measure(pid, track, counts, seconds, sent, times)
         rss = (rss_mb(pid) - rss0) / n
     finally:
         stop.set()
@@ -351,6 +453,8 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
             if proc.is_alive():
                 proc.kill()
         await close()
+        if close_probe is not None:
+            await close_probe()
     return Run(
         window.published_fps,
         window.delivered_fps,
@@ -358,6 +462,7 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
         rss,
         window.published_mbps,
         window.published_packets_per_second,
+        times,
     )
 
 
@@ -376,6 +481,10 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
             server.terminate()
             server.wait(10)
     forward, transcode = results["forward"], results["transcode"]
+    direct = await direct_latency(min(seconds, 10.0))
+    assert forward.latency is not None
+    relayed_p50, relayed_p95 = forward.latency.percentiles()
+    direct_p50, direct_p95 = direct.percentiles()
     # What the forwarding server moved, so figures from machines (and encoders) that
     # produce different bitrates can be compared: each subscriber receives the
     # publisher's stream, scaled by the share of frames it was delivered.
@@ -410,6 +519,17 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
             n * mbps_per_subscriber / max(forward.cpu_percent / 100, 0.0001)
         ),
         "transcode_published_mbps": round(transcode.published_mbps, 3),
+        # Frame time from the publisher's sender to a subscriber's receiver (one more
+        # subscriber, in the bench process) through the server, and over a direct
+        # peer connection; the difference is what the relay adds.
+        "relay_latency_ms_p50": round(relayed_p50 - direct_p50, 2),
+        "relay_latency_ms_p95": round(relayed_p95 - direct_p95, 2),
+        "relayed_latency_ms_p50": round(relayed_p50, 2),
+        "relayed_latency_ms_p95": round(relayed_p95, 2),
+        "direct_latency_ms_p50": round(direct_p50, 2),
+        "direct_latency_ms_p95": round(direct_p95, 2),
+        "latency_frames": len(forward.latency.latencies_ms),
+        "forwarding": "frame",
         "subscriber_processes": workers,
         "load_average_before": load_before,
         "load_average_after": machine_load(),
