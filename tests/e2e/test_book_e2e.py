@@ -136,7 +136,8 @@ def test_console_entry_completed_by_a_clerk_shows_in_the_monthly_report(
         sheet = load_workbook(io.BytesIO(target.read_bytes()))["Báo cáo"]
         rows = [[c.value for c in r] for r in sheet.iter_rows()]
         xlsx = next(r for r in rows if r[0] == "tw-hanoi")
-        assert {key: str(xlsx[i + 1]) for i, (key, _) in enumerate(COLUMNS)} == on_screen
+        assert xlsx[1] == "Trụ sở Tiếp công dân Trung ương tại Hà Nội"
+        assert {key: str(xlsx[i + 2]) for i, (key, _) in enumerate(COLUMNS)} == on_screen
     except Exception:
         print(operator.log_tail(), clerk.log_tail() if clerk else "")
         raise

@@ -436,7 +436,8 @@ async def report_json(request: web.Request) -> web.Response:
 async def report_download(request: web.Request) -> web.Response:
     """A report as XLSX; audited."""
     claims, result = await _report(request)
-    data = await asyncio.to_thread(report_xlsx, result, claims.site)
+    names = await _names(request, result)
+    data = await asyncio.to_thread(report_xlsx, result, claims.site, names)
     await _audit_export(request, claims, "export_report_xlsx", result)
     return _download(data, f"bao-cao-{result.period}-{result.start.isoformat()}.xlsx", XLSX)
 
@@ -448,9 +449,17 @@ async def report_print(request: web.Request) -> web.Response:
     services = _services(request)
     office = await asyncio.to_thread(services.site_name, claims.site)
     number = request.query.get("number", "")[:40]
-    page = report_html(result, office=office, number=number, today=services.today())
+    names = await _names(request, result)
+    page = report_html(result, office=office, number=number, today=services.today(), names=names)
     await _audit_export(request, claims, "export_report_print", result)
     return web.Response(text=page, content_type="text/html")
+
+
+async def _names(request: web.Request, result: Report) -> dict[str, str]:
+    """The names of the report's groups, as an office writes them."""
+    services = _services(request)
+    groups = set(result.rows) | set(result.previous or {})
+    return await asyncio.to_thread(lambda: {g: services.site_name(g) for g in groups})
 
 
 async def _audit_export(request: web.Request, claims: Claims, action: str, result: Report) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -71,32 +71,40 @@ def period_label(result: Report, start: date | None = None) -> str:
     return f"quý {(start.month - 1) // 3 + 1}/{start.year}"
 
 
-def _sheet(ws: Worksheet, title: str, group: str, rows: dict[str, Counts]) -> None:
+def _sheet(
+    ws: Worksheet, title: str, group: str, rows: dict[str, Counts], names: Mapping[str, str]
+) -> None:
     ws.append([title])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append([group, *(label for _, label in COLUMNS)])
+    ws.append(["Mã", group, *(label for _, label in COLUMNS)])
     for cell in ws[2]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     total = Counts()
     for name, counts in sorted(rows.items()):
-        ws.append([name, *(value(counts, key) for key, _ in COLUMNS)])
+        ws.append([name, names.get(name, name), *(value(counts, key) for key, _ in COLUMNS)])
         total.add(counts)
-    ws.append(["Tổng cộng", *(value(total, key) for key, _ in COLUMNS)])
+    ws.append(["", "Tổng cộng", *(value(total, key) for key, _ in COLUMNS)])
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
-    ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 32
 
 
-def report_xlsx(result: Report, issued_by: str) -> bytes:
+def report_xlsx(result: Report, issued_by: str, names: Mapping[str, str]) -> bytes:
     """Sheet ``Báo cáo`` (and ``Kỳ trước`` beside a monthly report): one row per province
-    (per site for a daily report), a heading row, a total row."""
+    (per site for a daily report) with its id and name, a heading row, a total row."""
     book = Workbook()
     ws = book.active
     assert ws is not None
     ws.title = "Báo cáo"
     group = "Đơn vị" if result.period is Period.DAILY else "Tỉnh, thành phố"
-    _sheet(ws, f"Kết quả tiếp công dân {period_label(result)} ({issued_by})", group, result.rows)
+    _sheet(
+        ws,
+        f"Kết quả tiếp công dân {period_label(result)} ({issued_by})",
+        group,
+        result.rows,
+        names,
+    )
     if result.previous is not None:
         before = book.create_sheet("Kỳ trước")
         _sheet(
@@ -104,6 +112,7 @@ def report_xlsx(result: Report, issued_by: str) -> bytes:
             f"Kết quả tiếp công dân {period_label(result, result.previous_start)}",
             group,
             result.previous,
+            names,
         )
     out = io.BytesIO()
     book.save(out)
@@ -152,7 +161,9 @@ def entries_xlsx(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue()
 
 
-def report_html(result: Report, *, office: str, number: str, today: date) -> str:
+def report_html(
+    result: Report, *, office: str, number: str, today: date, names: Mapping[str, str]
+) -> str:
     """The report as a document an office prints, signs and sends."""
     e = html.escape
     group = "Đơn vị" if result.period is Period.DAILY else "Tỉnh, thành phố"
@@ -164,7 +175,7 @@ def report_html(result: Report, *, office: str, number: str, today: date) -> str
         for name, counts in sorted(rows.items()):
             total.add(counts)
             cells = "".join(f"<td>{value(counts, k)}</td>" for k, _ in COLUMNS)
-            body.append(f"<tr><th scope='row'>{e(name)}</th>{cells}</tr>")
+            body.append(f"<tr><th scope='row'>{e(names.get(name, name))}</th>{cells}</tr>")
         cells = "".join(f"<td>{value(total, k)}</td>" for k, _ in COLUMNS)
         body.append(f"<tr class='total'><th scope='row'>Tổng cộng</th>{cells}</tr>")
         return (

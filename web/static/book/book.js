@@ -5,7 +5,14 @@
 // administrator) and is sent as a Bearer header; downloads carry it as ?token=.
 // Tests read window.rbbook (the last entry saved, the last report shown).
 
-import { addMessages, applyI18n, bindLanguageSwitch, onLanguageChange, t } from "/static/shared/i18n.js";
+import {
+  addMessages,
+  applyI18n,
+  bindLanguageSwitch,
+  getLanguage,
+  onLanguageChange,
+  t,
+} from "/static/shared/i18n.js";
 import { bookMessages } from "/static/book/book_messages.js";
 
 addMessages(bookMessages);
@@ -13,6 +20,8 @@ addMessages(bookMessages);
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.search).get("token") ?? "";
 const state = { saved: null, report: null, entries: [], watch: [] };
+/** site id -> {name, name_en}, from the public site list (ids where it is missing). */
+const siteNames = new Map();
 window.rbbook = state;
 
 /** Today's date in Hanoi, YYYY-MM-DD. */
@@ -45,6 +54,21 @@ function showError(err) {
   const text = t(key);
   box.textContent = text === key ? `${t("err.generic")} ${err.message} (${err.code})` : `${text} (${err.message})`;
   box.hidden = false;
+}
+
+function siteName(id) {
+  const site = siteNames.get(id);
+  if (!site) return id;
+  return getLanguage() === "en" && site.name_en ? site.name_en : site.name;
+}
+
+async function loadSiteNames() {
+  try {
+    const { sites } = await api("/api/sites");
+    for (const site of sites) siteNames.set(site.id, site);
+  } catch {
+    // Ids stand in for names; the book works without them.
+  }
 }
 
 function withToken(path) {
@@ -207,7 +231,7 @@ async function loadWatch() {
         })
         .join("; ");
       const cells = [
-        item.province,
+        siteName(item.site),
         t(`watch.${item.kind}`),
         item.title,
         String(item.people_count),
@@ -335,7 +359,7 @@ function reportRow(name, counts, cls = "") {
   row.className = cls;
   row.dataset.group = name;
   const th = document.createElement("th");
-  th.textContent = name;
+  th.textContent = cls === "total" ? name : siteName(name);
   row.append(th);
   for (const [key] of COLUMNS) {
     const td = document.createElement("td");
@@ -387,7 +411,7 @@ function drawCharts(report) {
   bars(
     $("chart-province"),
     groups.map((g) => ({
-      label: g,
+      label: siteName(g),
       values: report.previous ? [report.rows[g]?.entries ?? 0, previous[g]?.entries ?? 0] : [report.rows[g]?.entries ?? 0],
     })),
     report.previous ? 2 : 1,
@@ -454,6 +478,7 @@ async function start() {
     $("entries-filter").elements.month.value = prefill.get("day").slice(0, 7);
   }
   try {
+    await loadSiteNames();
     await Promise.all([loadEntries(), loadWatch(), loadReport()]);
     document.body.dataset.ready = "true";
   } catch (err) {
