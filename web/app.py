@@ -10,6 +10,7 @@ from pathlib import Path
 
 import socketio
 from aiohttp import web
+from sqlalchemy import Engine
 
 from config.settings import Settings
 from core.sessions import Directory
@@ -54,14 +55,14 @@ def create_app(
     *,
     directory: Directory | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    webhooks: Webhooks | None = None,
+    webhooks: Callable[[Engine], Webhooks] | None = None,
 ) -> web.Application:
     """Build the application for ``settings``; nothing runs until it is started.
 
     ``directory`` answers the signaling server's questions about sessions and sites;
     by default it is the scheduler's database. ``clock`` is the wall clock the session
-    lifecycle reads (tests move it past a session's end); ``webhooks`` replaces the sender
-    built from the settings (tests shorten its timeouts). Parts are built in dependency order and
+    lifecycle reads (tests move it past a session's end); ``webhooks`` builds the sender on
+    the app's engine instead of the settings (tests shorten its timeouts). Parts are built in dependency order and
     handed to each other; their start-up runs in that order and their shutdown in the
     reverse one (the database last).
     """
@@ -83,7 +84,9 @@ def create_app(
     app[SIO] = sio
     setup_accounts(app, store.engine)
     recorder = setup_archive(app, engine=store.engine)
-    hooks = setup_ops(app, store.engine, recorder, webhooks=webhooks)
+    hooks = setup_ops(
+        app, store.engine, recorder, webhooks=webhooks(store.engine) if webhooks else None
+    )
     setup_live(
         app,
         store,
