@@ -62,9 +62,9 @@ def create_app(
     ``directory`` answers the signaling server's questions about sessions and sites;
     by default it is the scheduler's database. ``clock`` is the wall clock the session
     lifecycle reads (tests move it past a session's end); ``webhooks`` builds the sender on
-    the app's engine instead of the settings (tests shorten its timeouts). Parts are built in dependency order and
-    handed to each other; their start-up runs in that order and their shutdown in the
-    reverse one (the database last).
+    the app's engine instead of the settings (tests shorten its timeouts). Parts are built
+    in dependency order and handed to each other; their start-up runs in that order and
+    their shutdown in the reverse one (the database last).
     """
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
