@@ -24,11 +24,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from config.settings import Settings
 from core.access import Role
+from core.db import Base, alembic_config, make_engine, missing_heads
 from ops.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Webhooks, verify
 from signaling.client import BridgeClient
 from signaling.tokens import issue_token
@@ -36,6 +40,7 @@ from tests.conftest import free_port
 from tests.integration.conftest import wait_for
 from tests.integration.sched_support import BACKENDS, schema_url
 from web.app import create_app
+from web.database import BRANCHES, migrate_all
 from web.keys import RELAY, STORE
 
 SECRET = "ops-test-secret-0123456789abcdef"
@@ -506,3 +511,28 @@ async def test_a_receiver_that_never_answers_does_not_hold_up_a_session(
         rows = await live.deliveries()
         assert [r["status"] for r in rows] == ["pending"]
         assert rows[0]["attempts"] == 0
+
+
+# -- the delivery log's migration ------------------------------------------------------
+
+
+def test_the_ops_branch_matches_the_model_and_goes_down_and_up(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        migrate_all(engine)
+        cfg = alembic_config(BRANCHES, engine)
+        assert missing_heads(engine, BRANCHES) == []
+        with engine.connect() as conn:
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
+        assert "ops_webhook_deliveries" in Base.metadata.tables
+        assert [d for d in diff if "ops_webhook" in repr(d)] == []
+        command.downgrade(cfg, "ops@base")
+        tables = set(inspect(engine).get_table_names())
+        assert "ops_webhook_deliveries" not in tables and "reception_sessions" in tables
+        assert missing_heads(engine, BRANCHES) == ["0001_ops"]
+        migrate_all(engine)
+        assert "ops_webhook_deliveries" in set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

@@ -44,7 +44,8 @@ def setup_ops(
     registry.register(live)
     latencies = Latencies(registry)
     app[OPERATIONS] = Operations(engine, registry, live, latencies, webhooks, recorder)
-    app.middlewares.append(latencies.middleware())
+    # Outermost: the time includes the sign-in lookup and its refusals.
+    app.middlewares.insert(0, latencies.middleware())
     app.router.add_routes(api.routes)
     recorder.sealed_listeners.append(recording_sealed(webhooks))
 
