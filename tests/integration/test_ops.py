@@ -493,13 +493,13 @@ async def test_a_receiver_that_never_answers_does_not_hold_up_a_session(
 ) -> None:
     receiver.behaviour = lambda n: None
     async with running(
-        tmp_path, "", (receiver.url,), timeout=120.0, max_attempts=1, workers=1, queue_size=4
+        tmp_path, "", (receiver.url,), timeout=120.0, max_attempts=1, workers=1, queue_size=1
     ) as live:
         session_id = await live.open_session()
         await asyncio.wait_for(receiver.hanging.wait(), 20)
         room = await live.join(session_id, "bac-ninh")
-        # The only worker is stuck on session.opened, and the queue fills up: joining,
-        # leaving and closing still go through while the receiver has not answered.
+        # The only worker is stuck on session.opened and the queue (one place) fills up:
+        # joining, leaving and closing still go through while the receiver has not answered.
         await room.leave()
         await live.close_session(session_id)
         await room.close()
@@ -511,6 +511,11 @@ async def test_a_receiver_that_never_answers_does_not_hold_up_a_session(
         rows = await live.deliveries()
         assert [r["status"] for r in rows] == ["pending"]
         assert rows[0]["attempts"] == 0
+        # The queue holds one: the events past it were dropped, and counted.
+        status, body = await live.call("GET", "/metrics", METRICS_TOKEN)
+        scraped = _metrics(body)
+        assert _value(scraped, "rb_webhook_queue_depth") == 1
+        assert _value(scraped, "rb_webhook_deliveries_total", outcome="dropped") >= 2
 
 
 # -- the delivery log's migration ------------------------------------------------------
