@@ -23,13 +23,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from core.db import Transactions
 from core.sessions import EndReason, SessionEnd, SessionInfo
@@ -42,6 +42,7 @@ EVENT_HEADER = "X-RB-Event"
 EVENT_ID_HEADER = "X-RB-Event-Id"
 TOLERANCE = 300
 """Seconds a receiver should accept between a signature's time and its own clock."""
+STOPPED = "the server stopped before the delivery succeeded"
 EVENT_TYPES = (
     "session.opened",
     "session.closed",
@@ -161,6 +162,18 @@ class DeliveryLog(Transactions):
             row.last_error = error[:500]
             row.updated_at = now
 
+    def abandon(self, row_ids: Iterable[int], now: datetime) -> None:
+        """The server stops: these deliveries will not be tried again."""
+        ids = list(row_ids)
+        if not ids:
+            return
+        with self.write() as db:
+            db.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids), WebhookDelivery.status == "pending")
+                .values(status="failed", last_error=STOPPED, updated_at=now)
+            )
+
     def list(
         self, *, event_id: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[DeliveryView]:
@@ -219,6 +232,8 @@ class Webhooks:
         self._tasks: list[asyncio.Task[None]] = []
         self._retries: set[asyncio.TimerHandle] = set()
         self._http: aiohttp.ClientSession | None = None
+        self._open_rows: set[int] = set()
+        """This process's log rows still pending (marked failed when it stops)."""
         self.dropped = 0
         """Deliveries dropped because the queue was full (metrics)."""
         self.delivered = 0
@@ -262,7 +277,8 @@ class Webhooks:
         self._tasks = [loop.create_task(self._work()) for _ in range(self._workers)]
 
     async def close(self, drain: float = 2.0) -> None:
-        """Stop: queued deliveries get up to ``drain`` seconds, retries are given up."""
+        """Stop: queued deliveries get up to ``drain`` seconds; then whatever this
+        process has not delivered is given up (``failed`` in the log, :data:`STOPPED`)."""
         for handle in self._retries:
             handle.cancel()
         self._retries.clear()
@@ -273,6 +289,11 @@ class Webhooks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        try:
+            await asyncio.to_thread(self.log.abandon, set(self._open_rows), self._clock())
+        except Exception:
+            logger.exception("webhooks: marking undelivered rows failed did not work")
+        self._open_rows.clear()
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -291,6 +312,7 @@ class Webhooks:
         assert self._http is not None
         if job.row is None:
             job.row = await asyncio.to_thread(self.log.start, job, self._clock())
+            self._open_rows.add(job.row)
         job.attempts += 1
         body = job.event.body()
         headers = {
@@ -329,7 +351,9 @@ class Webhooks:
         await asyncio.to_thread(
             self.log.attempt, job.row, job.attempts, status, code, error, self._clock()
         )
-        if status == "pending":
+        if status != "pending":
+            self._open_rows.discard(job.row)
+        else:
             # Scheduled once this attempt is logged, so the log's rows go in order.
             self._retry_later(job, min(self._backoff * 2 ** (job.attempts - 1), self._max_backoff))
 

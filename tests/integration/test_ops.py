@@ -33,7 +33,14 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from config.settings import Settings
 from core.access import Role
 from core.db import Base, alembic_config, make_engine, missing_heads
-from ops.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Webhooks, verify
+from ops.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    STOPPED,
+    DeliveryLog,
+    Webhooks,
+    verify,
+)
 from signaling.client import BridgeClient
 from signaling.tokens import issue_token
 from tests.conftest import free_port
@@ -516,6 +523,13 @@ async def test_a_receiver_that_never_answers_does_not_hold_up_a_session(
         scraped = _metrics(body)
         assert _value(scraped, "rb_webhook_queue_depth") == 1
         assert _value(scraped, "rb_webhook_deliveries_total", outcome="dropped") >= 2
+    # Stopping gives the undelivered one up, and the log says so.
+    engine = make_engine(Settings(data_dir=tmp_path).effective_database_url)
+    try:
+        stored = DeliveryLog(engine).list()
+    finally:
+        engine.dispose()
+    assert [(r.status, r.last_error) for r in stored] == [("failed", STOPPED)]
 
 
 # -- the delivery log's migration ------------------------------------------------------
