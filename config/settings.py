@@ -80,6 +80,21 @@ class Settings:
     """A session still open this long after its scheduled end is closed by the server
     (``RB_CLOSE_GRACE_MINUTES``); a reception that runs late is not cut off at once."""
 
+    node_id: str = ""
+    """This process's node id in the registry (``RB_NODE_ID``); empty means the host name
+    and a random part."""
+    node_url: str = ""
+    """Where clients reach this node directly (``RB_NODE_URL``); empty means ``base_url``.
+    A redirect sends clients there, so every node needs its own."""
+    cluster_prefix: str = "rb"
+    """Prefix of the registry's Redis keys (``RB_CLUSTER_PREFIX``)."""
+    drain_seconds: int = 3600
+    """After SIGTERM a node takes no new session and waits this long for its sessions to
+    end before telling their endpoints to move (``RB_DRAIN_SECONDS``)."""
+    home_nodes: dict[str, str] = field(default_factory=dict)
+    """Site id -> node id: a session hosted by the site is placed on that node when it
+    serves (``RB_HOME_NODES``, a JSON object)."""
+
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise SettingsError(f"port must be 1-65535, got {self.port}")
@@ -87,6 +102,15 @@ class Settings:
             raise SettingsError("max_message_bytes must be at least 1024")
         if not 0 <= self.close_grace_minutes <= 24 * 60:
             raise SettingsError("close_grace_minutes must be 0-1440")
+        if self.drain_seconds < 0:
+            raise SettingsError("drain_seconds must be 0 or more")
+        if not self.cluster_prefix or any(c in self.cluster_prefix for c in " {}"):
+            raise SettingsError(f"cluster_prefix must be a word, got {self.cluster_prefix!r}")
+
+    @property
+    def advertised_url(self) -> str:
+        """Where clients reach this node itself (redirects point there)."""
+        return self.node_url.rstrip("/") or self.base_url
 
     @property
     def effective_database_url(self) -> str:
@@ -127,6 +151,11 @@ _ENV = {
     "record_on_open": "RB_RECORD_ON_OPEN",
     "max_message_bytes": "RB_MAX_MESSAGE_BYTES",
     "close_grace_minutes": "RB_CLOSE_GRACE_MINUTES",
+    "node_id": "RB_NODE_ID",
+    "node_url": "RB_NODE_URL",
+    "cluster_prefix": "RB_CLUSTER_PREFIX",
+    "drain_seconds": "RB_DRAIN_SECONDS",
+    "home_nodes": "RB_HOME_NODES",
 }
 
 
@@ -169,6 +198,19 @@ def _parse_ice(value: object) -> tuple[IceServer, ...]:
     return tuple(out)
 
 
+def _parse_home_nodes(value: object) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"RB_HOME_NODES is not JSON: {exc}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise SettingsError("home_nodes must map site ids to node ids")
+    return dict(value)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, toml_path: Path | None = None
 ) -> Settings:
@@ -195,12 +237,14 @@ def load_settings(
             raw[key] = env[var]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in {"port", "max_message_bytes", "close_grace_minutes"}:
+        if key in {"port", "max_message_bytes", "close_grace_minutes", "drain_seconds"}:
             kwargs[key] = _parse_int(key, value)
         elif key == "record_on_open":
             kwargs[key] = _parse_bool(key, value)
         elif key == "ice_servers":
             kwargs[key] = _parse_ice(value)
+        elif key == "home_nodes":
+            kwargs[key] = _parse_home_nodes(value)
         elif key == "data_dir":
             kwargs[key] = Path(str(value))
         else:
