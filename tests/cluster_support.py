@@ -73,7 +73,7 @@ class Registry:
 
     async def placement(self, session_id: str) -> str | None:
         value = await self.redis.get(f"{self.prefix}:placement:{session_id}")
-        return value.decode() if value else None
+        return (value.decode() if isinstance(value, bytes) else str(value)) if value else None
 
     async def node(self, node_id: str) -> dict[str, Any] | None:
         value = await self.redis.get(f"{self.prefix}:node:{node_id}")
