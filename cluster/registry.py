@@ -246,6 +246,7 @@ class RedisCluster:
         prefix: str = "rb",
         refresh: float = REFRESH,
         ttl: int = TTL,
+        cpu: Callable[[], float] | None = None,
     ) -> None:
         self.node = NodeInfo(node_id, url, os.cpu_count() or 1)
         self._redis = aioredis.from_url(redis_url)
@@ -253,7 +254,8 @@ class RedisCluster:
         self._prefix = prefix
         self._refresh = refresh
         self._ttl = ttl
-        self._cpu = _cpu_meter()
+        self._cpu = cpu or _cpu_meter()
+        """This process's CPU use since the last refresh, in cores."""
         self._task: asyncio.Task[None] | None = None
         self._place = self._redis.register_script(_PLACE)
         self._release = self._redis.register_script(_RELEASE)

@@ -91,6 +91,9 @@ class Settings:
     drain_seconds: int = 3600
     """After SIGTERM a node takes no new session and waits this long for its sessions to
     end before telling their endpoints to move (``RB_DRAIN_SECONDS``)."""
+    workers: int = 0
+    """Node processes ``serve`` runs (``RB_WORKERS``; ``--workers`` wins); 0 means the
+    number of cores with ``redis_url``, else 1."""
     home_nodes: dict[str, str] = field(default_factory=dict)
     """Site id -> node id: a session hosted by the site is placed on that node when it
     serves (``RB_HOME_NODES``, a JSON object)."""
@@ -102,6 +105,8 @@ class Settings:
             raise SettingsError("max_message_bytes must be at least 1024")
         if not 0 <= self.close_grace_minutes <= 24 * 60:
             raise SettingsError("close_grace_minutes must be 0-1440")
+        if self.workers < 0:
+            raise SettingsError("workers must be 0 (automatic) or more")
         if self.drain_seconds < 0:
             raise SettingsError("drain_seconds must be 0 or more")
         if not self.cluster_prefix or any(c in self.cluster_prefix for c in " {}"):
@@ -156,6 +161,7 @@ _ENV = {
     "cluster_prefix": "RB_CLUSTER_PREFIX",
     "drain_seconds": "RB_DRAIN_SECONDS",
     "home_nodes": "RB_HOME_NODES",
+    "workers": "RB_WORKERS",
 }
 
 
@@ -237,7 +243,7 @@ def load_settings(
             raw[key] = env[var]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in {"port", "max_message_bytes", "close_grace_minutes", "drain_seconds"}:
+        if key in {"port", "max_message_bytes", "close_grace_minutes", "drain_seconds", "workers"}:
             kwargs[key] = _parse_int(key, value)
         elif key == "record_on_open":
             kwargs[key] = _parse_bool(key, value)

@@ -45,6 +45,7 @@ class NodeProcess(ServerProcess):
             "RB_HOME_NODES": json.dumps(home_nodes or {}),
             "RB_RECORD_ON_OPEN": "false",
             "RB_DRAIN_SECONDS": "10",
+            "RB_WORKERS": "1",  # one node per process here (serve's default is the cores)
             **(extra_env or {}),
         }
 

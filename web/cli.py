@@ -34,7 +34,7 @@ from web.workers import run_workers, worker_port
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
-    workers = args.workers
+    workers = args.workers if args.workers is not None else settings.workers or None
     if workers is None:
         workers = (os.cpu_count() or 1) if settings.redis_url else 1
     if workers < 1:
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="node processes to run (default: the number of cores with REDIS_URL, else 1)",
+        help="node processes to run (default: RB_WORKERS, else the cores with REDIS_URL, else 1)",
     )
     serve.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=_cmd_serve)

@@ -203,3 +203,64 @@ async def test_draining_node_takes_no_new_session_and_its_session_ends_normally(
         await a.stop()
         await b.stop()
         await registry.cleanup()
+
+
+async def test_drain_timeout_moves_endpoints_and_a_close_through_a_ends_the_session_on_b(
+    tmp_path: Path, redis_url: str
+) -> None:
+    redis, prefix = redis_url, new_prefix()
+    registry = Registry(redis, prefix)
+    home = {HOST: "node-b"}
+    a = NodeProcess(tmp_path, "node-a", redis, prefix, home_nodes=home)
+    b = NodeProcess(
+        tmp_path, "node-b", redis, prefix, home_nodes=home, extra_env={"RB_DRAIN_SECONDS": "2"}
+    )
+    await a.start()
+    await b.start()
+    sessions = Sessions(a.url)
+    clients: list[BridgeClient] = []
+    try:
+        # A session on B closed over REST through A: B's hub ends it too.
+        closing = await sessions.open_session("Phiên đóng qua nút A", [PROVINCE])
+        assert await registry.placement(closing) == "node-b"
+        lone = await _join(a.url, await sessions.room_token(closing, PROVINCE), 4)
+        clients.append(lone)
+        assert lone.url == b.url
+        await sessions.post(f"/api/sessions/{closing}/close", {"reason": "test"})
+        await asyncio.wait_for(lone.ended.wait(), 30)
+        assert lone.session_closed is not None and lone.session_closed["reason"] == "closed"
+        assert lone.reconnections == 0
+        for _ in range(50):
+            if await registry.placement(closing) is None:
+                break
+            await asyncio.sleep(0.1)
+        assert await registry.placement(closing) is None
+
+        # A live session on B when B drains: past the drain timeout its endpoints are
+        # sent to A (``redirect``), join there and receive media again.
+        live = await sessions.open_session("Phiên chuyển nút khi nghỉ", [PROVINCE])
+        host = await _join(a.url, await sessions.room_token(live, HOST), 1)
+        province = await _join(a.url, await sessions.room_token(live, PROVINCE), 2)
+        clients += [host, province]
+        assert host.url == b.url and province.url == b.url
+        assert await until(lambda: _frames(host, PROVINCE) >= 10, MEDIA_WITHIN)
+        b.terminate()
+        assert await until(
+            lambda: host.reconnections == 1 and province.reconnections == 1, MEDIA_WITHIN
+        ), b.log_tail()
+        assert host.url == a.url and province.url == a.url
+        assert await until(
+            lambda: _frames(host, PROVINCE) >= 10 and _frames(province, HOST) >= 10,
+            MEDIA_WITHIN,
+        ), a.log_tail()
+        assert b.process is not None
+        assert await asyncio.wait_for(b.process.wait(), 30) == 0, b.log_tail()
+        assert await registry.placement(live) == "node-a"
+        assert host.session_closed is None and province.session_closed is None
+    finally:
+        for client in clients:
+            await client.close()
+        await sessions.close()
+        await a.stop()
+        await b.stop()
+        await registry.cleanup()

@@ -18,6 +18,7 @@ from aiohttp.web_runner import GracefulExit
 
 from bridge.relay import Relay
 from cluster.registry import (
+    REFRESH,
     Cluster,
     LocalCluster,
     NoNodeServing,
@@ -26,7 +27,8 @@ from cluster.registry import (
     new_node_id,
 )
 from config.settings import Settings
-from core.sessions import SessionEnd, SessionInfo
+from core.sessions import Directory, SessionEnd, SessionInfo, SessionState
+from sessions.lifecycle import Lifecycle
 from signaling.namespace import LEAVE_GRACE, BridgeNamespace
 from signaling.placement import PlacementError
 
@@ -83,6 +85,39 @@ def make_cluster(settings: Settings, relay: Relay) -> Cluster:
             prefix=settings.cluster_prefix,
         )
     return LocalCluster(node_id, settings.advertised_url, stats)
+
+
+class EndedElsewhere:
+    """Sessions held here but closed through another node (a REST close reaching node A
+    for a session on node B) end here too: every ``interval`` seconds each hub's session
+    is looked up and, once closed or cancelled, ended through this node's lifecycle."""
+
+    def __init__(
+        self, relay: Relay, directory: Directory, lifecycle: Lifecycle, interval: float
+    ) -> None:
+        self._relay = relay
+        self._directory = directory
+        self._lifecycle = lifecycle
+        self._interval = interval
+
+    async def check(self) -> list[str]:
+        ended = []
+        for session_id in list(self._relay.hubs):
+            info = await self._directory.session(session_id)
+            if info is None or info.state not in (SessionState.CLOSED, SessionState.CANCELLED):
+                continue
+            if session_id in self._relay.hubs:
+                await self._lifecycle.ended_elsewhere(info)
+                ended.append(session_id)
+        return ended
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("looking for sessions ended on other nodes failed")
 
 
 class Drain:
@@ -158,12 +193,19 @@ def setup_cluster(
     relay: Relay,
     namespace: BridgeNamespace,
     settings: Settings,
+    lifecycle: Lifecycle,
+    directory: Directory,
 ) -> None:
-    """Register the node while the app runs; with Redis, SIGTERM drains."""
+    """Register the node while the app runs; with Redis, SIGTERM drains and sessions
+    closed through other nodes end here too."""
     app[CLUSTER] = cluster
 
     async def node(app: web.Application) -> AsyncIterator[None]:
         await cluster.start()
+        watcher = None
+        if settings.redis_url:
+            ended = EndedElsewhere(relay, directory, lifecycle, REFRESH)
+            watcher = asyncio.get_running_loop().create_task(ended.run())
         drain = Drain(cluster, placement, relay, namespace, settings.drain_seconds)
         loop = asyncio.get_running_loop()
         handled = False
@@ -172,6 +214,10 @@ def setup_cluster(
                 loop.add_signal_handler(signal.SIGTERM, drain.on_sigterm)
                 handled = True
         yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGTERM)

@@ -149,5 +149,5 @@ def setup_live(
         await lifecycle.shutdown(info for info in live if info is not None)
 
     app.cleanup_ctx.append(live)
-    setup_cluster(app, cluster, placement, relay, namespace, settings)
+    setup_cluster(app, cluster, placement, relay, namespace, settings, lifecycle, app[DIRECTORY])
     app.on_shutdown.append(end_live_sessions)
