@@ -79,6 +79,19 @@ class Settings:
     close_grace_minutes: int = 10
     """A session still open this long after its scheduled end is closed by the server
     (``RB_CLOSE_GRACE_MINUTES``); a reception that runs late is not cut off at once."""
+    recorder_queue_mb: int = 4
+    """Frames one recording may hold in the server's memory while its worker catches up,
+    in MiB (``RB_RECORDER_QUEUE_MB``, 1-1024); past it video is dropped to the next
+    keyframe and the gap written into the manifest."""
+    metrics_token: str = ""
+    """Bearer token a Prometheus scraper sends to read ``/metrics``
+    (``RB_METRICS_TOKEN``); empty means administrators only."""
+    webhook_urls: tuple[str, ...] = ()
+    """Addresses that receive signed event POSTs (``RB_WEBHOOK_URLS``: a JSON list, or
+    addresses separated by commas or spaces); empty sends none."""
+    webhook_secret: str = ""
+    """Key of the webhooks' HMAC-SHA256 signature (``RB_WEBHOOK_SECRET``); required, at
+    least 16 characters, when ``webhook_urls`` is set."""
 
     node_id: str = ""
     """This process's node id in the registry (``RB_NODE_ID``); empty means the host name
@@ -111,6 +124,13 @@ class Settings:
             raise SettingsError("drain_seconds must be 0 or more")
         if not self.cluster_prefix or any(c in self.cluster_prefix for c in " {}"):
             raise SettingsError(f"cluster_prefix must be a word, got {self.cluster_prefix!r}")
+        if not 1 <= self.recorder_queue_mb <= 1024:
+            raise SettingsError("recorder_queue_mb must be 1-1024")
+        for url in self.webhook_urls:
+            if not url.startswith(("http://", "https://")):
+                raise SettingsError(f"webhook url must start with http:// or https:// ({url})")
+        if self.webhook_urls and len(self.webhook_secret) < 16:
+            raise SettingsError("webhook_secret of at least 16 characters is needed with webhooks")
 
     @property
     def advertised_url(self) -> str:
@@ -162,6 +182,10 @@ _ENV = {
     "drain_seconds": "RB_DRAIN_SECONDS",
     "home_nodes": "RB_HOME_NODES",
     "workers": "RB_WORKERS",
+    "recorder_queue_mb": "RB_RECORDER_QUEUE_MB",
+    "metrics_token": "RB_METRICS_TOKEN",
+    "webhook_urls": "RB_WEBHOOK_URLS",
+    "webhook_secret": "RB_WEBHOOK_SECRET",
 }
 
 
@@ -217,6 +241,21 @@ def _parse_home_nodes(value: object) -> dict[str, str]:
     return dict(value)
 
 
+def _parse_urls(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(f"RB_WEBHOOK_URLS is not JSON: {exc}") from None
+        else:
+            return tuple(u for u in text.replace(",", " ").split() if u)
+    if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+        raise SettingsError("webhook_urls must be a list of addresses")
+    return tuple(value)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, toml_path: Path | None = None
 ) -> Settings:
@@ -243,7 +282,14 @@ def load_settings(
             raw[key] = env[var]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in {"port", "max_message_bytes", "close_grace_minutes", "drain_seconds", "workers"}:
+        if key in {
+            "port",
+            "max_message_bytes",
+            "close_grace_minutes",
+            "recorder_queue_mb",
+            "drain_seconds",
+            "workers",
+        }:
             kwargs[key] = _parse_int(key, value)
         elif key == "record_on_open":
             kwargs[key] = _parse_bool(key, value)
@@ -251,6 +297,8 @@ def load_settings(
             kwargs[key] = _parse_ice(value)
         elif key == "home_nodes":
             kwargs[key] = _parse_home_nodes(value)
+        elif key == "webhook_urls":
+            kwargs[key] = _parse_urls(value)
         elif key == "data_dir":
             kwargs[key] = Path(str(value))
         else:
