@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,9 @@ async def start_server(
         secret=SECRET,
         max_message_bytes=max_message_bytes,
         redis_url=redis_url,
+        # A node registry of its own: with Redis every server is a node, and servers
+        # sharing a prefix would send a session's connections to one of them.
+        cluster_prefix=f"rbtest-{uuid.uuid4().hex[:10]}",
     )
     app = create_app(settings, directory=directory)
     runner = web.AppRunner(app)
