@@ -79,6 +79,10 @@ class Settings:
     close_grace_minutes: int = 10
     """A session still open this long after its scheduled end is closed by the server
     (``RB_CLOSE_GRACE_MINUTES``); a reception that runs late is not cut off at once."""
+    forwarding: str = "frame"
+    """How the relay forwards media (``RB_FORWARDING``): ``frame`` (whole frames, each
+    subscriber's sender packetises again) or ``packet`` (RTP packets with rewritten
+    headers and a retransmission cache, see bridge/packets.py)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -87,6 +91,8 @@ class Settings:
             raise SettingsError("max_message_bytes must be at least 1024")
         if not 0 <= self.close_grace_minutes <= 24 * 60:
             raise SettingsError("close_grace_minutes must be 0-1440")
+        if self.forwarding not in ("frame", "packet"):
+            raise SettingsError(f"forwarding must be frame or packet, got {self.forwarding!r}")
 
     @property
     def effective_database_url(self) -> str:
@@ -127,6 +133,7 @@ _ENV = {
     "record_on_open": "RB_RECORD_ON_OPEN",
     "max_message_bytes": "RB_MAX_MESSAGE_BYTES",
     "close_grace_minutes": "RB_CLOSE_GRACE_MINUTES",
+    "forwarding": "RB_FORWARDING",
 }
 
 

@@ -26,7 +26,10 @@ async def _join(server: Server, site: str, role: Role = Role.ROOM) -> BridgeClie
     return client
 
 
-async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(server: Server) -> None:
+async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(
+    relay_server: Server,
+) -> None:
+    server = relay_server
     hanoi = await _join(server, HOST)
     bac_ninh = await _join(server, "bac-ninh")
     try:
@@ -88,7 +91,8 @@ async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(server:
         await bac_ninh.leave()
 
 
-async def test_h264_publisher_reaches_subscribers_as_h264(server: Server) -> None:
+async def test_h264_publisher_reaches_subscribers_as_h264(relay_server: Server) -> None:
+    server = relay_server
     hanoi = BridgeClient(server.url, server.token(HOST), video_codecs=("video/H264",))
     bac_ninh = await _join(server, "bac-ninh")
     await hanoi.connect()

@@ -86,7 +86,7 @@ def setup_live(
     through the lifecycle (recordings sealed, endpoints told, connections closed)."""
     settings = app[SETTINGS]
     record_when_open = RecordWhenOpen(recorder, app[DIRECTORY])
-    relay = Relay([record_when_open])
+    relay = Relay([record_when_open], forwarding=settings.forwarding)
     lifecycle = Lifecycle(
         store,
         [RecordingHook(recorder, relay), relay, ReturnMemory()],
