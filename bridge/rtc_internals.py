@@ -260,7 +260,13 @@ ReportCallback = Callable[[int, int], None]
 """Receives (NTP timestamp, RTP timestamp) of every sender report."""
 
 
-def tap_rtp(receiver: RTCRtpReceiver, on_packet: PacketCallback, on_report: ReportCallback) -> None:
+def tap_rtp(
+    receiver: RTCRtpReceiver,
+    on_packet: PacketCallback,
+    on_report: ReportCallback,
+    *,
+    light: bool = False,
+) -> None:
     """Hand every RTP packet ``receiver`` gets to ``on_packet`` before its jitter buffer.
 
     Wraps the receiver's ``_handle_rtp_packet`` (which the DTLS transport awaits once
@@ -269,6 +275,9 @@ def tap_rtp(receiver: RTCRtpReceiver, on_packet: PacketCallback, on_report: Repo
     frames). Retransmissions (RTX) are unwrapped first, so a repaired loss upstream is
     forwarded too; padding-only packets are not handed on. ``on_report`` hears the
     publisher's RTCP sender reports (the receiver's own handling is kept).
+
+    ``light`` skips the receiver's own RTP handling (no statistics, NACKs, jitter buffer
+    or frames): a benchmark's subscriber that only counts packets.
     """
     handle_rtp = receiver._handle_rtp_packet
     handle_rtcp = receiver._handle_rtcp_packet
@@ -288,7 +297,8 @@ def tap_rtp(receiver: RTCRtpReceiver, on_packet: PacketCallback, on_report: Repo
                     )
             elif payload:
                 on_packet(packet.sequence_number, packet.timestamp, packet.marker, payload)
-        await handle_rtp(packet, arrival_time_ms)
+        if not light:
+            await handle_rtp(packet, arrival_time_ms)
 
     async def handle_rtcp_packet(packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket):
