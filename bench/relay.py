@@ -544,6 +544,15 @@ def forwarding_figures(
         "bitrate_mbps_per_subscriber": round(mbps_per_subscriber, 3),
         "forwarded_mbps": round(mbps_per_subscriber * n, 2),
         "packets_per_second": round(run.published_packets_per_second * delivered_share * n),
+        # Server CPU time per packet it forwarded (fixed costs included): the figure that
+        # depends least on how loaded the machine was.
+        "cpu_us_per_forwarded_packet": round(
+            run.cpu_percent
+            / 100
+            * 1e6
+            / max(run.published_packets_per_second * delivered_share * n, 1),
+            1,
+        ),
         # Streams one core could forward at 1 Mbit/s each, if CPU scaled with bytes.
         "streams_per_core_at_1mbps": round(
             n * mbps_per_subscriber / max(run.cpu_percent / 100, 0.0001)

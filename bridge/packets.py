@@ -85,22 +85,23 @@ def vp8_keyframe_start(payload: bytes) -> bool:
 
 def h264_keyframe_start(payload: bytes) -> bool:
     """Whether an RTP H264 payload (RFC 6184) starts an access unit a decoder can start
-    from: a single SPS or IDR NAL, a STAP-A holding one, or the first FU-A of an IDR."""
+    from: an SPS, alone or in a STAP-A (encoders send SPS and PPS before every IDR).
+
+    An IDR slice alone is not enough: it may be the second slice of the picture, or the
+    SPS before it may have gone by, and a fresh decoder could use neither.
+    """
     if not payload:
         return False
     nal = payload[0] & 0x1F
-    if nal in (5, 7):
+    if nal == 7:
         return True
     if nal == 24:  # STAP-A
         offset = 1
         while offset + 2 < len(payload):
             size = (payload[offset] << 8) | payload[offset + 1]
-            if payload[offset + 2] & 0x1F in (5, 7):
+            if payload[offset + 2] & 0x1F == 7:
                 return True
             offset += 2 + size
-        return False
-    if nal == 28 and len(payload) > 1:  # FU-A
-        return bool(payload[1] & 0x80) and payload[1] & 0x1F == 5
     return False
 
 

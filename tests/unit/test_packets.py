@@ -43,8 +43,7 @@ def test_only_the_first_packet_of_a_keyframe_starts_one(codec: str) -> None:
     starts = [[detect(p) for p in payloads] for payloads in frames]
     for index in (0, 3):  # the first frame and the forced one
         assert starts[index][0], f"frame {index} starts a keyframe"
-        if codec == "vp8":
-            assert not any(starts[index][1:])
+        assert not any(starts[index][1:]), "only at its first packet"
     for index in (1, 2, 4):
         assert not any(starts[index]), f"frame {index} is a delta frame"
 
@@ -52,6 +51,7 @@ def test_only_the_first_packet_of_a_keyframe_starts_one(codec: str) -> None:
 def test_garbage_is_not_a_keyframe() -> None:
     for data in (b"", b"\x10", b"\x90\x80", b"\x9c"):
         assert not vp8_keyframe_start(data)
-    for data in (b"", b"\x1c", b"\x18\x00\x05\x01", b"\x01\x02"):
+    # An IDR slice without its SPS (single, FU-A start) does not start a keyframe.
+    for data in (b"", b"\x1c", b"\x18\x00\x05\x01", b"\x01\x02", b"\x65\x88", b"\x7c\x85"):
         assert not h264_keyframe_start(data)
     assert keyframe_detector("opus")(b"anything")
