@@ -47,17 +47,9 @@ HISTORY = 1024
 """Sequence numbers a down-track remembers to map a NACK back to the cache."""
 REPORT_INTERVAL = 0.25
 """How often a down-track refreshes what its sender's RTCP reports say (seconds)."""
-NTP_EPOCH = 2208988800
-"""Seconds from 1900 (NTP) to 1970 (Unix)."""
 
 _HEADER = struct.Struct("!BBHII")
 _RTX_OSN = struct.Struct("!H")
-
-
-def ntp_now() -> int:
-    """The wall clock as a 64-bit NTP timestamp."""
-    now = time.time() + NTP_EPOCH
-    return (int(now) << 32) | int((now % 1) * (1 << 32))
 
 
 def vp8_keyframe_start(payload: bytes) -> bool:
@@ -341,15 +333,18 @@ class PacketDownTrack(DownTrack):
             self.packets_out += 1
 
     def _update_report(self) -> None:
-        """Translate the publisher's sender report into this down-track's timestamps; before
-        the first one, map the last packet sent to the time it left (as aiortc does)."""
+        """Translate the publisher's sender report into this down-track's timestamps.
+
+        Until the publisher's first report the NTP/RTP pair stays zero, which receivers
+        ignore: a pair of our own (send time) followed by the publisher's would be two
+        different clocks, and a browser would resynchronise audio and video on the switch.
+        """
         link = self._link
         if link is None or self._last_seq < 0:
             return
+        ntp = rtp = 0
         report = self.source.report
         if report is not None:
-            ntp, rtp = report
-            rtp = (rtp + self._ts_offset) & 0xFFFFFFFF
-        else:
-            ntp, rtp = ntp_now(), self._last_ts
+            ntp = report[0]
+            rtp = (report[1] + self._ts_offset) & 0xFFFFFFFF
         link.set_report(ntp, rtp, self.packets_out & 0xFFFFFFFF, self.octets_out & 0xFFFFFFFF)

@@ -301,7 +301,7 @@ def tap_rtp(
             await handle_rtp(packet, arrival_time_ms)
 
     async def handle_rtcp_packet(packet: Any) -> None:
-        if isinstance(packet, RtcpSrPacket):
+        if isinstance(packet, RtcpSrPacket) and packet.ssrc not in rtx_ssrc:
             on_report(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
         await handle_rtcp(packet)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import av
@@ -18,6 +20,17 @@ def _decodes(codec: str, data: bytes) -> bool:
     context: Any = av.CodecContext.create(codec, "r")
     frames = context.decode(av.Packet(data))
     return any(f.width > 0 for f in frames)
+
+
+async def _reported_at(client: BridgeClient, site: str, kind: str) -> datetime | None:
+    """The NTP time of the last sender report ``client`` got on ``site``'s ``kind`` track."""
+    mid = client.tracks_from(site, kind)[-1].mid
+    assert client.subscribe_pc is not None
+    receiver = next(t for t in client.subscribe_pc.getTransceivers() if t.mid == mid).receiver
+    for s in (await receiver.getStats()).values():
+        if s.type == "remote-outbound-rtp" and s.remoteTimestamp.year > 1900:
+            return s.remoteTimestamp  # type: ignore[no-any-return]
+    return None
 
 
 async def _join(server: Server, site: str, role: Role = Role.ROOM) -> BridgeClient:
@@ -49,6 +62,16 @@ async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(
         assert video.codec == "video/VP8"
         assert video.keyframe is not None and _decodes("vp8", video.keyframe)
         assert hanoi.tracks_from("bac-ninh", "audio")[0].codec == "audio/opus"
+        # Sender reports reach subscribers with a real wall-clock time (in packet mode,
+        # the publisher's, translated), which browsers need to keep lip sync.
+        for kind in ("video", "audio"):
+            remote = None
+            for _ in range(100):
+                remote = await _reported_at(hanoi, "bac-ninh", kind)
+                if remote is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert remote is not None and abs((datetime.now(UTC) - remote).total_seconds()) < 10
 
         offers_before = len(hanoi.offers), len(bac_ninh.offers)
         da_nang = await _join(server, "da-nang")
