@@ -141,7 +141,12 @@ class PacketSource:
             self._cache[seq & self._cache_mask] = (seq, timestamp, marker, payload)
         keyframe = self._is_keyframe_start(payload)
         for downtrack in self._downtracks:
-            downtrack.forward(seq, timestamp, marker, payload, keyframe)
+            try:
+                downtrack.forward(seq, timestamp, marker, payload, keyframe)
+            except Exception:
+                # One subscriber's failure must not stop the others, nor the publisher's
+                # receive loop this runs in.
+                logger.exception("track %s: forwarding to %s failed", self.info.track_id, downtrack)
 
     def on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The publisher's RTCP sender report."""

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import av
+import pylibsrtp
 from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import depayload
@@ -349,7 +350,12 @@ class Downlink:
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return False
-        protected = dtls._tx_srtp.protect(data)
+        try:
+            protected = dtls._tx_srtp.protect(data)
+        except pylibsrtp.Error:
+            # libsrtp refuses an index too far behind the newest it protected (a very
+            # late packet): drop it rather than break the publisher's receive loop.
+            return False
         protocol = pair.protocol
         if type(protocol) is StunProtocol:
             protocol.transport.sendto(protected, pair.remote_addr)

@@ -328,10 +328,12 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
 
         link = rtc_internals.Downlink(b_side)
         assert link.ssrc == b_side.sender._ssrc and link.rtx_payload_type is not None
-        header = struct.pack("!BBHII", 0x80, 0x80 | link.payload_type, 4242, 90000, link.ssrc)
+        await _wait(lambda: len(at_a) >= 5, "packets of b's own sender")
+        seq = (at_a[-1][0] + 50) & 0xFFFF  # ahead of what b's sender has protected
+        header = struct.pack("!BBHII", 0x80, 0x80 | link.payload_type, seq, 90000, link.ssrc)
         assert link.send(header + b"\x10\x00hand-made")
-        await _wait(lambda: any(p[0] == 4242 for p in at_a), "the hand-made packet")
-        assert next(p for p in at_a if p[0] == 4242)[3] == b"\x10\x00hand-made"
+        await _wait(lambda: any(p[0] == seq for p in at_a), "the hand-made packet")
+        assert next(p for p in at_a if p[0] == seq)[3] == b"\x10\x00hand-made"
         link.set_report(1 << 32, 7, 3, 4)
         assert getattr(b_side.sender, rtc_internals.SENDER_SR_ATTRS[2]) == 3
 
