@@ -9,9 +9,11 @@ from typing import Any
 import av
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from bridge.packets import PacketDownTrack
 from core.access import Role
 from signaling.client import BridgeClient
-from tests.integration.conftest import HOST, Server, wait_for
+from tests.integration.conftest import HOST, SESSION, Server, wait_for
+from web.keys import RELAY, SETTINGS
 
 MIN_FRAMES = 30
 
@@ -72,6 +74,16 @@ async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(
                     break
                 await asyncio.sleep(0.1)
             assert remote is not None and abs((datetime.now(UTC) - remote).total_seconds()) < 10
+
+        # Whole frames still reach the up-tracks' sinks (the recorder) in both modes, once
+        # per up-track; in packet mode the down-tracks got packets, not frames.
+        hub = server.app[RELAY].hubs[SESSION]
+        assert all(u.counters.frames_in >= MIN_FRAMES for u in hub.uptracks.values())
+        if server.app[SETTINGS].forwarding == "packet":
+            downtracks = [d for p in hub.participants for d in p.subscriptions.values()]
+            assert downtracks
+            for downtrack in downtracks:
+                assert isinstance(downtrack, PacketDownTrack) and downtrack.packets_out > 0
 
         offers_before = len(hanoi.offers), len(bac_ninh.offers)
         da_nang = await _join(server, "da-nang")
