@@ -341,6 +341,11 @@ class Downlink:
         )
         self._dtls = sender.transport
         self._tasks: set[asyncio.Task[None]] = set()
+        # The nominated pair, its socket's sendto and its remote address, looked up again
+        # only when aioice nominates another pair (pair.remote_addr builds a tuple).
+        self._pair: Any = None
+        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._addr: tuple[str, int] = ("", 0)
 
     def send(self, data: bytes) -> bool:
         """Protect and send one RTP packet now; False when the transport is not up."""
@@ -350,17 +355,21 @@ class Downlink:
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return False
+        if pair is not self._pair:
+            self._pair = pair
+            self._addr = pair.remote_addr
+            protocol = pair.protocol
+            self._sendto = protocol.transport.sendto if type(protocol) is StunProtocol else None
         try:
             protected = dtls._tx_srtp.protect(data)
         except pylibsrtp.Error:
             # libsrtp refuses an index too far behind the newest it protected (a very
             # late packet): drop it rather than break the publisher's receive loop.
             return False
-        protocol = pair.protocol
-        if type(protocol) is StunProtocol:
-            protocol.transport.sendto(protected, pair.remote_addr)
+        if self._sendto is not None:
+            self._sendto(protected, self._addr)
         else:
-            task = asyncio.ensure_future(protocol.send_data(protected, pair.remote_addr))
+            task = asyncio.ensure_future(pair.protocol.send_data(protected, self._addr))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return True
