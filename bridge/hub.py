@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from bridge.counters import MediaTotals
 from bridge.director import Direction
 from bridge.downtrack import DownTrack
 from bridge.frames import EndpointId, FrameSink, Kind, TrackId, TrackInfo
@@ -132,6 +133,7 @@ class Hub:
         (RTP packets forwarded with rewritten headers, :mod:`bridge.packets`)."""
         self.packet_sources: dict[TrackId, PacketSource] = {}
         """Up-tracks' packet fan-outs and retransmission caches (packet mode only)."""
+        self._ended_totals = MediaTotals()
 
     # -- sinks -------------------------------------------------------------------------
 
@@ -372,12 +374,21 @@ class Hub:
             source.end()
         if self.uptracks.pop(uptrack.info.track_id, None) is None:
             return False
+        self._ended_totals.add(uptrack.totals())
         for sink in list(self._sinks):
             try:
                 sink.on_track_ended(uptrack.info)
             except Exception:
                 logger.exception("session %s: sink %r failed on track end", self.session_id, sink)
         return True
+
+    def media_totals(self) -> MediaTotals:
+        """Frame counts of every track this hub has had (metrics)."""
+        totals = MediaTotals()
+        totals.add(self._ended_totals)
+        for uptrack in self.uptracks.values():
+            totals.add(uptrack.totals())
+        return totals
 
     def wanted_uptracks(self, subscriber: EndpointId) -> list[UpTrack]:
         """Up-tracks ``subscriber`` should have m-lines for, in publication order."""

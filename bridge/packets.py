@@ -205,8 +205,6 @@ class PacketDownTrack(DownTrack):
         self._history_ts = [0] * HISTORY
         self.packets_out = 0
         """Packets sent (retransmissions included)."""
-        self.octets_out = 0
-        """Payload octets sent."""
         self.retransmitted = 0
         """Packets resent for a NACK."""
         self.nack_misses = 0
@@ -219,7 +217,10 @@ class PacketDownTrack(DownTrack):
     # -- frame-mode entry points, unused here ------------------------------------------
 
     def push(self, frame: EncodedFrame) -> None:
-        """Frames are not forwarded in packet mode (the recorder still gets them)."""
+        """Frames are not forwarded in packet mode (the recorder still gets them); they
+        are only counted, as in frame mode, for the metrics."""
+        self.counters.frames_in += 1
+        self.counters.bytes_in += len(frame.data)
 
     def set_forwarding(self, forwarding: bool) -> None:
         if forwarding == self._forwarding:
@@ -297,7 +298,7 @@ class PacketDownTrack(DownTrack):
             self._last_ts = out_ts
             self._last_sent = time.monotonic()
         self.packets_out += 1
-        self.octets_out += len(payload)
+        self.counters.bytes_out += len(payload)
         self.counters.frames_out += marker
 
     def _rebase_on(self, seq: int, timestamp: int) -> None:
@@ -352,4 +353,6 @@ class PacketDownTrack(DownTrack):
         if report is not None:
             ntp = report[0]
             rtp = (report[1] + self._ts_offset) & 0xFFFFFFFF
-        link.set_report(ntp, rtp, self.packets_out & 0xFFFFFFFF, self.octets_out & 0xFFFFFFFF)
+        link.set_report(
+            ntp, rtp, self.packets_out & 0xFFFFFFFF, self.counters.bytes_out & 0xFFFFFFFF
+        )
