@@ -79,6 +79,10 @@ class Settings:
     close_grace_minutes: int = 10
     """A session still open this long after its scheduled end is closed by the server
     (``RB_CLOSE_GRACE_MINUTES``); a reception that runs late is not cut off at once."""
+    forwarding: str = "frame"
+    """How the relay forwards media (``RB_FORWARDING``): ``frame`` (whole frames, each
+    subscriber's sender packetises again) or ``packet`` (RTP packets with rewritten
+    headers and a retransmission cache, see bridge/packets.py)."""
     recorder_queue_mb: int = 4
     """Frames one recording may hold in the server's memory while its worker catches up,
     in MiB (``RB_RECORDER_QUEUE_MB``, 1-1024); past it video is dropped to the next
@@ -124,6 +128,8 @@ class Settings:
             raise SettingsError("drain_seconds must be 0 or more")
         if not self.cluster_prefix or any(c in self.cluster_prefix for c in " {}"):
             raise SettingsError(f"cluster_prefix must be a word, got {self.cluster_prefix!r}")
+        if self.forwarding not in ("frame", "packet"):
+            raise SettingsError(f"forwarding must be frame or packet, got {self.forwarding!r}")
         if not 1 <= self.recorder_queue_mb <= 1024:
             raise SettingsError("recorder_queue_mb must be 1-1024")
         for url in self.webhook_urls:
@@ -182,6 +188,7 @@ _ENV = {
     "drain_seconds": "RB_DRAIN_SECONDS",
     "home_nodes": "RB_HOME_NODES",
     "workers": "RB_WORKERS",
+    "forwarding": "RB_FORWARDING",
     "recorder_queue_mb": "RB_RECORDER_QUEUE_MB",
     "metrics_token": "RB_METRICS_TOKEN",
     "webhook_urls": "RB_WEBHOOK_URLS",

@@ -107,7 +107,7 @@ def setup_live(
     ``hub_listeners`` of every new hub; ``observe`` times Socket.IO events (metrics)."""
     settings = app[SETTINGS]
     record_when_open = RecordWhenOpen(recorder, app[DIRECTORY])
-    relay = Relay([record_when_open, *hub_listeners])
+    relay = Relay([record_when_open, *hub_listeners], forwarding=settings.forwarding)
     cluster = make_cluster(settings, relay)
     placement = ClusterPlacement(cluster, settings.home_nodes)
     lifecycle = Lifecycle(
