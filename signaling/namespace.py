@@ -41,6 +41,8 @@ JOIN_TIMEOUT = 5.0
 """Longest wait for a new endpoint to be in its hub before it may publish (seconds)."""
 LEAVE_GRACE = 0.5
 """Time between a ``leave`` ack and the server closing the socket (seconds)."""
+ACK_WAIT = 15.0
+"""Longest a socket told to go waits for its own events still being handled."""
 
 Result = dict[str, Any]
 
@@ -90,6 +92,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._endpoints: dict[str, _Endpoint] = {}
         self._sessions: dict[str, SessionInfo] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, int] = {}
+        """Events of a socket still being handled, whose acks must get out before the
+        server disconnects it (an operator's ``close_session`` outlasts the grace)."""
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -155,6 +160,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _delegate(
         self, sid: str, event: str, action: Callable[[], Awaitable[Result]]
     ) -> Result:
+        self._in_flight[sid] = self._in_flight.get(sid, 0) + 1
         try:
             return await action()
         except BridgeError as exc:
@@ -163,6 +169,10 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             logger.exception("%s: %s failed", self._where(sid), event)
             return _error_result("internal", f"{event} failed on the server")
+        finally:
+            left = self._in_flight.pop(sid, 1) - 1
+            if left:
+                self._in_flight[sid] = left
 
     # -- connection --------------------------------------------------------------------
 
@@ -389,6 +399,14 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _disconnect_later(self, sid: str) -> None:
         await asyncio.sleep(LEAVE_GRACE)
+        # A handler of this socket still running (the close it asked for is still
+        # going through its listeners) answers first; its ack leaves with the return.
+        waited = 0.0
+        while self._in_flight.get(sid) and waited < ACK_WAIT:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        if waited:
+            await asyncio.sleep(0.1)
         await self.disconnect(sid)
 
     async def close(self) -> None:
