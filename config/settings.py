@@ -155,6 +155,14 @@ class Settings:
         """Where a browser reaches this server."""
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
 
+    def existing_secret(self) -> str | None:
+        """The secret the server would sign with, without creating one: the configured
+        secret, else the one kept in the data folder, else None."""
+        if self.secret:
+            return self.secret
+        path = self.data_dir / "secret.key"
+        return path.read_text().strip() if path.exists() else None
+
     def signing_secret(self) -> str:
         """The configured secret, or one created once and kept in the data folder."""
         if self.secret:

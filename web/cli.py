@@ -87,8 +87,17 @@ def _serve_worker(settings: Settings, index: int) -> int:
 
 def _cmd_token(args: argparse.Namespace) -> int:
     settings = load_settings()
+    secret = settings.existing_secret()
+    if secret is None:
+        # Creating a secret here would print a token no running server accepts.
+        raise SettingsError(
+            f"no signing secret: RB_SECRET is not set and {settings.data_dir.resolve()}"
+            " holds no secret.key. Run this command with the server's settings (from"
+            " its folder, or with the same RB_DATA_DIR or RB_CONFIG), or set RB_SECRET"
+            " to the server's secret; no token was printed"
+        )
     token = issue_token(
-        settings.signing_secret(),
+        secret,
         role=Role(args.role),
         site=args.site,
         session=args.session,

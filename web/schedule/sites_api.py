@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +20,7 @@ from web.http.parse import (
     boolean,
     choice,
     day,
+    days_after,
     enum_value,
     json_body,
     optional_day,
@@ -148,7 +148,7 @@ async def add_room(request: web.Request) -> web.Response:
 async def calendar_days(request: web.Request) -> web.Response:
     """Working days and days off (with the reason) from ``from`` to ``to``."""
     start = day(request.query.get("from"), "from")
-    end = optional_day(request.query.get("to"), "to") or start + timedelta(days=30)
+    end = optional_day(request.query.get("to"), "to") or days_after(start, 30)
     days = await run(request.app[STORE].days, start, end)
     return web.json_response(
         {

@@ -21,7 +21,7 @@ import {
   stateLabel,
 } from "/static/shared/bridge_client.js";
 import { setLanguage, t } from "/static/shared/i18n.js";
-import { formatTime } from "/static/shared/time_format.js";
+import { duration, formatTime, vnDateTime } from "/static/shared/time_format.js";
 
 const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const ACK_TIMEOUT_MS = 20000;
@@ -293,9 +293,23 @@ function startClock() {
       second: "2-digit",
       hour12: false,
     }).format(new Date());
+    renderWaiting();
   };
   tick();
   setInterval(tick, 1000);
+}
+
+/** Too early: when the room may join (Vietnam time) and a countdown, ticking with the clock. */
+function renderWaiting() {
+  const box = $("waiting");
+  const waiting = state.phase === "waiting" && state.opensAt !== null;
+  box.hidden = !waiting;
+  if (!waiting) return;
+  box.dataset.opensAt = String(state.opensAt);
+  box.textContent = t("room.waiting.open", {
+    at: vnDateTime(state.opensAt),
+    left: duration(state.opensAt - Date.now()),
+  });
 }
 
 function render() {
@@ -313,6 +327,7 @@ function render() {
     : "";
   $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
   $("sound").hidden = !(state.audioBlocked && IN_SESSION.has(state.phase));
+  renderWaiting();
   renderOnAir();
   renderPresence();
   renderTiles();

@@ -49,6 +49,10 @@ export function bridgeState() {
     tracks: [],
     revision: null,
     subscribeState: "new",
+    /** Phase `waiting`: when the token becomes valid (ms since the epoch), and how many
+     * times the page has tried to connect. */
+    opensAt: null,
+    waitAttempts: 0,
   };
 }
 
@@ -221,6 +225,12 @@ export function showTrack(view, kind, track, { render, refused }) {
 
 // ---------------------------------------------------------------- the page's connection
 
+/** Waiting for a session to open: the first retry after this long, doubling to WAIT_MAX_MS. */
+const WAIT_FIRST_MS = 1000;
+const WAIT_MAX_MS = 30000;
+/** A retry at the opening moment comes this late, so the server's clock agrees it is valid. */
+const WAIT_MARGIN_MS = 300;
+
 /**
  * The page's side of the /bridge socket, the same for the room page and the console.
  *
@@ -338,6 +348,11 @@ export class BridgePage {
     }
     const error = normaliseError(err?.data);
     const message = error.message || String(err?.message ?? "");
+    const opensAt = Date.parse(err?.data?.not_before ?? "");
+    if (error.code === "token_not_yet_valid" && Number.isFinite(opensAt)) {
+      this.waitForOpening(opensAt);
+      return;
+    }
     if (error.code === "session_closed") {
       this.close({
         session_id: state.session?.id ?? null,
@@ -352,7 +367,31 @@ export class BridgePage {
     this.fail({ code: error.code, message });
   }
 
+  /**
+   * Too early (`token_not_yet_valid` with `not_before`): phase `waiting`, `state.opensAt`
+   * (ms) for the page's countdown, and connect again by itself: polling with backoff
+   * (1 s doubling to 30 s), never later than the moment the token becomes valid.
+   */
+  waitForOpening(opensAt) {
+    const { state } = this;
+    state.opensAt = opensAt;
+    state.error = null;
+    state.waitAttempts = (state.waitAttempts ?? 0) + 1;
+    this.backoffMs = Math.min((this.backoffMs ?? WAIT_FIRST_MS / 2) * 2, WAIT_MAX_MS);
+    const untilOpen = opensAt - Date.now() + WAIT_MARGIN_MS;
+    const delay = Math.max(WAIT_FIRST_MS, Math.min(untilOpen, this.backoffMs));
+    this.setPhase("waiting");
+    clearTimeout(this.waitTimer);
+    this.waitTimer = setTimeout(() => {
+      if (this.state.phase !== "waiting") return;
+      console.info(`${this.tag}: trying again (attempt ${this.state.waitAttempts + 1})`);
+      this.socket.connect();
+    }, delay);
+  }
+
   async onWelcome(welcome) {
+    this.state.opensAt = null;
+    this.backoffMs = null;
     // A welcome after a reconnection is a new endpoint: start every leg again.
     this.teardown();
     adoptWelcome(this.state, welcome);
