@@ -154,8 +154,11 @@ def ancestors(db: DB, site_id: str) -> list[Site]:
     return chain
 
 
-def scope_for(db: DB, site_id: str) -> Scope:
-    """What a scheduler acting for ``site_id`` may touch (None: everything)."""
+def scope_root(db: DB, site_id: str) -> str | None:
+    """The site whose subtree ``site_id`` acts on: None for a central office (every
+    site), else the first province above it (itself included), else the top of its tree.
+
+    The one scope rule: :func:`scope_for` and ``GET /api/me`` (the pages) both use it."""
     chain = ancestors(db, site_id)
     if not chain:
         raise forbidden("unknown_token_site", f"the token's site {site_id} does not exist")
@@ -163,8 +166,14 @@ def scope_for(db: DB, site_id: str) -> Scope:
         return None
     for site in chain:
         if site.level is SiteLevel.PROVINCE:
-            return subtree(db, site.id)
-    return subtree(db, chain[-1].id)
+            return site.id
+    return chain[-1].id
+
+
+def scope_for(db: DB, site_id: str) -> Scope:
+    """What a scheduler acting for ``site_id`` may touch (None: everything)."""
+    root = scope_root(db, site_id)
+    return None if root is None else subtree(db, root)
 
 
 def outside_scope(scope: Scope, site_ids: frozenset[str] | set[str]) -> list[str]:

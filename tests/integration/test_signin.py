@@ -131,6 +131,38 @@ async def test_sign_in_needs_the_form_token_and_sets_an_httponly_cookie(
     assert (status, body["error"]["code"]) == (401, "not_signed_in")
 
 
+async def test_me_carries_the_scope_the_server_applies(site: Site, browser: Browser) -> None:
+    """GET /api/me says which sites the person may act on: the scheduler's own rule."""
+    store = site.app[STORE]
+    for user, where in (
+        ("admin-tw", "tw-hanoi"),
+        ("sched-bn", "bac-ninh"),
+        ("room-hp", "hai-phong"),
+    ):
+        browser.http.cookie_jar.clear()
+        await browser.login(user)
+        status, me = await browser.call("GET", "/api/me")
+        assert status == 200 and me["user"] == user, me
+        rule = await asyncio.to_thread(store.scope_for, where)
+        if rule is None:
+            assert me["scope"] == {"root": None, "sites": None}
+        else:
+            assert me["scope"]["root"] == where
+            assert me["scope"]["sites"] == sorted(rule)
+            assert where in me["scope"]["sites"] and "tw-hanoi" not in me["scope"]["sites"]
+    # A commune's person acts for its province, as the server's rule says.
+    communes = await asyncio.to_thread(store.subtree, "bac-ninh")
+    commune = next(c for c in sorted(communes) if c != "bac-ninh")
+    _, once = await asyncio.to_thread(
+        site.accounts().add_user, "room-xa", "room-xa", commune, (Role.ROOM,), by="test"
+    )
+    await asyncio.to_thread(site.accounts().set_password, "room-xa", once, PASSWORD)
+    browser.http.cookie_jar.clear()
+    await browser.login("room-xa")
+    status, me = await browser.call("GET", "/api/me")
+    assert me["scope"]["root"] == "bac-ninh" and commune in me["scope"]["sites"]
+
+
 async def test_a_cookie_request_that_changes_state_needs_the_csrf_token(browser: Browser) -> None:
     await browser.login("admin-tw")
     body = {"name": "new-clerk", "display_name": "Văn thư", "site": "tw-hanoi", "roles": ["clerk"]}

@@ -278,11 +278,12 @@ export function fold(text) {
 /** How lists order sites by level: central offices, provinces, then the rest. */
 export const LEVEL_ORDER = { central: 0, province: 1, district: 2, department: 3, commune: 4 };
 
-/** The sites from GET /api/sites, and what the person's site may touch (the server's
- * rule: a central site everything, else its province's subtree). One tree for the
- * home page's sections and the scheduler's desk. */
+/** The sites from GET /api/sites, and what the person may touch: `scope` is GET /api/me's
+ * {root, sites} (root null and sites null: every site, a central office). The rule is the
+ * server's alone (sessions/sitetree.py scope_root); this only reads its answer. One tree
+ * for the home page's sections and the scheduler's desk. */
 export class SiteTree {
-  constructor(sites, personSite) {
+  constructor(sites, scope) {
     this.byId = new Map(sites.map((s) => [s.id, s]));
     this.children = new Map();
     for (const site of sites) {
@@ -290,8 +291,8 @@ export class SiteTree {
       if (!this.children.has(site.parent)) this.children.set(site.parent, []);
       this.children.get(site.parent).push(site.id);
     }
-    this.root = this.scopeRoot(personSite);
-    this.scope = this.root === null ? null : this.subtree(this.root);
+    this.root = scope?.root ?? null;
+    this.scope = scope?.sites ? new Set(scope.sites) : null;
   }
 
   get(id) {
@@ -320,21 +321,6 @@ export class SiteTree {
       }
     }
     return out;
-  }
-
-  /** null for a central site (every site), else its province (or the top of its tree). */
-  scopeRoot(id) {
-    let site = this.byId.get(id);
-    let top = id;
-    const seen = new Set();
-    while (site && !seen.has(site.id)) {
-      if (site.level === "central") return null;
-      if (site.level === "province") return site.id;
-      seen.add(site.id);
-      top = site.id;
-      site = site.parent ? this.byId.get(site.parent) : undefined;
-    }
-    return top;
   }
 
   inScope(id) {
