@@ -40,6 +40,7 @@ pytestmark = pytest.mark.chromium
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 PASSWORD = "mật-khẩu-kiểm-thử-2026"
 ROOM_SITE = "bac-ninh"
+KIOSK_SITE = "quang-ninh"  # no other test books it: the kiosk has one session at a time
 
 # name -> (display name, site, roles). Names carry no dot, so a user name shown on a
 # page cannot pass for a message key.
@@ -51,6 +52,7 @@ USERS: dict[str, tuple[str, str, tuple[Role, ...]]] = {
     "lichbn": ("Phạm Văn Dũng", ROOM_SITE, (Role.SCHEDULER,)),
     "quantri-bn": ("Hoàng Thị Em", ROOM_SITE, (Role.ADMINISTRATOR,)),
     "khoa-thu": ("Người thử khóa tài khoản", "hai-phong", (Role.ROOM,)),
+    "kiosk-quangninh": ("Phòng tiếp công dân tỉnh Quảng Ninh", KIOSK_SITE, (Role.ROOM,)),
 }
 
 HomesServer = StoreServer
@@ -209,6 +211,50 @@ def test_kiosk_joins_by_itself(homes: HomesServer) -> None:
     assert p.evaluate("() => localStorage.getItem('rb.home.kiosk')") == "1"
     p.evaluate("() => localStorage.removeItem('rb.home.kiosk')")
     assert session["id"]
+
+
+def test_kiosk_goes_back_to_waiting_and_joins_the_next_session(homes: HomesServer) -> None:
+    """A wall screen left alone: the session ends, the page goes back to waiting on the
+    home and joins the day's next session by itself, nobody touching it."""
+    first = homes.book("Phiên buổi sáng (kiểm thử kiosk)", sites=(KIOSK_SITE,))
+    homes.call("POST", f"/api/sessions/{first['id']}/open")
+    page = homes.sign_in("kiosk-quangninh")
+    p = page.page
+    p.get_by_label("Chế độ kiosk").check()
+    p.wait_for_url(re.compile(r"/room\?token="), timeout=30_000)
+    wait_until(
+        lambda: (
+            p.evaluate("() => window.rb?.state.phase") == "joined"
+            and p.evaluate("() => window.rb.state.session.id") == first["id"]
+        ),
+        timeout=JOIN_TIMEOUT_S,
+        message=lambda: f"the kiosk never joined the first session{page.log_tail()}",
+    )
+
+    homes.call("POST", f"/api/sessions/{first['id']}/close")
+    notice = p.locator("#kiosk-return")
+    notice.wait_for(timeout=JOIN_TIMEOUT_S * 1000)
+    assert "Phiên đã kết thúc" in p.locator("#session-ended-title").inner_text()
+    assert "trở về màn hình chờ" in notice.inner_text()
+    homes.screenshot(page, "room-kiosk-ended")
+    p.wait_for_url(f"{homes.url}/", timeout=30_000)
+    wait_home(page)
+    p.locator("#room-auto", has_text="đang chờ đến giờ vào phiên").wait_for()
+    homes.screenshot(page, "home-room-kiosk-waiting")
+    assert p.get_by_label("Chế độ kiosk").is_checked()
+    assert p.locator(f"li.room-session[data-session='{first['id']}'] a.join").count() == 0
+
+    # The afternoon's session is booked while the screen waits: it joins by itself.
+    second = homes.book(
+        "Phiên buổi chiều (kiểm thử kiosk)", sites=(KIOSK_SITE,), starts_in=timedelta(minutes=-1)
+    )
+    p.wait_for_url(re.compile(r"/room\?token="), timeout=90_000)
+    wait_until(
+        lambda: p.evaluate("() => window.rb?.state.session?.id") == second["id"],
+        timeout=JOIN_TIMEOUT_S,
+        message=lambda: f"the kiosk joined something else{page.log_tail()}",
+    )
+    p.evaluate("() => localStorage.removeItem('rb.home.kiosk')")
 
 
 # ---------------------------------------------------------------------- operator

@@ -59,6 +59,9 @@ const messages = {
     "room.onair.case": "Vụ việc đang xem xét: {case} (từ {since})",
     "room.sound": "Bật âm thanh các điểm cầu",
 
+    "room.kiosk.return": "Chế độ kiosk: sau {seconds} giây trở về màn hình chờ, tự vào phiên tiếp theo trong ngày.",
+    "room.kiosk.stay": "Ở lại trang này",
+
     "closed.title.at": "Phiên đã kết thúc lúc {time}",
     "closed.title": "Phiên đã kết thúc",
     "closed.reason": "Lý do: {reason}.",
@@ -134,6 +137,9 @@ const messages = {
     "room.onair.muted": "The operator muted this site's microphone",
     "room.onair.case": "Case under discussion: {case} (since {since})",
     "room.sound": "Turn on the sites' sound",
+
+    "room.kiosk.return": "Kiosk mode: back to the waiting screen in {seconds} s, to join the day's next session by itself.",
+    "room.kiosk.stay": "Stay on this page",
 
     "closed.title.at": "The session ended at {time}",
     "closed.title": "The session has ended",
