@@ -209,6 +209,48 @@ async def test_disabling_a_user_ends_their_session_at_once(site: Site, browser: 
     assert (status, body["error"]["code"]) == (403, "disabled")
 
 
+async def test_the_last_enabled_administrator_stays(site: Site, browser: Browser) -> None:
+    """Neither disabled nor stripped of the role: 409 ``last_administrator``, nothing done."""
+    await browser.login("admin-tw")
+    refused = [
+        await browser.call("POST", "/api/users/admin-tw/disable"),
+        await browser.call("PUT", "/api/users/admin-tw/roles", json={"roles": ["operator"]}),
+    ]
+    for status, body in refused:
+        assert (status, body["error"]["code"]) == (409, "last_administrator"), body
+        assert "last enabled administrator" in body["error"]["message"]
+    user = site.accounts().get_user("admin-tw")
+    assert user is not None and not user.disabled and Role.ADMINISTRATOR in user.roles
+    assert (await browser.call("GET", "/api/me"))[0] == 200  # still signed in
+
+    # With a second administrator either may go, but not both.
+    status, _ = await browser.call(
+        "POST",
+        "/api/users",
+        json={
+            "name": "admin-two",
+            "display_name": "Hai",
+            "site": "tw-hanoi",
+            "roles": ["administrator"],
+        },
+    )
+    assert status == 201
+    status, body = await browser.call(
+        "PUT", "/api/users/admin-two/roles", json={"roles": ["clerk"]}
+    )
+    assert status == 200, body
+    status, body = await browser.call("POST", "/api/users/admin-tw/disable")
+    assert (status, body["error"]["code"]) == (409, "last_administrator")
+    status, body = await browser.call(
+        "PUT", "/api/users/admin-two/roles", json={"roles": ["administrator"]}
+    )
+    assert status == 200, body
+    status, body = await browser.call("POST", "/api/users/admin-two/disable")
+    assert status == 200 and body["user"]["disabled"] is True
+    status, body = await browser.call("POST", "/api/users/admin-tw/disable")
+    assert (status, body["error"]["code"]) == (409, "last_administrator")
+
+
 async def _book(site: Site, browser: Browser, sites: list[str]) -> str:
     now = datetime.now(UTC)
     status, booked = await browser.call(

@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 
 from accounts import passwords as accounts_passwords
 from accounts.db import BRANCH
-from accounts.errors import InvalidAccountInput, LoginRefused, UnknownUser, UserExists
+from accounts.errors import (
+    InvalidAccountInput,
+    LastAdministrator,
+    LoginRefused,
+    UnknownUser,
+    UserExists,
+)
 from accounts.models import AccountEvent, AppendOnlyError
 from accounts.passwords import LOCK_FOR
 from accounts.rules import PASSWORD_MIN
@@ -455,6 +461,27 @@ def test_set_password_checks_the_old_one_and_ends_every_session(
     _, signed_in = accounts.sign_in("lan.nguyen", "a good new password", remote=REMOTE)
     assert not signed_in.must_change_password
     assert EventKind.PASSWORD_CHANGED in _kinds(accounts, "lan.nguyen")
+
+
+def test_the_last_enabled_administrator_cannot_go(accounts: Accounts) -> None:
+    _add(accounts, "quan.tri", Role.ADMINISTRATOR, Role.OPERATOR)
+    _add(accounts, "cu.quan.tri", Role.ADMINISTRATOR)
+    accounts.disable("cu.quan.tri", by=ADMIN)  # a disabled administrator does not count
+    with pytest.raises(LastAdministrator) as caught:
+        accounts.disable("quan.tri", by=ADMIN)
+    assert caught.value.code == "last_administrator"
+    with pytest.raises(LastAdministrator):
+        accounts.set_roles("quan.tri", [Role.OPERATOR], by=ADMIN)
+    # Other role changes are fine, and so is the change once another one is enabled.
+    accounts.set_roles("quan.tri", [Role.ADMINISTRATOR], by=ADMIN)
+    view = accounts.get_user("quan.tri")
+    assert view is not None and not view.disabled and view.roles == {Role.ADMINISTRATOR}
+    accounts.enable("cu.quan.tri", by=ADMIN)
+    accounts.set_roles("quan.tri", [Role.OPERATOR], by=ADMIN)
+    with pytest.raises(LastAdministrator):
+        accounts.disable("cu.quan.tri", by=ADMIN)
+    kinds = _kinds(accounts, "cu.quan.tri")
+    assert kinds.count(EventKind.DISABLED) == 1
 
 
 def test_roles_change_applies_to_open_sessions(accounts: Accounts) -> None:

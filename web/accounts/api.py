@@ -25,7 +25,14 @@ from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
 
-from accounts.errors import AccountError, InvalidAccountInput, LoginRefused, UnknownUser, UserExists
+from accounts.errors import (
+    AccountError,
+    InvalidAccountInput,
+    LastAdministrator,
+    LoginRefused,
+    UnknownUser,
+    UserExists,
+)
 from accounts.values import SignedIn, UserView
 from core.access import Role
 from sessions.errors import ScheduleError
@@ -55,7 +62,7 @@ async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         raise http_error(LOGIN_STATUS.get(exc.code, 401), exc.code, exc.message) from None
     except UnknownUser as exc:
         raise http_error(404, exc.code, exc.message) from None
-    except UserExists as exc:
+    except (UserExists, LastAdministrator) as exc:
         raise http_error(409, exc.code, exc.message) from None
     except InvalidAccountInput as exc:
         raise http_error(422, exc.code, exc.message) from None
