@@ -63,8 +63,38 @@ def journey(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def vn_day(day: datetime) -> str:
-    """A day as the desk's date fields take it."""
-    return day.date().isoformat()
+    """A day as the office writes it, and the desk's date fields show and take it."""
+    return day.strftime("%d/%m/%Y")
+
+
+def date_entry_follows_the_office(p: Any, tomorrow: datetime) -> None:
+    """The desk's day fields show and take dd/mm/yyyy in an English-speaking browser (an
+    ``<input type=date>`` would show mm/dd/yyyy there), by keyboard, with their labels."""
+    assert p.evaluate("navigator.language").startswith("en"), p.evaluate("navigator.language")
+    book = p.get_by_role("form", name="Đặt lịch phiên tiếp công dân")
+    start = book.get_by_label("Ngày bắt đầu")
+    assert start.get_attribute("type") == "text"
+    assert start.get_attribute("placeholder") == "ngày/tháng/năm"
+    assert start.input_value() == vn_day(tomorrow)  # tomorrow is the default
+    # Not a day: said next to the field.
+    start.fill("31/02/2027")
+    p.locator("#desk-prob-start [data-code='bad_date']").wait_for()
+    assert "ngày/tháng/năm" in p.locator("#desk-prob-start").inner_text()
+    assert start.get_attribute("aria-invalid") == "true"
+    # Typed by keyboard, without leading zeros: taken and tidied when leaving the field.
+    start.fill("")
+    start.press_sequentially(f"{tomorrow.day}/{tomorrow.month}/{tomorrow.year}")
+    start.press("Tab")
+    assert start.input_value() == vn_day(tomorrow)
+    assert book.get_by_label("Ngày kết thúc").input_value() == vn_day(tomorrow)
+    # Arrow keys move a day, and the end follows the start.
+    start.focus()
+    start.press("ArrowUp")
+    assert start.input_value() == vn_day(tomorrow + timedelta(days=1))
+    start.press("ArrowDown")
+    assert start.input_value() == vn_day(tomorrow)
+    assert book.get_by_label("Ngày kết thúc").input_value() == vn_day(tomorrow)
+    p.locator("#desk-prob-start [data-code='bad_date']").wait_for(state="detached")
 
 
 def no_page_errors(*pages: BrowserPage) -> None:
@@ -122,6 +152,7 @@ def test_scheduler_room_operator_clerk(journey: StoreServer, ffprobe_path: str) 
     s.get_by_role("link", name="Mở bàn lập lịch").click()
     s.wait_for_url(f"{server.url}/desk")
     s.locator("#desk-cal-body[aria-busy='false'] .desk-week").wait_for()
+    date_entry_follows_the_office(s, tomorrow)
     book = book_through_the_desk(s, title=TOMORROW_TITLE, day=tomorrow, start="08:30", end="09:30")
     clash = s.locator(f"#desk-prob-site-{ROOM_SITE}")
     clash.wait_for()

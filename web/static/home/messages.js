@@ -214,6 +214,7 @@ addMessages({
     "home.cal.wd.long.5": "Thứ Bảy",
     "home.cal.wd.long.6": "Chủ Nhật",
     "err.cal_no_date": "Vui lòng chọn ngày.",
+    "err.cal_bad_date": "Ngày không hợp lệ: ghi theo dạng ngày/tháng/năm, ví dụ 04/12/2026.",
     "err.cal_out_of_range": "Chỉ điều chỉnh được các ngày trong năm nay và năm sau.",
     "err.unknown_override": "Ngày này không có điều chỉnh (có thể đã được xóa). Danh sách đã được tải lại.",
 
@@ -482,6 +483,7 @@ addMessages({
     "home.cal.wd.long.5": "Saturday",
     "home.cal.wd.long.6": "Sunday",
     "err.cal_no_date": "Choose a day.",
+    "err.cal_bad_date": "Not a valid day: write it as day/month/year, for example 04/12/2026.",
     "err.cal_out_of_range": "Only days of this year and next year can be changed.",
     "err.unknown_override": "This day has no change (it may have been deleted). The list is reloaded.",
 
