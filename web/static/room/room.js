@@ -27,6 +27,10 @@ const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const ACK_TIMEOUT_MS = 20000;
 const LIVE_STATES = new Set(["connecting", "connected", "disconnected"]);
 const IN_SESSION = new Set(["joined", "reconnecting"]);
+/** The home page's kiosk mode (home/room.js): the wall screen goes back to the home,
+ * which waits for the next session of the day and joins it by itself. */
+const KIOSK_KEY = "rb.home.kiosk";
+const KIOSK_RETURN_S = 10;
 
 const $ = (id) => document.getElementById(id);
 
@@ -146,6 +150,50 @@ function end(phase) {
   // Joining again is refused once the session is over, as it was for a refused token.
   $("rejoin").hidden = phase === "error" || phase === "closed";
   client.setPhase(phase);
+  if (phase === "closed" && kioskMode()) kioskReturn();
+}
+
+function kioskMode() {
+  try {
+    return globalThis.localStorage?.getItem(KIOSK_KEY) === "1";
+  } catch {
+    return false;
+  }
+}
+
+/** Kiosk: the ended notice for a few seconds, then back to the home page's waiting
+ * screen (a button keeps this page instead). */
+function kioskReturn() {
+  const box = document.getElementById("session-ended");
+  if (!box || document.getElementById("kiosk-return")) return;
+  const deadline = Date.now() + KIOSK_RETURN_S * 1000;
+  const line = document.createElement("p");
+  line.id = "kiosk-return";
+  line.setAttribute("aria-live", "polite");
+  const text = document.createElement("span");
+  const stay = document.createElement("button");
+  stay.type = "button";
+  stay.id = "kiosk-stay";
+  line.append(text, " ", stay);
+  box.append(line);
+  const draw = () => {
+    const seconds = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    text.textContent = t("room.kiosk.return", { seconds });
+    stay.textContent = t("room.kiosk.stay");
+  };
+  const timer = setInterval(() => {
+    if (Date.now() >= deadline) {
+      clearInterval(timer);
+      location.assign("/");
+      return;
+    }
+    draw();
+  }, 250);
+  stay.addEventListener("click", () => {
+    clearInterval(timer);
+    line.remove();
+  });
+  draw();
 }
 
 function leave() {
