@@ -3,12 +3,19 @@
 It publishes the tracks it is given and answers every subscribe offer. Received
 media is either counted as encoded frames (no decoding, see ``tap``) or decoded by
 aiortc and counted.
+
+A leg that fails (``leg_failed`` from the server, or its own connection state
+``failed``) is replaced by itself after a backoff (:func:`backoff`): a new publish
+connection with the same tracks (``publish`` with ``restart``), or a new subscribe
+connection (``resubscribe``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +30,21 @@ from bridge.rtc_internals import codec_preferences, renew_receiver, tap_receiver
 from signaling.namespace import NAMESPACE
 
 logger = logging.getLogger(__name__)
+
+
+RECOVERY_FIRST_DELAY = 0.5
+"""Wait before the first attempt to replace a failed leg (seconds); doubled each time."""
+RECOVERY_MAX_DELAY = 8.0
+"""The longest wait between two attempts (seconds)."""
+RECOVERY_JITTER = 0.25
+"""Each wait is the nominal one times 1 ± this, so endpoints that failed together do
+not come back all at once."""
+
+
+def backoff(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before attempt ``attempt`` (0 first) to replace a failed leg."""
+    nominal = min(RECOVERY_FIRST_DELAY * 2.0**attempt, RECOVERY_MAX_DELAY)
+    return nominal * (1 - RECOVERY_JITTER + 2 * RECOVERY_JITTER * rng())
 
 
 def _config() -> RTCConfiguration:
@@ -109,6 +131,14 @@ class BridgeClient:
         """mid -> the endpoint whose track the last offer put on it (active m-lines)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._tracks: list[MediaStreamTrack] = []
+        self.leg_failures: list[dict[str, Any]] = []
+        """Every ``leg_failed`` received, with ``at`` (``time.monotonic()``) added."""
+        self.recoveries: list[tuple[str, float]] = []
+        """(leg, ``time.monotonic()``) each time a replacement leg was asked for and
+        acknowledged."""
+        self._recovering: dict[str, asyncio.Task[None]] = {}
+        self._attempts = {"publish": 0, "subscribe": 0}
         self._register()
 
     def _register(self) -> None:
@@ -121,6 +151,7 @@ class BridgeClient:
         on("connect_error", self._on_connect_error, namespace=NAMESPACE)
         on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         on("session_closed", self._on_session_closed, namespace=NAMESPACE)
+        on("leg_failed", self._on_leg_failed, namespace=NAMESPACE)
 
     async def connect(self, wait: float = 10.0) -> dict[str, Any]:
         """Connect and wait for ``welcome``; raises ``socketio.exceptions.ConnectionError``."""
@@ -144,13 +175,19 @@ class BridgeClient:
 
     async def publish(self, tracks: list[MediaStreamTrack]) -> None:
         """Open the publish connection with ``tracks``."""
+        self._tracks = list(tracks)
+        await self._open_publish(restart=False)
+
+    async def _open_publish(self, *, restart: bool) -> None:
         pc = self.publish_pc = RTCPeerConnection(_config())
-        for track in tracks:
+        pc.on("connectionstatechange", lambda: self._on_leg_state("publish", pc))
+        for track in self._tracks:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if track.kind == "video":
                 transceiver.setCodecPreferences(codec_preferences("video", list(self.video_codecs)))
         await pc.setLocalDescription(await pc.createOffer())
-        answer = await self.call("publish", {"type": "offer", "sdp": pc.localDescription.sdp})
+        offer = {"type": "offer", "sdp": pc.localDescription.sdp, "restart": restart}
+        answer = await self.call("publish", offer)
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
 
     async def command(self, op: str, **fields: Any) -> dict[str, Any]:
@@ -211,6 +248,73 @@ class BridgeClient:
                 await asyncio.wait_for(pc.close(), 10)
         self.ended.set()
 
+    # -- recovering a failed leg ---------------------------------------------------------
+
+    async def _on_leg_failed(self, data: dict[str, Any]) -> None:
+        self.leg_failures.append({**data, "at": time.monotonic()})
+        logger.info("the server says the %s leg failed (%s)", data["leg"], data["reason"])
+        self._recover(str(data["leg"]))
+
+    def _on_leg_state(self, leg: str, pc: RTCPeerConnection) -> None:
+        current = self.publish_pc if leg == "publish" else self.subscribe_pc
+        if pc is not current:
+            return
+        if pc.connectionState == "connected":
+            self._attempts[leg] = 0
+        elif pc.connectionState == "failed":
+            logger.info("the %s leg failed here", leg)
+            self._recover(leg)
+
+    def _recover(self, leg: str) -> None:
+        """Replace the failed ``leg`` after a backoff, unless that is under way."""
+        running = self._recovering.get(leg)
+        if self._closed or leg not in self._attempts or (running and not running.done()):
+            return
+        task = asyncio.ensure_future(self._recovery(leg))
+        self._recovering[leg] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recovery(self, leg: str) -> None:
+        while not self._closed and self.sio.connected:
+            delay = backoff(self._attempts[leg])
+            self._attempts[leg] += 1
+            await asyncio.sleep(delay)
+            try:
+                if leg == "publish":
+                    await self._republish()
+                else:
+                    await self._resubscribe()
+            except (ClientError, socketio.exceptions.SocketIOError) as exc:
+                logger.warning("replacing the %s leg failed (%s); trying again", leg, exc)
+                continue
+            self.recoveries.append((leg, time.monotonic()))
+            return
+
+    async def _republish(self) -> None:
+        old = self.publish_pc
+        self.publish_pc = None
+        if old is not None:
+            await asyncio.wait_for(old.close(), 10)
+        await self._open_publish(restart=True)
+
+    async def _resubscribe(self) -> None:
+        async with self._offer_lock:
+            await self._drop_subscribe_pc()
+        await self.call("resubscribe", {})
+
+    async def _drop_subscribe_pc(self) -> None:
+        old = self.subscribe_pc
+        self.subscribe_pc = None
+        for mid in self._carrying:
+            if mid in self.received:
+                self.received[mid].ended = True
+        self._carrying = {}
+        if old is not None:
+            await asyncio.wait_for(old.close(), 10)
+
+    # -- subscribe offers --------------------------------------------------------------
+
     async def _on_offer(self, data: dict[str, Any]) -> None:
         self.offers.append(data)
         if self._closed:
@@ -221,10 +325,14 @@ class BridgeClient:
 
     async def _answer(self, data: dict[str, Any]) -> None:
         async with self._offer_lock:
+            if data.get("restart") and self.subscribe_pc is not None:
+                # The first offer of a new subscribe connection: the old one is gone.
+                await self._drop_subscribe_pc()
             pc = self.subscribe_pc
             if pc is None:
                 pc = self.subscribe_pc = RTCPeerConnection(_config())
                 pc.on("track", self._on_track)
+                pc.on("connectionstatechange", lambda: self._on_leg_state("subscribe", pc))
             offered = {str(t["mid"]): t for t in data["tracks"]}
             for mid in self._carrying.keys() - offered.keys():
                 # The m-line turned inactive: its track is over (RTCP BYE says so too).
