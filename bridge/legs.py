@@ -8,6 +8,7 @@ asks for a new subscribe connection (``resubscribe``); see signaling/PROTOCOL.md
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
@@ -35,16 +36,51 @@ class FailureReason(enum.StrEnum):
     DTLS_FAILED = "dtls_failed"
     """The DTLS transport failed (handshake or record error)."""
     CLOSED = "closed"
-    """The other end closed the connection (DTLS close_notify)."""
+    """The connection closed without failing first: ICE consent expired (aiortc 1.16
+    closes the connection then, ICE never says ``failed``), or the other end closed
+    DTLS (close_notify)."""
 
 
-def failure_reason(pc: RTCPeerConnection) -> FailureReason:
-    """Why ``pc`` (whose connection state is ``failed`` or ``closed``) went down."""
-    if pc.iceConnectionState == "failed":
-        return FailureReason.ICE_FAILED
-    if pc.connectionState == "closed":
+class LegWatch:
+    """Follows one peer connection's states for its owner.
+
+    ``on_change(watch)`` runs (as a task, like every aiortc event handler) after each
+    connection state change. By then a connection that lost its transport may already
+    have closed itself (aiortc closes one whose DTLS transports all closed), so the
+    states are also noted as they happen, to tell why it went down.
+    """
+
+    def __init__(
+        self, pc: RTCPeerConnection, on_change: Callable[[LegWatch], Awaitable[None]]
+    ) -> None:
+        self.pc = pc
+        """The connection watched."""
+        self.ice_failed = False
+        """ICE reported ``failed`` at some point."""
+        self.failed = False
+        """The connection reported ``failed`` at some point."""
+        pc.on("iceconnectionstatechange", self._note_ice)
+        pc.on("connectionstatechange", self._note)
+        pc.on("connectionstatechange", lambda: on_change(self))
+
+    def _note_ice(self) -> None:
+        self.ice_failed = self.ice_failed or self.pc.iceConnectionState == "failed"
+
+    def _note(self) -> None:
+        self.failed = self.failed or self.pc.connectionState == "failed"
+
+    @property
+    def down(self) -> bool:
+        """The connection failed or closed."""
+        return self.pc.connectionState in ("failed", "closed")
+
+    def reason(self) -> FailureReason:
+        """Why the connection went down (call once :attr:`down`)."""
+        if self.ice_failed:
+            return FailureReason.ICE_FAILED
+        if self.failed:
+            return FailureReason.DTLS_FAILED
         return FailureReason.CLOSED
-    return FailureReason.DTLS_FAILED
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from bridge.downtrack import DownTrack
 from bridge.errors import BadRequest, BadSdp
 from bridge.frames import EndpointId, Kind, TrackId
 from bridge.hub import ConnectionState, Hub
-from bridge.legs import REPUBLISH_GRACE, Leg, LegFailure, failure_reason
+from bridge.legs import REPUBLISH_GRACE, Leg, LegFailure, LegWatch
 from bridge.patch import EndpointRole
 from bridge.rtc_internals import (
     capability_for,
@@ -262,7 +262,7 @@ class Participant:
             if pc is None:
                 pc = self._publish_pc = RTCPeerConnection(self._config())
                 pc.on("track", functools.partial(self._on_track, pc))
-                pc.on("connectionstatechange", functools.partial(self._on_publish_state, pc))
+                LegWatch(pc, self._on_publish_state)
             known = {t.mid for t in pc.getTransceivers()}
             for media in parsed.media:
                 # A renegotiation keeps each m-line's mid (JSEP): a new mid would be a
@@ -319,32 +319,40 @@ class Participant:
         )
 
     def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:
-        # A retired connection's receivers stop too: its up-tracks wait for a republish.
+        # A receiver stops when its connection goes down (the transport was lost, or
+        # aiortc closed the connection as consent expired) well before the connection
+        # state says so, and when the publisher ends the track: either way the up-track
+        # waits REPUBLISH_GRACE for a new publish connection to feed it.
         if pc is self._publish_pc and self._published.get(uptrack.info.kind) is uptrack:
             del self._published[uptrack.info.kind]
-            self.hub.uptrack_ended(uptrack)
+            self._orphan(uptrack)
 
-    async def _on_publish_state(self, pc: RTCPeerConnection) -> None:
+    async def _on_publish_state(self, watch: LegWatch) -> None:
+        pc = watch.pc
         logger.info("%s publish connection %s", self._where("endpoint"), pc.connectionState)
         if pc is not self._publish_pc or self._closed:
             return
         if pc.connectionState == "connected":
             self._broken.discard(Leg.PUBLISH)
             await self._report_state()
-        elif pc.connectionState in ("failed", "closed"):
+        elif watch.down:
             self._retire_publish()
-            await self._leg_failed(Leg.PUBLISH, pc)
+            await self._leg_failed(Leg.PUBLISH, watch)
 
     def _retire_publish(self) -> None:
         """The publish connection is no longer used; its up-tracks wait for a new one."""
         self._publish_pc = None
-        for kind, uptrack in self._published.items():
-            previous = self._orphans.get(kind)
-            if previous is not None and previous is not uptrack:
-                self.hub.uptrack_ended(previous)
-            self._orphans[kind] = uptrack
+        for uptrack in self._published.values():
+            self._orphan(uptrack)
         self._published.clear()
-        if self._orphans and self._orphan_timer is None:
+
+    def _orphan(self, uptrack: UpTrack) -> None:
+        """``uptrack`` lost its source: it waits for a republish, at most REPUBLISH_GRACE."""
+        previous = self._orphans.get(uptrack.info.kind)
+        if previous is not None and previous is not uptrack:
+            self.hub.uptrack_ended(previous)
+        self._orphans[uptrack.info.kind] = uptrack
+        if self._orphan_timer is None:
             self._orphan_timer = asyncio.get_running_loop().call_later(
                 REPUBLISH_GRACE, self._end_orphans
             )
@@ -357,9 +365,10 @@ class Participant:
             self.hub.uptrack_ended(uptrack)
         self._orphans.clear()
 
-    async def _leg_failed(self, leg: Leg, pc: RTCPeerConnection) -> None:
-        """``pc`` (already retired) failed: say so, show it, free it."""
-        failure = LegFailure(leg, failure_reason(pc))
+    async def _leg_failed(self, leg: Leg, watch: LegWatch) -> None:
+        """The watched connection (already retired) failed: say so, show it, free it."""
+        pc = watch.pc
+        failure = LegFailure(leg, watch.reason())
         logger.warning(
             "%s %s connection failed (%s): freed, waiting for the endpoint to replace it",
             self._where("endpoint"),
@@ -393,15 +402,16 @@ class Participant:
 
     # -- subscribing -------------------------------------------------------------------
 
-    async def _on_subscribe_state(self, pc: RTCPeerConnection) -> None:
+    async def _on_subscribe_state(self, watch: LegWatch) -> None:
+        pc = watch.pc
         if pc is not self._subscribe_pc or self._closed:
             return
         if pc.connectionState == "connected":
             self._broken.discard(Leg.SUBSCRIBE)
             await self._report_state()
-        elif pc.connectionState in ("failed", "closed"):
+        elif watch.down:
             self._retire_subscribe()
-            await self._leg_failed(Leg.SUBSCRIBE, pc)
+            await self._leg_failed(Leg.SUBSCRIBE, watch)
 
     def _retire_subscribe(self) -> None:
         """Free the subscribe connection's down-tracks; no new one until ``resubscribe``."""
@@ -527,7 +537,7 @@ class Participant:
             if self._subscribe_waits or not self.hub.wanted_uptracks(self.endpoint_id):
                 return None
             pc = self._subscribe_pc = RTCPeerConnection(self._config())
-            pc.on("connectionstatechange", functools.partial(self._on_subscribe_state, pc))
+            LegWatch(pc, self._on_subscribe_state)
             self._subscribe_connections += 1
         restart = pc.localDescription is None and self._subscribe_connections > 1
         stopping = [

@@ -22,6 +22,7 @@ from typing import Any
 
 import socketio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -132,6 +133,9 @@ class BridgeClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._tracks: list[MediaStreamTrack] = []
+        self._relay = MediaRelay()
+        """aiortc stops a track whose sender stops: each publish connection gets its
+        own proxies of the sources, so a republish can send them again."""
         self.leg_failures: list[dict[str, Any]] = []
         """Every ``leg_failed`` received, with ``at`` (``time.monotonic()``) added."""
         self.recoveries: list[tuple[str, float]] = []
@@ -181,7 +185,8 @@ class BridgeClient:
     async def _open_publish(self, *, restart: bool) -> None:
         pc = self.publish_pc = RTCPeerConnection(_config())
         pc.on("connectionstatechange", lambda: self._on_leg_state("publish", pc))
-        for track in self._tracks:
+        for source in self._tracks:
+            track = self._relay.subscribe(source, buffered=False)
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if track.kind == "video":
                 transceiver.setCodecPreferences(codec_preferences("video", list(self.video_codecs)))
