@@ -186,3 +186,39 @@ async def test_a_subscribe_leg_whose_network_dies_resubscribes_by_itself(server:
     finally:
         for client in (console, bac_ninh, hanoi):
             await client.leave()
+
+
+async def test_bad_restart_and_resubscribe_requests_are_refused_and_nothing_breaks(
+    server: Server,
+) -> None:
+    hanoi = await _join(server, HOST)
+    bac_ninh = await _join(server, "bac-ninh")
+    try:
+        await bac_ninh.publish([VideoStreamTrack()])
+        await wait_for(lambda: hanoi.frames_from("bac-ninh", "video") >= MIN_FRAMES, what="video")
+        assert bac_ninh.publish_pc is not None
+        sdp = bac_ninh.publish_pc.localDescription.sdp
+        refused = [
+            await hanoi.sio.call(
+                "publish", {"type": "offer", "sdp": sdp, "restart": "yes"}, namespace="/bridge"
+            ),
+            await hanoi.sio.call("resubscribe", ["not", "an", "object"], namespace="/bridge"),
+        ]
+        assert [r["error"]["code"] for r in refused] == ["bad_request", "bad_request"]
+        assert "restart" in refused[0]["error"]["message"]
+        # A resubscribe of a healthy leg is obeyed: a new connection, offered with restart.
+        offers = len(hanoi.offers)
+        assert await hanoi.call("resubscribe", {}) == {"ok": True}
+        await wait_for(
+            lambda: len(hanoi.offers) > offers and hanoi.offers[-1]["restart"] is True,
+            what="the restart offer",
+        )
+        before = hanoi.frames_from("bac-ninh", "video")
+        await wait_for(
+            lambda: hanoi.frames_from("bac-ninh", "video") >= before + MIN_FRAMES,
+            what="bac-ninh's video on the new subscribe connection",
+        )
+        assert not hanoi.errors and not bac_ninh.errors
+    finally:
+        await hanoi.leave()
+        await bac_ninh.leave()
