@@ -137,7 +137,8 @@ class BridgeClient:
         """aiortc stops a track whose sender stops: each publish connection gets its
         own proxies of the sources, so a republish can send them again."""
         self.leg_failures: list[dict[str, Any]] = []
-        """Every ``leg_failed`` received, with ``at`` (``time.monotonic()``) added."""
+        """Every leg failure: each ``leg_failed`` received (``seen_by: "server"``) and each
+        one this client saw first (``seen_by: "client"``), with ``at`` (``time.monotonic()``)."""
         self.recoveries: list[tuple[str, float]] = []
         """(leg, ``time.monotonic()``) each time a replacement leg was asked for and
         acknowledged."""
@@ -256,7 +257,7 @@ class BridgeClient:
     # -- recovering a failed leg ---------------------------------------------------------
 
     async def _on_leg_failed(self, data: dict[str, Any]) -> None:
-        self.leg_failures.append({**data, "at": time.monotonic()})
+        self.leg_failures.append({**data, "seen_by": "server", "at": time.monotonic()})
         logger.info("the server says the %s leg failed (%s)", data["leg"], data["reason"])
         self._recover(str(data["leg"]))
 
@@ -266,8 +267,14 @@ class BridgeClient:
             return
         if pc.connectionState == "connected":
             self._attempts[leg] = 0
-        elif pc.connectionState == "failed":
-            logger.info("the %s leg failed here", leg)
+        elif pc.connectionState in ("failed", "closed") and not self._closed:
+            # aiortc closes a connection whose ICE consent expired (it never says
+            # failed); connections this client closes itself are no longer current.
+            logger.info("the %s leg %s here", leg, pc.connectionState)
+            reason = "closed" if pc.connectionState == "closed" else "failed"
+            self.leg_failures.append(
+                {"leg": leg, "reason": reason, "seen_by": "client", "at": time.monotonic()}
+            )
             self._recover(leg)
 
     def _recover(self, leg: str) -> None:
