@@ -22,7 +22,6 @@ from typing import Any
 
 import socketio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -52,6 +51,23 @@ def _config() -> RTCConfiguration:
     # aiortc's default (balanced) bundle policy leaves the second m-line of a kind on a
     # transport it then discards when one offer brings several: max-bundle avoids that.
     return RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+class _Feed(MediaStreamTrack):
+    """Sends a source track's frames. aiortc stops the track of a sender that stops (the
+    publish connection closed): it stops this one, never the source, so a republish can
+    send the source again. One feed reads a source at a time (the old connection is
+    closed before the new one opens)."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self._source.recv()
 
 
 class ClientError(Exception):
@@ -133,9 +149,6 @@ class BridgeClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._tracks: list[MediaStreamTrack] = []
-        self._relay = MediaRelay()
-        """aiortc stops a track whose sender stops: each publish connection gets its
-        own proxies of the sources, so a republish can send them again."""
         self.leg_failures: list[dict[str, Any]] = []
         """Every leg failure: each ``leg_failed`` received (``seen_by: "server"``) and each
         one this client saw first (``seen_by: "client"``), with ``at`` (``time.monotonic()``)."""
@@ -187,7 +200,7 @@ class BridgeClient:
         pc = self.publish_pc = RTCPeerConnection(_config())
         pc.on("connectionstatechange", lambda: self._on_leg_state("publish", pc))
         for source in self._tracks:
-            track = self._relay.subscribe(source, buffered=False)
+            track = _Feed(source)
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if track.kind == "video":
                 transceiver.setCodecPreferences(codec_preferences("video", list(self.video_codecs)))
