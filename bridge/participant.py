@@ -42,6 +42,7 @@ from bridge.errors import BadRequest, BadSdp
 from bridge.frames import EndpointId, Kind, TrackId
 from bridge.hub import ConnectionState, Hub
 from bridge.legs import REPUBLISH_GRACE, Leg, LegFailure, LegWatch
+from bridge.packets import PacketDownTrack
 from bridge.patch import EndpointRole
 from bridge.rtc_internals import (
     capability_for,
@@ -51,6 +52,7 @@ from bridge.rtc_internals import (
     renew_sender,
     send_pli,
     tap_receiver,
+    tap_rtp,
 )
 from bridge.uptrack import UpTrack
 from core.sessions import SessionEnd
@@ -317,6 +319,9 @@ class Participant:
             lambda _codec, data, timestamp: uptrack.on_frame(data, timestamp),
             lambda: self._receiver_ended(pc, uptrack),
         )
+        source = self.hub.packet_sources.get(uptrack.info.track_id)
+        if source is not None:
+            tap_rtp(receiver, source.on_packet, source.on_report)
 
     def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:
         # A receiver stops when its connection goes down (the transport was lost, or
@@ -502,6 +507,8 @@ class Participant:
                 transceiver.direction = "sendonly"
             transceiver.setCodecPreferences(capability_for(uptrack.rtp_codec))
             hook_keyframe_request(transceiver.sender, downtrack.request_keyframe)
+            if isinstance(downtrack, PacketDownTrack):
+                downtrack.bind(transceiver)
             self._subscriptions[track_id] = _Subscription(downtrack, transceiver, uptrack)
             downtrack.request_keyframe()
             changed = True

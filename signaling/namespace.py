@@ -30,6 +30,7 @@ from core.sessions import Directory, SessionEnd, SessionInfo
 from signaling.admission import Admission, AdmissionError, admit
 from signaling.commands import Commands
 from signaling.messages import PublishOffer, SubscribeAnswer, error, parse_empty
+from signaling.placement import Here, Placement, PlacementError
 from signaling.wire import MALFORMED_EVENT
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,11 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         ice_servers: tuple[IceServer, ...] = (),
         commands: Commands,
         max_message_bytes: int = 256 * 1024,
+        placement: Placement | None = None,
         observe: EventObserver | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
+        self._placement: Placement = placement if placement is not None else Here()
         self._observe = observe
         self._commands = commands
         self._secret = secret
@@ -172,6 +175,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.info("connection %s refused: %s (%s)", sid, exc.code, exc.message)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         session = admission.session
+        await self._locate(sid, session)
         try:
             hub = self._relay.hub(session.id, session.host_site)
         except SessionEnded as exc:
@@ -196,6 +200,38 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, session.id)
         await self.enter_room(sid, _audience(session.id, participant.role))
         self._spawn(self._welcome(sid, endpoint))
+
+    async def _locate(self, sid: str, session: SessionInfo) -> None:
+        """Refuse with ``redirect`` (and the node's URL) when the session is elsewhere."""
+        try:
+            url = await self._placement.locate(session)
+        except PlacementError as exc:
+            logger.info("connection %s refused: %s (%s)", sid, exc.code, exc.message)
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code, "message": exc.message}
+            ) from None
+        except Exception:
+            logger.exception("connection %s: placement of session %s failed", sid, session.id)
+            message = "the session cannot be placed now; try again"
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": "unavailable", "message": message}
+            ) from None
+        if url is not None:
+            logger.info("connection %s: session %s is on %s, redirected", sid, session.id, url)
+            message = f"session {session.id} is served by {url}"
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": "redirect", "message": message, "url": url}
+            )
+
+    async def move(self, session_id: str, url: str) -> int:
+        """Tell every endpoint of ``session_id`` here to reconnect at ``url`` (``redirect``
+        event), then close their sockets; returns how many were told."""
+        sids = [s for s, e in self._endpoints.items() if e.hub.session_id == session_id]
+        for sid in sids:
+            self._endpoints[sid].leaving = True
+            await self.emit("redirect", {"url": url}, to=sid)
+            self._spawn(self._disconnect_later(sid))
+        return len(sids)
 
     async def _welcome(self, sid: str, endpoint: _Endpoint) -> None:
         # The CONNECT packet goes out after on_connect returns; welcome must follow it.

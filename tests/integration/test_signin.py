@@ -231,6 +231,7 @@ STAFF = frozenset({Role.ADMINISTRATOR, Role.SCHEDULER, Role.OPERATOR})
 SCHED = frozenset({Role.ADMINISTRATOR, Role.SCHEDULER})
 ARCHIVE = frozenset({Role.ADMINISTRATOR, Role.CLERK})
 ADMIN = frozenset({Role.ADMINISTRATOR})
+BOOK = frozenset({Role.ADMINISTRATOR, Role.CLERK, Role.OPERATOR})
 ACCESS: dict[tuple[str, str], frozenset[Any]] = {
     ("GET", "/"): ANYONE,
     ("GET", "/login"): ANYONE,
@@ -289,6 +290,18 @@ ACCESS: dict[tuple[str, str], frozenset[Any]] = {
     ),
     ("GET", "/api/archive/audit"): ADMIN,
     ("POST", "/api/archive/verify"): ADMIN,
+    ("GET", "/book"): ARCHIVE,
+    ("POST", "/api/book/entries"): BOOK,
+    ("GET", "/api/book/entries"): BOOK,
+    ("GET", "/api/book/entries/{entry_id}"): BOOK,
+    ("PUT", "/api/book/entries/{entry_id}"): BOOK,
+    ("GET", "/api/book/entries.xlsx"): ARCHIVE,
+    ("GET", "/api/book/watch"): BOOK,
+    ("POST", "/api/book/watch"): BOOK,
+    ("PUT", "/api/book/watch/{item_id}"): BOOK,
+    ("GET", "/api/book/reports/{period}"): ARCHIVE,
+    ("GET", "/api/book/reports/{period}/xlsx"): ARCHIVE,
+    ("GET", "/api/book/reports/{period}/print"): ARCHIVE,
     # Operations: a scraper may also send RB_METRICS_TOKEN (tests/integration/test_ops.py).
     ("GET", "/metrics"): ADMIN,
     ("GET", "/healthz"): ANYONE,

@@ -17,6 +17,8 @@ def test_defaults() -> None:
     assert (s.host, s.port) == ("127.0.0.1", 8080)
     assert s.effective_database_url.startswith("sqlite:///")
     assert s.redis_url is None
+    assert s.forwarding == "frame"
+    assert load_settings({"RB_FORWARDING": "packet"}).forwarding == "packet"
 
 
 def test_env_overrides_toml(tmp_path: Path) -> None:
@@ -37,6 +39,7 @@ def test_env_overrides_toml(tmp_path: Path) -> None:
         {"RB_ICE_SERVERS": "{"},
         {"RB_ICE_SERVERS": '["http://x"]'},
         {"RB_RECORD_ON_OPEN": "maybe"},
+        {"RB_FORWARDING": "packets"},
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str]) -> None:

@@ -120,6 +120,7 @@ addMessages({
     "home.clerk.case.placeholder": "Ví dụ: 125/TCD-2026",
     "home.clerk.find": "Tìm theo số hồ sơ",
     "home.clerk.note": "Bản ghi là dữ liệu cá nhân; mọi lượt xem, tải về và trích xuất đều được ghi nhật ký.",
+    "home.book.link": "Sổ tiếp công dân, theo dõi, báo cáo",
 
     "home.sched.h": "Lịch tiếp công dân tuần này",
     "home.sched.scope": "{site}, từ {from} đến {to}.",
@@ -375,6 +376,7 @@ addMessages({
     "home.clerk.case.placeholder": "For example 125/TCD-2026",
     "home.clerk.find": "Find by case number",
     "home.clerk.note": "Recordings are personal data; every view, download and export is logged.",
+    "home.book.link": "Reception book, watch list, reports",
 
     "home.sched.h": "This week's reception sessions",
     "home.sched.scope": "{site}, {from} to {to}.",

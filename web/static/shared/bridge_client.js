@@ -63,9 +63,18 @@ export function bridgeState() {
   };
 }
 
-/** A socket on the /bridge namespace, authenticated with `token`. */
-export function connectBridge(token) {
-  return io("/bridge", { auth: { token } });
+/** Wait before going back to the page's own server after the node a redirect named
+ * could not be reached (it may have died: the cluster places the session again). */
+export const REDIRECT_RETRY_MS = 1000;
+
+/**
+ * A socket on the /bridge namespace, authenticated with `token`, on the page's own server
+ * or on the node `url` a `redirect` named. WebSocket only: the workers of one server share
+ * its port, and long-polling would need every request of a socket on the same worker.
+ */
+export function connectBridge(token, url = null) {
+  const where = url ? `${url.replace(/\/+$/, "")}/bridge` : "/bridge";
+  return io(where, { auth: { token }, transports: ["websocket"] });
 }
 
 /** Emit `event` and await its ack within `timeoutMs`; an `{error}` reply throws ProtocolError. */
@@ -350,11 +359,15 @@ export class BridgePage {
     this.join(token);
   }
 
-  join(token) {
+  join(token, url = null) {
     const { state, tag } = this;
-    this.setPhase("connecting");
-    const socket = connectBridge(token);
+    this.token = token;
+    /** The node a redirect named, or null for the page's own server. */
+    this.node = url;
+    this.setPhase(state.endpointId ? "reconnecting" : "connecting");
+    const socket = connectBridge(token, url);
     this.socket = socket;
+    socket.on("redirect", (data) => this.moveTo(data?.url ?? null));
     socket.on("connect", () => {
       state.socketId = socket.id;
       console.info(`${tag}: socket connected`, socket.id);
@@ -386,6 +399,18 @@ export class BridgePage {
   onConnectError(err) {
     const { socket, state } = this;
     console.warn(`${this.tag}: connect_error`, err?.message, err?.data);
+    if (err?.data?.code === "redirect" && err.data.url) {
+      this.moveTo(err.data.url);
+      return;
+    }
+    if (socket.active && this.node) {
+      // The node the session was on is unreachable: ask the page's own server again
+      // (it places the session anew once the node is declared dead).
+      setTimeout(() => this.moveTo(null), REDIRECT_RETRY_MS);
+      socket.off();
+      socket.disconnect();
+      return;
+    }
     if (socket.active) {
       this.setPhase(state.endpointId ? "reconnecting" : "connecting");
       if (state.warning?.code !== "server_restarting") {
@@ -471,6 +496,17 @@ export class BridgePage {
     this.hooks.tracksChanged();
     await this.request("resubscribe", {});
     this.state.recoveries.push({ leg: "subscribe", at: Date.now() });
+  }
+
+  /** Leave this socket for one on `url` (a node), or on the page's own server (null). */
+  moveTo(url) {
+    console.info(`${this.tag}: moving to`, url ?? "the page's server");
+    const old = this.socket;
+    old?.off();
+    old?.disconnect();
+    this.teardown();
+    if (this.state.closed || this.state.phase === "error") return;
+    this.join(this.token, url);
   }
 
   onDisconnect(reason) {
