@@ -77,6 +77,14 @@ class DownTrack(PacketTrack):
             self._needs_keyframe = True
             self.request_keyframe()
 
+    def resync(self) -> None:
+        """The up-track's source changed (a republish): drop what is queued; video waits
+        for the new source's first keyframe (the up-track asks for it)."""
+        self._queue.clear()
+        if self._video:
+            self._needs_keyframe = True
+            self._waited = 0
+
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe (the up-track throttles)."""
         if not self._video or self._ended:

@@ -36,6 +36,8 @@ class ConnectionState(enum.StrEnum):
     """Signaling is up, nothing published yet."""
     CONNECTED = "connected"
     """The publish connection is up."""
+    MEDIA_LOST = "media_lost"
+    """Signaling is up but a peer connection failed and is not back yet ("mất hình")."""
     DISCONNECTED = "disconnected"
     """Dropped without leaving; its site may come back."""
     LEFT = "left"

@@ -9,11 +9,17 @@ Subscribe m-lines are recycled, so the offer's size follows the tracks present, 
 the session's history: an m-line whose track ended turns ``inactive``, and once the
 endpoint has answered that (and its old sender has said RTCP BYE), the next new track
 of the same kind and codec takes it over with a fresh sender (``renew_sender``).
+
+A leg that fails (ICE failed, consent expired, DTLS failed or closed by the other end)
+is freed at once and the endpoint is told (``send_leg_failed``); it stays "media lost"
+until the replacement is connected (see :mod:`bridge.legs`). A new publish connection
+feeds the same up-tracks (``UpTrack.rebind``), so subscribers renegotiate nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +41,7 @@ from bridge.downtrack import DownTrack
 from bridge.errors import BadRequest, BadSdp
 from bridge.frames import EndpointId, Kind, TrackId
 from bridge.hub import ConnectionState, Hub
+from bridge.legs import REPUBLISH_GRACE, Leg, LegFailure, LegWatch
 from bridge.packets import PacketDownTrack
 from bridge.patch import EndpointRole
 from bridge.rtc_internals import (
@@ -87,6 +94,8 @@ class SubscribeOffer:
     """Increases with every offer; the answer must echo it."""
     tracks: list[OfferedTrack] = field(default_factory=list)
     """The m-lines that carry media now (inactive ones are left out)."""
+    restart: bool = False
+    """The first offer of a new subscribe connection that replaces a failed one."""
 
     def __post_init__(self) -> None:
         if self.revision < 1:
@@ -97,6 +106,12 @@ OfferSender = Callable[[SubscribeOffer], Awaitable[None]]
 """Delivers a subscribe offer to the endpoint (signaling does it)."""
 EndSender = Callable[[SessionEnd], Awaitable[None]]
 """Tells the endpoint its session's live part is over, before its connections close."""
+LegSender = Callable[[LegFailure], Awaitable[None]]
+"""Tells the endpoint one of its legs failed and was freed."""
+
+
+async def _nobody(failure: LegFailure) -> None:
+    """Where leg failures go when no one listens."""
 
 
 @dataclass(slots=True)
@@ -166,6 +181,8 @@ class Participant:
         send_offer: OfferSender,
         send_end: EndSender,
         ice_servers: list[RTCIceServer] | None = None,
+        *,
+        send_leg_failed: LegSender = _nobody,
     ) -> None:
         self.hub = hub
         self.endpoint_id = endpoint_id
@@ -173,6 +190,7 @@ class Participant:
         self.role = role
         self._send_offer = send_offer
         self._send_end = send_end
+        self._send_leg_failed = send_leg_failed
         self._ice_servers = ice_servers or []
         self._publish_pc: RTCPeerConnection | None = None
         self._subscribe_pc: RTCPeerConnection | None = None
@@ -185,6 +203,16 @@ class Participant:
         self._publish_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._published: dict[Kind, UpTrack] = {}
+        """Up-tracks the current publish connection feeds."""
+        self._orphans: dict[Kind, UpTrack] = {}
+        """Up-tracks of a failed publish connection, waiting for a republish."""
+        self._orphan_timer: asyncio.TimerHandle | None = None
+        self._broken: set[Leg] = set()
+        """Legs that failed and whose replacement is not connected yet."""
+        self._subscribe_waits = False
+        """The subscribe leg failed: no new one until the endpoint asks (``resubscribe``)."""
+        self._subscribe_connections = 0
 
     def __repr__(self) -> str:
         return f"Participant({self.endpoint_id} {self.site} {self.role})"
@@ -204,24 +232,39 @@ class Participant:
         )
 
     @property
+    def broken_legs(self) -> frozenset[Leg]:
+        """Legs that failed and are not replaced by a connected one yet."""
+        return frozenset(self._broken)
+
+    @property
     def subscriptions(self) -> dict[TrackId, DownTrack]:
         """The down-tracks this endpoint receives, by up-track id."""
         return {k: s.downtrack for k, s in self._subscriptions.items()}
 
     # -- publishing --------------------------------------------------------------------
 
-    async def publish(self, offer_sdp: str) -> str:
-        """Answer the endpoint's publish offer; its tracks become up-tracks."""
+    async def publish(self, offer_sdp: str, *, restart: bool = False) -> str:
+        """Answer the endpoint's publish offer; its tracks become up-tracks.
+
+        ``restart`` replaces the publish connection (the endpoint's one failed): the old
+        one is closed, and the new one's tracks feed the same up-tracks.
+        """
         parsed = check_sdp(offer_sdp, "offer")
         check_publish_sdp(parsed)
         async with self._publish_lock:
             if self._closed:
                 raise BadRequest("the endpoint has left")
             pc = self._publish_pc
+            if pc is not None and restart:
+                self._broken.add(Leg.PUBLISH)
+                self._retire_publish()
+                await self._report_state()
+                await _close_pc(pc, self._where("old publish connection"))
+                pc = None
             if pc is None:
                 pc = self._publish_pc = RTCPeerConnection(self._config())
-                pc.on("track", self._on_track)
-                pc.on("connectionstatechange", self._on_publish_state)
+                pc.on("track", functools.partial(self._on_track, pc))
+                LegWatch(pc, self._on_publish_state)
             known = {t.mid for t in pc.getTransceivers()}
             for media in parsed.media:
                 # A renegotiation keeps each m-line's mid (JSEP): a new mid would be a
@@ -249,45 +292,162 @@ class Participant:
                 raise BadSdp(f"offer cannot be applied: {exc}") from None
             return str(pc.localDescription.sdp)
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
+    def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         # Synchronous on purpose: the receiver must be tapped before it starts.
-        pc = self._publish_pc
-        assert pc is not None
         transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
         receiver = transceiver.receiver
         codec = negotiated_codec(transceiver)
-        uptrack = self.hub.add_uptrack(self, Kind(track.kind), codec, lambda: send_pli(receiver))
+        kind = Kind(track.kind)
+
+        async def keyframe() -> bool:
+            return await send_pli(receiver)
+
+        orphan = self._orphans.pop(kind, None)
+        if orphan is not None and not orphan.ended and _same_codec(orphan.rtp_codec, codec):
+            orphan.rebind(keyframe)
+            uptrack = orphan
+        else:
+            if orphan is not None:
+                self.hub.uptrack_ended(orphan)
+            uptrack = self.hub.add_uptrack(self, kind, codec, keyframe)
+        if not self._orphans and self._orphan_timer is not None:
+            self._orphan_timer.cancel()
+            self._orphan_timer = None
+        self._published[kind] = uptrack
         tap_receiver(
             receiver,
             lambda _codec, data, timestamp: uptrack.on_frame(data, timestamp),
-            lambda: self.hub.uptrack_ended(uptrack),
+            lambda: self._receiver_ended(pc, uptrack),
         )
         source = self.hub.packet_sources.get(uptrack.info.track_id)
         if source is not None:
             tap_rtp(receiver, source.on_packet, source.on_report)
 
-    async def _on_publish_state(self) -> None:
-        pc = self._publish_pc
-        if pc is None:
+    def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:
+        # A receiver stops when its connection goes down (the transport was lost, or
+        # aiortc closed the connection as consent expired) well before the connection
+        # state says so, and when the publisher ends the track: either way the up-track
+        # waits REPUBLISH_GRACE for a new publish connection to feed it.
+        if pc is self._publish_pc and self._published.get(uptrack.info.kind) is uptrack:
+            del self._published[uptrack.info.kind]
+            self._orphan(uptrack)
+
+    async def _on_publish_state(self, watch: LegWatch) -> None:
+        pc = watch.pc
+        logger.info("%s publish connection %s", self._where("endpoint"), pc.connectionState)
+        if pc is not self._publish_pc or self._closed:
             return
-        logger.info(
-            "session %s site %s: endpoint %s publish connection %s",
-            self.hub.session_id,
-            self.site,
-            self.endpoint_id,
-            pc.connectionState,
-        )
         if pc.connectionState == "connected":
-            await self.hub.set_connection_state(self.endpoint_id, ConnectionState.CONNECTED)
+            self._broken.discard(Leg.PUBLISH)
+            await self._report_state()
+        elif watch.down:
+            self._retire_publish()
+            await self._leg_failed(Leg.PUBLISH, watch)
+
+    def _retire_publish(self) -> None:
+        """The publish connection is no longer used; its up-tracks wait for a new one."""
+        self._publish_pc = None
+        for uptrack in self._published.values():
+            self._orphan(uptrack)
+        self._published.clear()
+
+    def _orphan(self, uptrack: UpTrack) -> None:
+        """``uptrack`` lost its source: it waits for a republish, at most REPUBLISH_GRACE."""
+        previous = self._orphans.get(uptrack.info.kind)
+        if previous is not None and previous is not uptrack:
+            self.hub.uptrack_ended(previous)
+        self._orphans[uptrack.info.kind] = uptrack
+        if self._orphan_timer is None:
+            self._orphan_timer = asyncio.get_running_loop().call_later(
+                REPUBLISH_GRACE, self._end_orphans
+            )
+
+    def _end_orphans(self) -> None:
+        self._orphan_timer = None
+        if self._orphans:
+            logger.info("%s did not republish in time: its tracks end", self._where("endpoint"))
+        for uptrack in self._orphans.values():
+            self.hub.uptrack_ended(uptrack)
+        self._orphans.clear()
+
+    async def _leg_failed(self, leg: Leg, watch: LegWatch) -> None:
+        """The watched connection (already retired) failed: say so, show it, free it."""
+        pc = watch.pc
+        failure = LegFailure(leg, watch.reason())
+        logger.warning(
+            "%s %s connection failed (%s): freed, waiting for the endpoint to replace it",
+            self._where("endpoint"),
+            leg,
+            failure.reason,
+        )
+        self._broken.add(leg)
+        await self._report_state()
+        try:
+            await self._send_leg_failed(failure)
+        except Exception:
+            logger.warning("%s was not told its %s leg failed", self._where("endpoint"), leg)
+        await _close_pc(pc, self._where(f"failed {leg} connection"))
+
+    async def _report_state(self) -> None:
+        """Tell the hub the truth: media lost while a leg is broken, else connected once
+        the publish leg is (or the subscribe leg, for an endpoint that only watches)."""
+        if self._closed:
+            return
+        if self._broken:
+            state = ConnectionState.MEDIA_LOST
+        else:
+            leg = self._publish_pc or self._subscribe_pc
+            if leg is None or leg.connectionState != "connected":
+                return
+            state = ConnectionState.CONNECTED
+        await self.hub.set_connection_state(self.endpoint_id, state)
+
+    def _where(self, what: str) -> str:
+        return f"session {self.hub.session_id} site {self.site}: {what} {self.endpoint_id}"
 
     # -- subscribing -------------------------------------------------------------------
 
-    async def _on_subscribe_state(self) -> None:
-        # An endpoint that only watches (the operator console) is connected once its
-        # subscribe leg is; publishers are reported by their publish leg.
+    async def _on_subscribe_state(self, watch: LegWatch) -> None:
+        pc = watch.pc
+        if pc is not self._subscribe_pc or self._closed:
+            return
+        if pc.connectionState == "connected":
+            self._broken.discard(Leg.SUBSCRIBE)
+            await self._report_state()
+        elif watch.down:
+            self._retire_subscribe()
+            await self._leg_failed(Leg.SUBSCRIBE, watch)
+
+    def _retire_subscribe(self) -> None:
+        """Free the subscribe connection's down-tracks; no new one until ``resubscribe``."""
+        self._subscribe_pc = None
+        self._subscribe_waits = True
+        for sub in self._subscriptions.values():
+            self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
+        self._subscriptions.clear()
+        self._free.clear()
+        if self._offer_task is not None:
+            self._offer_task.cancel()
+            self._offer_task = None
+        self._outstanding = None
+
+    async def resubscribe(self) -> None:
+        """The endpoint wants a new subscribe connection (its old one failed): the old
+        one is closed, and a fresh offer (``restart``) follows when there is something
+        to receive."""
+        if self._closed:
+            raise BadRequest("the endpoint has left")
         pc = self._subscribe_pc
-        if pc is not None and pc.connectionState == "connected" and self._publish_pc is None:
-            await self.hub.set_connection_state(self.endpoint_id, ConnectionState.CONNECTED)
+        if pc is not None:
+            self._retire_subscribe()
+            await _close_pc(pc, self._where("old subscribe connection"))
+        self._subscribe_waits = False
+        if self.hub.wanted_uptracks(self.endpoint_id):
+            self._broken.add(Leg.SUBSCRIBE)
+        else:
+            self._broken.discard(Leg.SUBSCRIBE)
+        await self._report_state()
+        self.renegotiate()
 
     def renegotiate(self) -> None:
         """The set of wanted up-tracks may have changed: offer again when allowed."""
@@ -381,10 +541,12 @@ class Participant:
     async def _make_offer(self) -> SubscribeOffer | None:
         pc = self._subscribe_pc
         if pc is None:
-            if not self.hub.wanted_uptracks(self.endpoint_id):
+            if self._subscribe_waits or not self.hub.wanted_uptracks(self.endpoint_id):
                 return None
             pc = self._subscribe_pc = RTCPeerConnection(self._config())
-            pc.on("connectionstatechange", self._on_subscribe_state)
+            LegWatch(pc, self._on_subscribe_state)
+            self._subscribe_connections += 1
+        restart = pc.localDescription is None and self._subscribe_connections > 1
         stopping = [
             line.stopping
             for line in self._free
@@ -411,7 +573,7 @@ class Participant:
             )
             for sub in self._subscriptions.values()
         ]
-        return SubscribeOffer(str(pc.localDescription.sdp), self._revision, tracks)
+        return SubscribeOffer(str(pc.localDescription.sdp), self._revision, tracks, restart)
 
     async def accept_answer(self, answer_sdp: str, revision: int) -> None:
         """Apply the endpoint's answer to offer ``revision``; offer again if needed."""
@@ -466,6 +628,11 @@ class Participant:
         self._free.clear()
         if self._offer_task is not None:
             self._offer_task.cancel()
+        if self._orphan_timer is not None:
+            self._orphan_timer.cancel()
+            self._orphan_timer = None
+        self._orphans.clear()
+        self._published.clear()
         for pc in (self._publish_pc, self._subscribe_pc):
             if pc is not None:
                 await _close_pc(pc, f"{self.hub.session_id}/{self.site}/{self.endpoint_id}")

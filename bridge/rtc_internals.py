@@ -17,6 +17,9 @@ do it: ``RTCRtpSender.stop()`` is irreversible (``send()`` does nothing once sta
 and an ``RTCRtpReceiver`` that heard RTCP BYE has stopped its decoder for good and only
 fires ``track`` for a transceiver whose receiver has no track yet.
 
+:func:`sever_ice` makes a connection's network go silent (both ways, sockets left open),
+as a dead link does, so tests and fault drills can watch a leg fail and heal.
+
 :func:`tap_sender` lets a benchmark see each encoded frame a sender is about to
 packetise (bench/relay.py times frames end to end by their bytes).
 
@@ -36,7 +39,7 @@ from typing import Any
 import av
 import pylibsrtp
 from aioice.ice import StunProtocol
-from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import depayload
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
@@ -58,6 +61,12 @@ TRANSCEIVER_RECEIVER_ATTR = "_RTCRtpTransceiver__receiver"
 NEXT_ENCODED_FRAME_ATTR = "_next_encoded_frame"
 """``RTCRtpSender``'s coroutine that returns the next ``RTCEncodedFrame`` (its payloads,
 already packetised) to its RTP loop, which looks it up on every frame."""
+
+ICE_CONNECTION_ATTR = "_connection"
+"""``RTCIceTransport``'s aioice ``Connection``."""
+ICE_PROTOCOLS_ATTR = "_protocols"
+"""aioice ``Connection``'s ``StunProtocol`` list, one per local UDP socket; each has a
+``transport`` (the asyncio datagram transport it sends with) and ``datagram_received``."""
 
 FrameCallback = Callable[[RTCRtpCodecParameters, bytes, int], None]
 """Receives (codec, payload, timestamp in clock units) for every depayloaded frame."""
@@ -117,6 +126,43 @@ def tap_sender(sender: RTCRtpSender, on_frame: Callable[[bytes], None]) -> None:
         return frame
 
     setattr(sender, NEXT_ENCODED_FRAME_ATTR, next_encoded_frame)
+
+
+class _Silent:
+    """A datagram transport that sends nothing; everything else goes to the real one."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        """Dropped, as by a network that stopped carrying the connection's packets."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _ignore(data: bytes | str, addr: tuple[Any, ...]) -> None:
+    """Stands in for ``datagram_received``: what arrives is dropped."""
+
+
+def sever_ice(pc: RTCPeerConnection) -> int:
+    """Drop every UDP datagram ``pc``'s ICE transports send or receive from now on.
+
+    The sockets stay open, so nothing closes: both ends see a silent link, and their
+    ICE consent checks (RFC 7675) expire it after about 30 s, as on a network that
+    died. Returns how many sockets went silent.
+    """
+    severed = 0
+    ice_transports = {t.sender.transport.transport for t in pc.getTransceivers()}
+    for ice in ice_transports:
+        connection = getattr(ice, ICE_CONNECTION_ATTR)
+        for protocol in getattr(connection, ICE_PROTOCOLS_ATTR):
+            if isinstance(protocol.transport, _Silent):
+                continue
+            protocol.transport = _Silent(protocol.transport)
+            protocol.datagram_received = _ignore
+            severed += 1
+    return severed
 
 
 def media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:

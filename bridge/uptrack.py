@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 KEYFRAME_INTERVAL = 0.3
 """Least time between two keyframe requests sent to a publisher (seconds)."""
 
+RTP_TIMESTAMP_MODULO = 1 << 32
+"""RTP timestamps wrap at 32 bits."""
+
 KeyframeSender = Callable[[], Awaitable[bool]]
 """Sends a PLI to the publisher; False when it could not (no media seen yet)."""
 
@@ -53,8 +56,13 @@ class UpTrack:
         self._last_request = -KEYFRAME_INTERVAL
         self._pending: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._offset = 0
+        self._last: tuple[int, float] | None = None
+        self._rebase = False
         self.ended = False
         """True once the publisher's track has stopped."""
+        self.sources = 1
+        """Publish connections that have fed this track (more than one after a republish)."""
 
     def __repr__(self) -> str:
         return f"UpTrack({self.info.track_id} {self.info.kind} {self.info.site})"
@@ -76,6 +84,45 @@ class UpTrack:
             self._detached.add(downtrack.counters)
         return downtrack
 
+    def rebind(self, send_keyframe_request: KeyframeSender) -> None:
+        """A new publish connection feeds this track from now on (a republish).
+
+        Subscribers keep their down-tracks and m-lines: the new source's timestamps are
+        shifted to carry on from the old one's (by the wall-clock time between them),
+        and every video down-track waits for the new source's first keyframe, which is
+        asked for at once.
+        """
+        if self.ended:
+            raise RuntimeError(f"track {self.info.track_id} has ended")
+        self._send_keyframe_request = send_keyframe_request
+        self._rebase = True
+        self.sources += 1
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        self._last_request = -KEYFRAME_INTERVAL
+        for downtrack in self._downtracks.values():
+            downtrack.resync()
+        logger.info(
+            "session %s site %s track %s: fed by a new publish connection (%d)",
+            self.info.session_id,
+            self.info.site,
+            self.info.track_id,
+            self.sources,
+        )
+        self.request_keyframe()
+
+    def _timestamp(self, timestamp: int, arrival: float) -> int:
+        if self._rebase:
+            self._rebase = False
+            if self._last is not None:
+                last_ts, last_arrival = self._last
+                gap = max(1, round((arrival - last_arrival) * self.info.clock_rate))
+                self._offset = (last_ts + gap - timestamp) % RTP_TIMESTAMP_MODULO
+        out = (timestamp + self._offset) % RTP_TIMESTAMP_MODULO
+        self._last = (out, arrival)
+        return out
+
     def totals(self) -> MediaTotals:
         """This track's counts and those of its down-tracks, detached ones included."""
         totals = MediaTotals()
@@ -89,11 +136,12 @@ class UpTrack:
         """One depayloaded frame from the publisher (on the event loop)."""
         if self.ended:
             return
+        arrival = self._clock()
         frame = EncodedFrame(
             data=data,
-            timestamp=timestamp,
+            timestamp=self._timestamp(timestamp, arrival),
             keyframe=is_keyframe(self.info.codec, data),
-            arrival=self._clock(),
+            arrival=arrival,
         )
         self.counters.frames_in += 1
         self.counters.bytes_in += len(data)

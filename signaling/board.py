@@ -18,9 +18,10 @@ ABSENT = "absent"
 
 _PREFERENCE = {
     ConnectionState.CONNECTED: 0,
-    ConnectionState.CONNECTING: 1,
-    ConnectionState.DISCONNECTED: 2,
-    ConnectionState.LEFT: 3,
+    ConnectionState.MEDIA_LOST: 1,
+    ConnectionState.CONNECTING: 2,
+    ConnectionState.DISCONNECTED: 3,
+    ConnectionState.LEFT: 4,
 }
 
 

@@ -3,6 +3,11 @@
 It publishes the tracks it is given and answers every subscribe offer. Received
 media is either counted as encoded frames (no decoding, see ``tap``) or decoded by
 aiortc and counted.
+
+A leg that fails (``leg_failed`` from the server, or its own connection state
+``failed``) is replaced by itself after a backoff (:func:`backoff`): a new publish
+connection with the same tracks (``publish`` with ``restart``), or a new subscribe
+connection (``resubscribe``).
 """
 
 from __future__ import annotations
@@ -10,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -27,10 +33,42 @@ from signaling.namespace import NAMESPACE
 logger = logging.getLogger(__name__)
 
 
+RECOVERY_FIRST_DELAY = 0.5
+"""Wait before the first attempt to replace a failed leg (seconds); doubled each time."""
+RECOVERY_MAX_DELAY = 8.0
+"""The longest wait between two attempts (seconds)."""
+RECOVERY_JITTER = 0.25
+"""Each wait is the nominal one times 1 ± this, so endpoints that failed together do
+not come back all at once."""
+
+
+def backoff(attempt: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before attempt ``attempt`` (0 first) to replace a failed leg."""
+    nominal = min(RECOVERY_FIRST_DELAY * 2.0**attempt, RECOVERY_MAX_DELAY)
+    return nominal * (1 - RECOVERY_JITTER + 2 * RECOVERY_JITTER * rng())
+
+
 def _config() -> RTCConfiguration:
     # aiortc's default (balanced) bundle policy leaves the second m-line of a kind on a
     # transport it then discards when one offer brings several: max-bundle avoids that.
     return RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+class _Feed(MediaStreamTrack):
+    """Sends a source track's frames. aiortc stops the track of a sender that stops (the
+    publish connection closed): it stops this one, never the source, so a republish (or
+    a reconnection) sends the source again. One feed reads a source at a time (the old connection is
+    closed before the new one opens)."""
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self._source = source
+
+    async def recv(self) -> Any:
+        if self.readyState != "live":
+            raise MediaStreamError
+        return await self._source.recv()
 
 
 MAX_REDIRECTS = 3
@@ -112,7 +150,6 @@ class BridgeClient:
         self.history: list[dict[str, ReceivedTrack]] = []
         """``received`` of each earlier connection."""
         self._tracks: list[MediaStreamTrack] = []
-        self._sources = MediaRelay()
         self._move_to: str | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self.token = token
@@ -144,6 +181,14 @@ class BridgeClient:
         """mid -> the endpoint whose track the last offer put on it (active m-lines)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.leg_failures: list[dict[str, Any]] = []
+        """Every leg failure: each ``leg_failed`` received (``seen_by: "server"``) and each
+        one this client saw first (``seen_by: "client"``), with ``at`` (``time.monotonic()``)."""
+        self.recoveries: list[tuple[str, float]] = []
+        """(leg, ``time.monotonic()``) each time a replacement leg was asked for and
+        acknowledged."""
+        self._recovering: dict[str, asyncio.Task[None]] = {}
+        self._attempts = {"publish": 0, "subscribe": 0}
 
     def _new_socket(self) -> socketio.AsyncClient:
         sio = socketio.AsyncClient(reconnection=False)
@@ -156,6 +201,7 @@ class BridgeClient:
         on("connect_error", self._on_connect_error, namespace=NAMESPACE)
         on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         on("session_closed", self._on_session_closed, namespace=NAMESPACE)
+        on("leg_failed", self._on_leg_failed, namespace=NAMESPACE)
         on("redirect", self._on_redirect, namespace=NAMESPACE)
         return sio
 
@@ -204,16 +250,19 @@ class BridgeClient:
         """Open the publish connection with ``tracks`` (published again after a
         reconnection)."""
         self._tracks = list(tracks)
+        await self._open_publish(restart=False)
+
+    async def _open_publish(self, *, restart: bool) -> None:
         pc = self.publish_pc = RTCPeerConnection(_config())
-        for source in tracks:
-            # aiortc stops a sender's track with its connection: the connection gets a
-            # relayed copy, so the source lives on for the next one (reconnection).
-            track = self._sources.subscribe(source, buffered=False)
+        pc.on("connectionstatechange", lambda: self._on_leg_state("publish", pc))
+        for source in self._tracks:
+            track = _Feed(source)
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if track.kind == "video":
                 transceiver.setCodecPreferences(codec_preferences("video", list(self.video_codecs)))
         await pc.setLocalDescription(await pc.createOffer())
-        answer = await self.call("publish", {"type": "offer", "sdp": pc.localDescription.sdp})
+        offer = {"type": "offer", "sdp": pc.localDescription.sdp, "restart": restart}
+        answer = await self.call("publish", offer)
         await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
 
     async def command(self, op: str, **fields: Any) -> dict[str, Any]:
@@ -326,6 +375,79 @@ class BridgeClient:
                 await asyncio.wait_for(pc.close(), 10)
         self.ended.set()
 
+    # -- recovering a failed leg ---------------------------------------------------------
+
+    async def _on_leg_failed(self, data: dict[str, Any]) -> None:
+        self.leg_failures.append({**data, "seen_by": "server", "at": time.monotonic()})
+        logger.info("the server says the %s leg failed (%s)", data["leg"], data["reason"])
+        self._recover(str(data["leg"]))
+
+    def _on_leg_state(self, leg: str, pc: RTCPeerConnection) -> None:
+        current = self.publish_pc if leg == "publish" else self.subscribe_pc
+        if pc is not current:
+            return
+        if pc.connectionState == "connected":
+            self._attempts[leg] = 0
+        elif pc.connectionState in ("failed", "closed") and not self._closed:
+            # aiortc closes a connection whose ICE consent expired (it never says
+            # failed); connections this client closes itself are no longer current.
+            logger.info("the %s leg %s here", leg, pc.connectionState)
+            reason = "closed" if pc.connectionState == "closed" else "failed"
+            self.leg_failures.append(
+                {"leg": leg, "reason": reason, "seen_by": "client", "at": time.monotonic()}
+            )
+            self._recover(leg)
+
+    def _recover(self, leg: str) -> None:
+        """Replace the failed ``leg`` after a backoff, unless that is under way."""
+        running = self._recovering.get(leg)
+        if self._closed or leg not in self._attempts or (running and not running.done()):
+            return
+        task = asyncio.ensure_future(self._recovery(leg))
+        self._recovering[leg] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recovery(self, leg: str) -> None:
+        while not self._closed and self.sio.connected:
+            delay = backoff(self._attempts[leg])
+            self._attempts[leg] += 1
+            await asyncio.sleep(delay)
+            try:
+                if leg == "publish":
+                    await self._republish()
+                else:
+                    await self._resubscribe()
+            except (ClientError, socketio.exceptions.SocketIOError) as exc:
+                logger.warning("replacing the %s leg failed (%s); trying again", leg, exc)
+                continue
+            self.recoveries.append((leg, time.monotonic()))
+            return
+
+    async def _republish(self) -> None:
+        old = self.publish_pc
+        self.publish_pc = None
+        if old is not None:
+            await asyncio.wait_for(old.close(), 10)
+        await self._open_publish(restart=True)
+
+    async def _resubscribe(self) -> None:
+        async with self._offer_lock:
+            await self._drop_subscribe_pc()
+        await self.call("resubscribe", {})
+
+    async def _drop_subscribe_pc(self) -> None:
+        old = self.subscribe_pc
+        self.subscribe_pc = None
+        for mid in self._carrying:
+            if mid in self.received:
+                self.received[mid].ended = True
+        self._carrying = {}
+        if old is not None:
+            await asyncio.wait_for(old.close(), 10)
+
+    # -- subscribe offers --------------------------------------------------------------
+
     async def _on_offer(self, data: dict[str, Any]) -> None:
         self.offers.append(data)
         if self._closed:
@@ -336,10 +458,14 @@ class BridgeClient:
 
     async def _answer(self, data: dict[str, Any]) -> None:
         async with self._offer_lock:
+            if data.get("restart") and self.subscribe_pc is not None:
+                # The first offer of a new subscribe connection: the old one is gone.
+                await self._drop_subscribe_pc()
             pc = self.subscribe_pc
             if pc is None:
                 pc = self.subscribe_pc = RTCPeerConnection(_config())
                 pc.on("track", self._on_track)
+                pc.on("connectionstatechange", lambda: self._on_leg_state("subscribe", pc))
             offered = {str(t["mid"]): t for t in data["tracks"]}
             for mid in self._carrying.keys() - offered.keys():
                 # The m-line turned inactive: its track is over (RTCP BYE says so too).

@@ -33,10 +33,16 @@ class PublishOffer:
 
     sdp: str
     """The SDP offer."""
+    restart: bool = False
+    """Replace the publish connection (the old one failed): the tracks carry on."""
 
     @classmethod
     def parse(cls, payload: Any) -> PublishOffer:
-        return cls(_sdp(_object(payload), "offer"))
+        data = _object(payload)
+        restart = data.get("restart", False)
+        if not isinstance(restart, bool):
+            raise BadRequest('field "restart" must be true or false')
+        return cls(_sdp(data, "offer"), restart)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,11 @@ class SubscribeAnswer:
         if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
             raise BadRequest('field "revision" must be a positive integer')
         return cls(_sdp(data, "answer"), revision)
+
+
+def parse_empty(payload: Any) -> None:
+    """A request without fields (``{}``); anything but an object is a ``bad_request``."""
+    _object(payload)
 
 
 def error(code: str, message: str, event: str | None = None) -> dict[str, Any]:

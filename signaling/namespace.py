@@ -21,6 +21,7 @@ from aiortc import RTCIceServer
 from bridge.errors import BridgeError
 from bridge.frames import EndpointId
 from bridge.hub import Hub
+from bridge.legs import LegFailure
 from bridge.participant import Participant, SubscribeOffer
 from bridge.patch import EndpointRole
 from bridge.relay import Relay, SessionEnded
@@ -28,7 +29,7 @@ from config.settings import IceServer
 from core.sessions import Directory, SessionEnd, SessionInfo
 from signaling.admission import Admission, AdmissionError, admit
 from signaling.commands import Commands
-from signaling.messages import PublishOffer, SubscribeAnswer, error
+from signaling.messages import PublishOffer, SubscribeAnswer, error, parse_empty
 from signaling.placement import Here, Placement, PlacementError
 from signaling.wire import MALFORMED_EVENT
 
@@ -201,6 +202,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             lambda offer: self._send_offer(sid, offer),
             lambda end: self._send_end(sid, end),
             [RTCIceServer(list(s.urls), s.username, s.credential) for s in self._ice_servers],
+            send_leg_failed=lambda failure: self._send_leg_failed(sid, failure),
         )
         endpoint = _Endpoint(admission, hub, participant)
         self._endpoints[sid] = endpoint
@@ -303,6 +305,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 "type": "offer",
                 "sdp": offer.sdp,
                 "revision": offer.revision,
+                "restart": offer.restart,
                 "tracks": [
                     {
                         "mid": t.mid,
@@ -316,6 +319,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             },
             to=sid,
         )
+
+    async def _send_leg_failed(self, sid: str, failure: LegFailure) -> None:
+        await self.emit("leg_failed", failure.as_dict(), to=sid)
 
     async def _send_end(self, sid: str, end: SessionEnd) -> None:
         # The endpoint hears why first; the hub closes its connections next, and the
@@ -347,7 +353,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         async def action() -> Result:
             offer = PublishOffer.parse(payload)
             endpoint = await self._endpoint(sid)
-            answer = await endpoint.participant.publish(offer.sdp)
+            answer = await endpoint.participant.publish(offer.sdp, restart=offer.restart)
             return {"type": "answer", "sdp": answer}
 
         return await self._delegate(sid, "publish", action)
@@ -360,6 +366,15 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"ok": True}
 
         return await self._delegate(sid, "subscribe_answer", action)
+
+    async def on_resubscribe(self, sid: str, payload: Any = None) -> Result:
+        async def action() -> Result:
+            parse_empty(payload)
+            endpoint = await self._endpoint(sid)
+            await endpoint.participant.resubscribe()
+            return {"ok": True}
+
+        return await self._delegate(sid, "resubscribe", action)
 
     async def on_command(self, sid: str, payload: Any = None) -> Result:
         async def action() -> Result:

@@ -252,6 +252,50 @@ async def test_sender_frames_can_be_tapped_as_the_receiver_reassembles_them() ->
     assert received[:5] and all(frame in sent for frame in received[:5])
 
 
+async def test_ice_can_be_severed_and_consent_then_expires_the_connection() -> None:
+    """sever_ice silences both directions of a live call; aioice's consent checks are
+    what then fails the connection (their constants are what the 30 s figure rests on)."""
+    from aioice import ice
+    from aiortc.mediastreams import VideoStreamTrack
+
+    assert (ice.CONSENT_FAILURES, ice.CONSENT_INTERVAL) == (6, 5)
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(ice.StunProtocol.send_data)
+    sender_pc, receiver_pc = RTCPeerConnection(), RTCPeerConnection()
+    received: list[bytes] = []
+    flowing = asyncio.Event()
+
+    @receiver_pc.on("track")
+    def on_track(track: Any) -> None:
+        transceiver = next(t for t in receiver_pc.getTransceivers() if t.receiver.track is track)
+
+        def on_frame(codec: Any, data: bytes, timestamp: int) -> None:
+            received.append(data)
+            flowing.set()
+
+        rtc_internals.tap_receiver(transceiver.receiver, on_frame, lambda: None)
+
+    sender_pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+    await sender_pc.setLocalDescription(await sender_pc.createOffer())
+    await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+    await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+    await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+    try:
+        await asyncio.wait_for(flowing.wait(), 20)
+        ice_transport = sender_pc.getTransceivers()[0].sender.transport.transport
+        connection = getattr(ice_transport, rtc_internals.ICE_CONNECTION_ATTR)
+        assert getattr(connection, rtc_internals.ICE_PROTOCOLS_ATTR)
+        assert rtc_internals.sever_ice(sender_pc) > 0
+        assert rtc_internals.sever_ice(sender_pc) == 0  # once is enough
+        await asyncio.sleep(0.5)
+        count = len(received)
+        await asyncio.sleep(1.0)
+        assert len(received) == count, "frames still arrive over a severed link"
+        assert sender_pc.connectionState == "connected"  # silence is noticed only later
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()
+
+
 # -- packet-level forwarding (bridge/packets.py) -------------------------------------------
 
 

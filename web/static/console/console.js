@@ -6,6 +6,9 @@
 // server's `bridge_state`: every command is answered with it, and every change is
 // broadcast, so two consoles, or one that reloads, show the same state.
 // "Kết thúc phiên" ends the session for every site (`close_session`, after a confirm()).
+// A point whose media broke (a leg failed, `connection: "media_lost"`) shows "Mất kết nối
+// hình" over its tile until its replacement leg is connected. The console's own subscribe
+// leg heals itself like every page's (BridgePage: `leg_failed`, then `resubscribe`).
 // The socket, phases, errors, the subscribe leg and the session's end are BridgePage's
 // (shared/bridge_client.js). Tests read window.rbc.state (`closed`: the session_closed
 // payload once the session is over) and call window.rbc.command / window.rbc.stats.
@@ -36,6 +39,8 @@ const state = {
   ...bridgeState(),
   board: null,
   previews: {},
+  /** site -> every connection its card showed, in order, with the overlay's text. */
+  shown: {},
   bookEntry: null,
 };
 
@@ -331,8 +336,12 @@ function renderPoints(board) {
     el.classList.toggle("no-video", !showing);
     el.querySelector(".overlay").textContent =
       point.connection === "connected" ? t("room.waiting.media") : stateLabel(point.connection);
+    const shown = (state.shown[point.site] ??= []);
+    if (shown.at(-1)?.connection !== point.connection) {
+      shown.push({ connection: point.connection, overlay: el.querySelector(".overlay").textContent });
+    }
     const seen = point.connection !== "absent";
-    const connected = point.connection === "connected" || point.connection === "connecting";
+    const connected = ["connected", "connecting", "media_lost"].includes(point.connection);
     const enable = {
       patch_in: seen && !point.host && !point.live,
       patch_out: seen && !point.host && point.live,
@@ -377,6 +386,12 @@ async function stats() {
   return out;
 }
 
-window.rbc = { state, command, stats, peerConnections: peerConnectionStates, setLanguage };
+window.rbc = {
+  state,
+  command,
+  stats,
+  peerConnections: peerConnectionStates,
+  setLanguage,
+};
 
 start();

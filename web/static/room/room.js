@@ -7,11 +7,14 @@
 // The on-air banner follows `bridge_state`: whether the operator has this point live or on
 // standby, whether it muted it, which case is discussed (rooms get no case text).
 // The socket, phases, errors, the subscribe leg and the session's end are BridgePage's
-// (shared/bridge_client.js). Tests read window.rb.state (`closed`: the session_closed
+// (shared/bridge_client.js). A publish leg that fails (its own state, or `leg_failed`
+// from the server) is replaced after a backoff: a new connection, `publish` with
+// `restart`; the others keep receiving this room on the same m-lines. Tests read window.rb.state (`closed`: the session_closed
 // payload once the session is over) and await window.rb.stats().
 
 import {
   BridgePage,
+  LegRecovery,
   bridgeState,
   createMediaView,
   iceGatheringComplete,
@@ -25,7 +28,7 @@ import { duration, formatTime, vnDateTime } from "/static/shared/time_format.js"
 
 const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const ACK_TIMEOUT_MS = 20000;
-const LIVE_STATES = new Set(["connecting", "connected", "disconnected"]);
+const LIVE_STATES = new Set(["connecting", "connected", "media_lost", "disconnected"]);
 const IN_SESSION = new Set(["joined", "reconnecting"]);
 /** The home page's kiosk mode (home/room.js): the wall screen goes back to the home,
  * which waits for the next session of the day and joins it by itself. */
@@ -48,6 +51,7 @@ const state = {
 };
 
 let publishPc = null;
+let iceServers = [];
 let mediaPromise = null;
 let localStream = null;
 /** Every local stream opened, so tests can see its tracks stopped. */
@@ -68,12 +72,11 @@ const client = new BridgePage(state, {
   release: releasePeerConnections,
   end,
   tracksChanged: reconcileTiles,
-  subscribeState: (connection) => {
-    if (connection === "failed") client.warn({ code: "webrtc_failed", message: "subscribe" });
-  },
+  publishFailed: () => publishRecovery.trigger(),
   events: { presence: onPresence, bridge_state: onBridgeState },
 });
 const { request, warn, reportFailure } = client;
+const publishRecovery = new LegRecovery(republish, reportFailure);
 
 // ---------------------------------------------------------------- start and join
 
@@ -122,7 +125,8 @@ async function joined(welcome) {
     .catch((err) => console.warn("rb: state not received", err));
   // The camera opens only once the server has admitted this page (not for a bad token).
   mediaPromise ??= openMedia();
-  await publish(welcome.ice_servers ?? []);
+  iceServers = welcome.ice_servers ?? [];
+  await publish(false);
 }
 
 function onPresence(message) {
@@ -203,12 +207,22 @@ function leave() {
 
 // ---------------------------------------------------------------- WebRTC
 
-async function publish(iceServers) {
+/** Open a publish leg; `restart` replaces one that failed (the server keeps the tracks). */
+async function publish(restart) {
   const pc = newPeerConnection(iceServers);
   publishPc = pc;
+  state.publishState = "new";
   pc.addEventListener("connectionstatechange", () => {
+    if (publishPc !== pc) return;
     state.publishState = pc.connectionState;
-    if (pc.connectionState === "failed") warn({ code: "webrtc_failed", message: "publish" });
+    if (pc.connectionState === "connected") {
+      publishRecovery.connected();
+      client.mediaBack();
+    }
+    if (pc.connectionState === "failed") {
+      warn({ code: "media_reconnecting", message: "publish" });
+      publishRecovery.trigger();
+    }
     render();
   });
   const stream = await mediaPromise;
@@ -221,7 +235,7 @@ async function publish(iceServers) {
   }
   await pc.setLocalDescription(await pc.createOffer());
   await iceGatheringComplete(pc);
-  const answer = await request("publish", { type: "offer", sdp: pc.localDescription.sdp });
+  const answer = await request("publish", { type: "offer", sdp: pc.localDescription.sdp, restart });
   if (publishPc !== pc) return;
   await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
 }
@@ -240,8 +254,18 @@ function preferVideoCodecs(transceiver) {
   }
 }
 
+/** A new publish leg in place of the failed one. */
+async function republish() {
+  if (state.phase !== "joined") return;
+  publishPc?.close();
+  publishPc = null;
+  await publish(true);
+  state.recoveries.push({ leg: "publish", at: Date.now() });
+}
+
 /** The publish leg (BridgePage closed the subscribe leg). */
 function releasePeerConnections() {
+  publishRecovery.cancel();
   publishPc?.close();
   publishPc = null;
   state.publishState = "closed";
@@ -587,6 +611,11 @@ function breakTransport() {
   client.socket?.io.engine.close();
 }
 
+/** For tests: kill the publish leg under the page (it is not told; the server is). */
+function breakPublish() {
+  publishPc?.close();
+}
+
 window.rb = {
   state,
   stats,
@@ -597,6 +626,7 @@ window.rb = {
   leave,
   setLanguage,
   breakTransport,
+  breakPublish,
 };
 
 start();

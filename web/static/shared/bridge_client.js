@@ -13,6 +13,13 @@ const ICE_GATHERING_TIMEOUT_MS = 5000;
 const CLOSE_LINGER_MS = 2000;
 /** The latest peer connections a page made, kept so tests can see them closed. */
 const PEER_CONNECTIONS_KEPT = 8;
+/** Replacing a failed leg: the first wait, doubled each attempt up to the cap, each one
+ * times 1 ± the jitter so pages that failed together do not all come back at once. */
+const RECOVERY_FIRST_DELAY_MS = 500;
+const RECOVERY_MAX_DELAY_MS = 8000;
+const RECOVERY_JITTER = 0.25;
+/** The warning shown while a failed leg is being replaced. */
+export const MEDIA_RECONNECTING = "media_reconnecting";
 /** Warnings about the connection to the server, gone once the server admits the page again. */
 const CONNECTION_TROUBLE = new Set(["server_unreachable", "server_restarting"]);
 
@@ -53,6 +60,10 @@ export function bridgeState() {
      * times the page has tried to connect. */
     opensAt: null,
     waitAttempts: 0,
+    /** Every `leg_failed` received, with `at` (epoch ms) added. */
+    legFailures: [],
+    /** {leg, at} each time a replacement leg was asked for and acknowledged. */
+    recoveries: [],
   };
 }
 
@@ -106,6 +117,68 @@ export function failureWarning(err) {
 }
 
 // ---------------------------------------------------------------- WebRTC
+
+/** Milliseconds to wait before attempt `attempt` (0 first) to replace a failed leg. */
+export function backoffDelay(attempt) {
+  const nominal = Math.min(RECOVERY_FIRST_DELAY_MS * 2 ** attempt, RECOVERY_MAX_DELAY_MS);
+  return nominal * (1 - RECOVERY_JITTER + 2 * RECOVERY_JITTER * Math.random());
+}
+
+/**
+ * Replaces a failed leg after a backoff: `trigger()` schedules `run()` (async) unless one
+ * is scheduled or running; a `run` that throws is tried again after a longer wait.
+ * `connected()` (the new leg is up) starts the waits from the shortest again.
+ * aiortc cannot restart ICE, so `run` opens a new connection (see PROTOCOL.md).
+ */
+export class LegRecovery {
+  constructor(run, onError) {
+    this.run = run;
+    this.onError = onError;
+    this.attempt = 0;
+    this.timer = null;
+    this.running = false;
+    this.generation = 0;
+  }
+
+  get active() {
+    return this.timer !== null || this.running;
+  }
+
+  trigger() {
+    if (this.active) return;
+    const generation = this.generation;
+    this.timer = setTimeout(() => this.fire(generation), backoffDelay(this.attempt));
+    this.attempt += 1;
+  }
+
+  async fire(generation) {
+    this.timer = null;
+    if (generation !== this.generation) return;
+    this.running = true;
+    try {
+      await this.run();
+      this.running = false;
+    } catch (err) {
+      this.running = false;
+      if (generation !== this.generation) return;
+      this.onError(err);
+      this.trigger();
+    }
+  }
+
+  connected() {
+    this.attempt = 0;
+  }
+
+  /** Nothing more is tried (the page left or joined again). */
+  cancel() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.running = false;
+    this.attempt = 0;
+    this.generation += 1;
+  }
+}
 
 const peerConnections = [];
 
@@ -251,6 +324,9 @@ const WAIT_MARGIN_MS = 300;
  * - `end(phase)`: out of the session for good: release everything, then `setPhase(phase)`.
  * - `tracksChanged()`: the subscribe leg answered an offer (`state.tracks` is new).
  * - `subscribeState(connection)` (optional): the subscribe leg's connection state changed.
+ * - `publishFailed(failure)` (optional): the server says the publish leg failed
+ *   (`leg_failed`); the page replaces it. A failed subscribe leg BridgePage replaces
+ *   itself (`resubscribe`, after a backoff).
  * - `events`: `{event: handler}`, the page's own server events.
  */
 export class BridgePage {
@@ -266,6 +342,11 @@ export class BridgePage {
     this.leaving = false;
     /** The server said it is restarting: its disconnect is no drop, the page reconnects. */
     this.restarting = false;
+    this.iceServers = [];
+    this.subscribeRecovery = new LegRecovery(
+      () => this.resubscribe(),
+      (err) => this.reportFailure(err),
+    );
     this.offers = new OfferQueue(
       (offer) => this.answer(offer),
       (err) => this.reportFailure(err),
@@ -305,6 +386,7 @@ export class BridgePage {
     socket.on("welcome", (welcome) => this.onWelcome(welcome).catch(this.reportFailure));
     socket.on("subscribe_offer", (offer) => this.offers.push(offer));
     socket.on("session_closed", (end) => this.onSessionClosed(end));
+    socket.on("leg_failed", (failure) => this.onLegFailed(failure));
     socket.on("error", (err) => {
       console.warn(`${tag}: server error event`, err);
       this.warn(normaliseError(err));
@@ -399,12 +481,60 @@ export class BridgePage {
     this.restarting = false;
     clearConnectionTrouble(this.state);
     this.setPhase("joined");
-    this.subscribePc = createSubscribePc(welcome.ice_servers ?? [], (connection) => {
+    this.iceServers = welcome.ice_servers ?? [];
+    this.openSubscribePc();
+    await this.hooks.joined(welcome);
+  }
+
+  /** A new subscribe leg (the old one, if any, is closed). */
+  openSubscribePc() {
+    this.subscribePc?.close();
+    const pc = createSubscribePc(this.iceServers, (connection) => {
+      if (this.subscribePc !== pc) return;
       this.state.subscribeState = connection;
+      if (connection === "connected") {
+        this.subscribeRecovery.connected();
+        this.mediaBack();
+      }
+      if (connection === "failed") this.mediaLost("subscribe");
       this.hooks.subscribeState?.(connection);
       this.hooks.render();
     });
-    await this.hooks.joined(welcome);
+    this.subscribePc = pc;
+    this.state.tracks = [];
+    this.state.subscribeState = "new";
+    return pc;
+  }
+
+  /** `leg_failed`: the server freed one of this page's legs; replace it. */
+  onLegFailed(failure) {
+    console.warn(`${this.tag}: leg_failed`, failure);
+    this.state.legFailures.push({ ...failure, at: Date.now() });
+    if (failure?.leg === "subscribe") this.mediaLost("subscribe");
+    else if (failure?.leg === "publish") {
+      this.warn({ code: MEDIA_RECONNECTING, message: `publish: ${failure.reason ?? ""}` });
+      this.hooks.publishFailed?.(failure);
+    }
+  }
+
+  /** A leg is gone: say so, and (for the subscribe leg) replace it after a backoff. */
+  mediaLost(leg) {
+    this.warn({ code: MEDIA_RECONNECTING, message: leg });
+    if (leg === "subscribe") this.subscribeRecovery.trigger();
+  }
+
+  /** A leg is connected again: the "reconnecting" warning goes (other warnings stay). */
+  mediaBack() {
+    if (this.state.warning?.code === MEDIA_RECONNECTING) this.warn(null);
+  }
+
+  /** A new subscribe leg: the server closes the old one and offers again (`restart`). */
+  async resubscribe() {
+    this.openSubscribePc();
+    this.offers.reset();
+    this.hooks.tracksChanged();
+    await this.request("resubscribe", {});
+    this.state.recoveries.push({ leg: "subscribe", at: Date.now() });
   }
 
   /** Leave this socket for one on `url` (a node), or on the page's own server (null). */
@@ -471,6 +601,10 @@ export class BridgePage {
 
   /** Answer a subscribe offer (one at a time, through `offers`). */
   answer(offer) {
+    if (offer?.restart && this.subscribePc?.remoteDescription) {
+      // The first offer of a new subscribe connection on the server: a new one here too.
+      this.openSubscribePc();
+    }
     return answerSubscribeOffer(this.subscribePc, offer, {
       current: () => this.subscribePc,
       accepted: () => {
@@ -489,6 +623,7 @@ export class BridgePage {
 
   /** Close the subscribe leg, then the page's own connections (`release`). */
   teardown() {
+    this.subscribeRecovery.cancel();
     this.subscribePc?.close();
     this.subscribePc = null;
     this.offers.reset();

@@ -22,6 +22,7 @@ const messages = {
     "state.connecting": "Đang kết nối",
     "state.connected": "Đã kết nối",
     "state.disconnected": "Mất kết nối",
+    "state.media_lost": "Mất kết nối hình",
     "state.left": "Đã rời phiên",
     "state.reconnecting": "Đang kết nối lại",
 
@@ -92,6 +93,7 @@ const messages = {
     "error.internal": "Lỗi máy chủ.",
     "error.media_unavailable": "Không mở được camera hoặc micrô; bạn vẫn xem và nghe được các điểm cầu khác.",
     "error.webrtc_failed": "Không thiết lập được kết nối hình/tiếng.",
+    "error.media_reconnecting": "Mất kết nối hình/tiếng, đang tự kết nối lại…",
     "error.server_unreachable": "Không kết nối được máy chủ.",
     "error.server_restarting": "Máy chủ đang khởi động lại, đang kết nối lại…",
     "error.unknown": "Đã xảy ra lỗi.",
@@ -109,6 +111,7 @@ const messages = {
     "state.connecting": "Connecting",
     "state.connected": "Connected",
     "state.disconnected": "Disconnected",
+    "state.media_lost": "Media lost",
     "state.left": "Left",
     "state.reconnecting": "Reconnecting",
 
@@ -179,6 +182,7 @@ const messages = {
     "error.internal": "Server error.",
     "error.media_unavailable": "Camera or microphone could not be opened; you can still see and hear the other sites.",
     "error.webrtc_failed": "The audio/video connection could not be set up.",
+    "error.media_reconnecting": "Audio/video connection lost, reconnecting by itself…",
     "error.server_unreachable": "The server cannot be reached.",
     "error.server_restarting": "The server is restarting, reconnecting…",
     "error.unknown": "Something went wrong.",
