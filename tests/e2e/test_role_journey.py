@@ -244,7 +244,7 @@ def test_scheduler_room_operator_clerk(journey: StoreServer, ffprobe_path: str) 
     room.wait_receiving(HOST)
     central.wait_receiving(ROOM_SITE)
     o.get_by_label("Số vụ việc").fill(CASE)
-    o.get_by_label("Nội dung").fill("Khiếu nại về bồi thường khi thu hồi đất")
+    o.get_by_label("Nội dung", exact=True).fill("Khiếu nại về bồi thường khi thu hồi đất")
     o.get_by_role("button", name="Đánh dấu").click()
     wait_until(
         lambda: (operator.board()["current_case"] or {}).get("case_number") == CASE,
