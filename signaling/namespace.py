@@ -217,6 +217,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         await endpoint.hub.leave(endpoint.participant.endpoint_id, dropped=not endpoint.leaving)
         await endpoint.participant.close()
+        # Events still waiting for the join go on now and find the endpoint gone
+        # instead of holding their task for JOIN_TIMEOUT.
+        endpoint.joined.set()
         session_id = endpoint.hub.session_id
         if not any(e.hub.session_id == session_id for e in self._endpoints.values()):
             # Nobody of the session is connected here: its info is looked up again on
@@ -277,6 +280,8 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await asyncio.wait_for(endpoint.joined.wait(), JOIN_TIMEOUT)
         except TimeoutError:
             raise BridgeError("the endpoint did not finish joining") from None
+        if self._endpoints.get(sid) is not endpoint:
+            raise BridgeError("the endpoint has left")
         return endpoint
 
     # -- events ------------------------------------------------------------------------
