@@ -390,7 +390,7 @@ def _missing(clients: list[ChurnClient], sites: list[str], kind: str) -> list[st
     ]
 
 
-async def _until(condition: Callable[[], bool], within: float) -> bool:
+async def until(condition: Callable[[], bool], within: float) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not condition():
@@ -484,7 +484,7 @@ class Churn:
             )
             for c in clients:
                 c.watch("publish", c.publish_pc)
-            flowing = await _until(
+            flowing = await until(
                 lambda: (
                     not _missing(clients, sites, "video") and not _missing(clients, sites, "audio")
                 ),
@@ -500,7 +500,7 @@ class Churn:
                 c.watch("subscribe", c.subscribe_pc)
             t_close = time.monotonic()
             await self.close_session(session_id)
-            released = await _until(lambda: all(c.released() for c in clients), RELEASE_WITHIN)
+            released = await until(lambda: all(c.released() for c in clients), RELEASE_WITHIN)
             release_seconds = time.monotonic() - t_close
             if not released:
                 raise CycleError(

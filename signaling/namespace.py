@@ -38,6 +38,9 @@ JOIN_TIMEOUT = 5.0
 LEAVE_GRACE = 0.5
 """Time between a ``leave`` ack and the server closing the socket (seconds)."""
 
+LOGGED_CHARS = 120
+"""Longest part of a client-chosen event name or message that goes into the log."""
+
 Result = dict[str, Any]
 
 
@@ -101,7 +104,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if event == MALFORMED_EVENT:
             return await self._refuse(sid, event, "bad_request", "the message is not valid JSON")
         if not hasattr(self, f"on_{event}"):
-            return await self._refuse(sid, event, "unknown_event", f"no such event: {event}")
+            return await self._refuse(
+                sid, event, "unknown_event", f"no such event: {event[:LOGGED_CHARS]}"
+            )
         if len(args) > 2:
             return await self._refuse(
                 sid, event, "bad_request", f"{event} takes one payload, not {len(args) - 1}"
@@ -120,7 +125,11 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await super().trigger_event(event, *args)
 
     async def _refuse(self, sid: str, event: str, code: str, message: str) -> Result:
-        logger.info("%s: %s refused: %s", self._where(sid), event, message)
+        # The name and the message may carry what a client sent: quoted and cut short,
+        # so that no line break or lone surrogate of theirs reaches the log as is.
+        logger.info(
+            "%s: %r refused: %r", self._where(sid), event[:LOGGED_CHARS], message[:LOGGED_CHARS]
+        )
         await self.emit("error", error(code, message, event), to=sid)
         return _error_result(code, message)
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from config.settings import Settings
 from core.sessions import Directory
-from signaling.wire import SafePacket
+from signaling.wire import SafePacket, SafeServer
 from web.accounts.setup import setup_accounts
 from web.archive.setup import setup_archive
 from web.database import migrate_all
@@ -36,7 +36,7 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         # Several server processes share rooms and broadcasts through Redis; media
         # never travels through it.
         manager = socketio.AsyncRedisManager(settings.redis_url)
-    return socketio.AsyncServer(
+    return SafeServer(
         async_mode="aiohttp",
         serializer=SafePacket,
         client_manager=manager,
