@@ -109,7 +109,10 @@ class Generator:
         if roll < 0.40:
             return self.nested()
         if roll < 0.45:
-            return self.text(r.choice((10_000, 100_000, self.limit // 8)))
+            # Up to 1/16 of the limit in characters: JSON writes an astral one as 12
+            # bytes, so the packet stays under the transport's limit (the deliberate
+            # oversized packets are counted apart).
+            return self.text(r.choice((1000, 10_000, self.limit // 16)))
         if roll < 0.55:
             return r.randbytes(r.choice((0, 10, 5000)))
         if roll < 0.62:
