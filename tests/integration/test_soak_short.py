@@ -33,7 +33,7 @@ async def test_short_soak_stays_flat(tmp_path: Path) -> None:
     figures = await run(tmp_path, MINUTES)
     print(json.dumps(figures, ensure_ascii=False))
     start, end = figures["start"], figures["end"]
-    assert figures["rounds"] >= 3
+    assert figures["rounds"] >= 3 and figures["rounds_failed"] == 0, figures["failures"]
     assert figures["visits"] == 2 * figures["rounds"]
     assert figures["operator_commands"] >= 9 * figures["rounds"]
     assert figures["media_frames_received"] > 0
