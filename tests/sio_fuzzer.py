@@ -38,6 +38,7 @@ IN_FLIGHT = 16
 ACK_WAIT = 20.0
 """How long an ack is waited for at the end before it counts as never answered."""
 EVENTS = ("publish", "subscribe_answer", "command", "state", "leave")
+"""The namespace's events; ``leave`` last (drawn apart, see ``Generator.event``)."""
 RESERVED = ("connect", "disconnect", "__malformed__", "message", "*", "connect_error", "error")
 OPS = ("patch_in", "mute", "unmute", "mark_case", "record_start", "record_stop")
 """Command ops sent with random fields. ``drop``, ``patch_out`` and ``close_session`` are
@@ -151,8 +152,10 @@ class Generator:
     def event(self) -> str:
         r = self.rng
         roll = r.random()
+        if roll < 0.01:
+            return "leave"  # ends a valid connection: rare, or connections would be short
         if roll < 0.65:
-            return r.choice(EVENTS)
+            return r.choice(EVENTS[:-1])
         if roll < 0.75:
             return r.choice(RESERVED)
         return self.text(r.choice((1, 10, 200)))
