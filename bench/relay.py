@@ -5,17 +5,23 @@
 Starts a server process (the real app in forward mode; a bench-only MediaRelay server
 for the baseline), then one 640x480 VP8 publisher and N subscribers that count
 encoded frames without decoding, in this process. Server CPU comes from
-/proc/<pid>/stat. Prints one JSON object.
+/proc/<pid>/stat. Prints one JSON object, with the bitrate the publisher sent and the
+relay forwarded (figures from machines whose encoders make other bitrates compare through
+``streams_per_core_at_1mbps``), and the latency the relay adds to a frame
+(``relay_latency_ms_p50``/``_p95``: one more subscriber in this process times frames from
+the publisher's sender to its receiver, minus the same over a direct peer connection).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import multiprocessing
 import os
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -32,7 +38,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
-from bridge.rtc_internals import codec_preferences, tap_receiver
+from bridge.rtc_internals import codec_preferences, tap_receiver, tap_sender
 
 SESSION = "bench"
 SITES = ["tw-hanoi", *[f"site-{i}" for i in range(64)]]
@@ -69,6 +75,73 @@ class PatternTrack(VideoStreamTrack):
         frame.pts, frame.time_base = pts, time_base
         self.sent += 1
         return frame
+
+
+class FrameTimes:
+    """Time each video frame from the publisher's sender to one subscriber's receiver.
+
+    Frames are matched by their encoded bytes, which the relay forwards unchanged (the
+    publisher side sees them just before packetising, the subscriber once its jitter
+    buffer has the whole frame). Both ends live in this process, so one monotonic clock
+    serves both. The same measure over a direct peer connection, without the server, is
+    subtracted to give what the server adds.
+    """
+
+    def __init__(self) -> None:
+        self.sent: dict[bytes, float] = {}
+        self.latencies_ms: list[float] = []
+        self.recording = False
+
+    @staticmethod
+    def _key(data: bytes) -> bytes:
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def on_sent(self, data: bytes) -> None:
+        self.sent[self._key(data)] = time.monotonic()
+        if len(self.sent) > 4 * FPS * 60:
+            self.sent.pop(next(iter(self.sent)))
+
+    def on_received(self, data: bytes) -> None:
+        sent = self.sent.get(self._key(data))
+        if sent is not None and self.recording:
+            self.latencies_ms.append((time.monotonic() - sent) * 1000)
+
+    def percentiles(self) -> tuple[float, float]:
+        if len(self.latencies_ms) < 20:
+            return float("nan"), float("nan")
+        cuts = statistics.quantiles(self.latencies_ms, n=20)
+        return statistics.median(self.latencies_ms), cuts[18]
+
+
+async def direct_latency(seconds: float) -> FrameTimes:
+    """The same frames over one peer connection with no server between, for the
+    baseline of the relay-added latency."""
+    times = FrameTimes()
+    publisher, subscriber = RTCPeerConnection(), RTCPeerConnection()
+
+    @subscriber.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        transceiver = next(t for t in subscriber.getTransceivers() if t.receiver.track is track)
+        tap_receiver(
+            transceiver.receiver, lambda _c, data, _t: times.on_received(data), lambda: None
+        )
+
+    transceiver = publisher.addTransceiver(PatternTrack(), direction="sendonly")
+    transceiver.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
+    tap_sender(transceiver.sender, times.on_sent)
+    await publisher.setLocalDescription(await publisher.createOffer())
+    await subscriber.setRemoteDescription(publisher.localDescription)
+    await subscriber.setLocalDescription(await subscriber.createAnswer())
+    await publisher.setRemoteDescription(subscriber.localDescription)
+    try:
+        await asyncio.sleep(WARMUP)
+        times.recording = True
+        await asyncio.sleep(seconds)
+    finally:
+        times.recording = False
+        await publisher.close()
+        await subscriber.close()
+    return times
 
 
 # -- server side -------------------------------------------------------------------------
@@ -155,6 +228,26 @@ class Run:
     delivered_fps: list[float]
     cpu_percent: float
     rss_per_subscriber_mb: float
+    published_mbps: float
+    published_packets_per_second: float
+    latency: FrameTimes | None = None
+
+
+SentCounters = Callable[[], Awaitable[tuple[int, int]]]
+"""The publisher's RTP payload bytes and packets sent so far (its sender's stats)."""
+
+
+def sent_counters(pc: RTCPeerConnection) -> SentCounters:
+    async def read() -> tuple[int, int]:
+        octets = packets = 0
+        for sender in pc.getSenders():
+            for stats in (await sender.getStats()).values():
+                if getattr(stats, "type", "") == "outbound-rtp":
+                    octets += stats.bytesSent
+                    packets += stats.packetsSent
+        return octets, packets
+
+    return read
 
 
 def start_server(mode: str, port: int) -> subprocess.Popen[bytes]:
@@ -243,28 +336,76 @@ def subscriber_worker(
     asyncio.run(run(url, indices, counts, ready, stop))
 
 
+@dataclass
+class Window:
+    published_fps: float
+    delivered_fps: list[float]
+    cpu_percent: float
+    published_mbps: float
+    published_packets_per_second: float
+
+
 async def measure(
-    pid: int, track: PatternTrack, counts: Any, seconds: float
-) -> tuple[float, list[float], float]:
+    pid: int,
+    track: PatternTrack,
+    counts: Any,
+    seconds: float,
+    sent: SentCounters,
+    times: FrameTimes | None,
+) -> Window:
     await asyncio.sleep(WARMUP)
+    if times is not None:
+        times.recording = True
     sent0, counts0, cpu0, t0 = track.sent, list(counts), cpu_seconds(pid), time.monotonic()
+    octets0, packets0 = await sent()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
+    octets1, packets1 = await sent()
+    if times is not None:
+        times.recording = False
     cpu = (cpu_seconds(pid) - cpu0) / elapsed * 100
     delivered = [(c - c0) / elapsed for c, c0 in zip(list(counts), counts0, strict=True)]
-    return (track.sent - sent0) / elapsed, delivered, cpu
+    return Window(
+        (track.sent - sent0) / elapsed,
+        delivered,
+        cpu,
+        (octets1 - octets0) * 8 / elapsed / 1e6,
+        (packets1 - packets0) / elapsed,
+    )
 
 
-async def _publish_forward(url: str, track: PatternTrack) -> Callable[[], Awaitable[Any]]:
+Publisher = tuple[Callable[[], Awaitable[Any]], SentCounters]
+"""How to close a publisher, and how to read what it has sent."""
+
+
+async def _publish_forward(
+    url: str, track: PatternTrack, times: FrameTimes | None = None
+) -> Publisher:
     from signaling.client import BridgeClient
 
     publisher = BridgeClient(url, token_for(SITES[0]), video_codecs=("video/VP8",))
     await publisher.connect()
     await publisher.publish([track])
-    return publisher.close
+    assert publisher.publish_pc is not None
+    if times is not None:
+        for sender in publisher.publish_pc.getSenders():
+            tap_sender(sender, times.on_sent)
+    return publisher.close, sent_counters(publisher.publish_pc)
 
 
-async def _publish_transcode(url: str, track: PatternTrack) -> Callable[[], Awaitable[Any]]:
+async def _latency_probe(url: str, times: FrameTimes) -> Callable[[], Awaitable[Any]]:
+    """One more subscriber, in this process, that times the publisher's frames."""
+    from signaling.client import BridgeClient
+
+    probe = BridgeClient(url, token_for(SITES[-1]))
+    probe.frame_listener = lambda _track, data: times.on_received(data)
+    await probe.connect(wait=30)
+    return probe.close
+
+
+async def _publish_transcode(
+    url: str, track: PatternTrack, times: FrameTimes | None = None
+) -> Publisher:
     pc = RTCPeerConnection()
     transceiver = pc.addTransceiver(track, direction="sendonly")
     transceiver.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
@@ -275,14 +416,16 @@ async def _publish_transcode(url: str, track: PatternTrack) -> Callable[[], Awai
     ):
         answer = (await r.json())["sdp"]
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    return pc.close
+    return pc.close, sent_counters(pc)
 
 
 async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, workers: int) -> Run:
     url = f"http://127.0.0.1:{port}"
     track = PatternTrack()
     publish = _publish_forward if mode == "forward" else _publish_transcode
-    close = await publish(url, track)
+    times = FrameTimes() if mode == "forward" else None
+    close, sent = await publish(url, track, times)
+    close_probe = await _latency_probe(url, times) if times is not None else None
     await asyncio.sleep(2)
     rss0 = rss_mb(pid)
     ctx = multiprocessing.get_context("spawn")
@@ -301,7 +444,7 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
             if not all(p.is_alive() for p in procs):
                 raise RuntimeError("a subscriber worker died")
             await asyncio.sleep(0.2)
-        published, delivered, cpu = await measure(pid, track, counts, seconds)
+        window = await measure(pid, track, counts, seconds, sent, times)
         rss = (rss_mb(pid) - rss0) / n
     finally:
         stop.set()
@@ -310,7 +453,17 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
             if proc.is_alive():
                 proc.kill()
         await close()
-    return Run(published, delivered, cpu, rss)
+        if close_probe is not None:
+            await close_probe()
+    return Run(
+        window.published_fps,
+        window.delivered_fps,
+        window.cpu_percent,
+        rss,
+        window.published_mbps,
+        window.published_packets_per_second,
+        times,
+    )
 
 
 async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
@@ -328,6 +481,15 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
             server.terminate()
             server.wait(10)
     forward, transcode = results["forward"], results["transcode"]
+    direct = await direct_latency(min(seconds, 10.0))
+    assert forward.latency is not None
+    relayed_p50, relayed_p95 = forward.latency.percentiles()
+    direct_p50, direct_p95 = direct.percentiles()
+    # What the forwarding server moved, so figures from machines (and encoders) that
+    # produce different bitrates can be compared: each subscriber receives the
+    # publisher's stream, scaled by the share of frames it was delivered.
+    delivered_share = sum(forward.delivered_fps) / n / max(forward.published_fps, 0.01)
+    mbps_per_subscriber = forward.published_mbps * delivered_share
     return {
         "subscribers": n,
         "seconds": seconds,
@@ -348,6 +510,26 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
         "transcode_published_fps": round(transcode.published_fps, 2),
         "transcode_delivered_fps_min": round(min(transcode.delivered_fps), 2),
         "rss_mb_per_subscriber": round(forward.rss_per_subscriber_mb, 2),
+        "published_mbps": round(forward.published_mbps, 3),
+        "bitrate_mbps_per_subscriber": round(mbps_per_subscriber, 3),
+        "forwarded_mbps": round(mbps_per_subscriber * n, 2),
+        "packets_per_second": round(forward.published_packets_per_second * delivered_share * n),
+        # Streams one core could forward at 1 Mbit/s each, if CPU scaled with bytes.
+        "streams_per_core_at_1mbps": round(
+            n * mbps_per_subscriber / max(forward.cpu_percent / 100, 0.0001)
+        ),
+        "transcode_published_mbps": round(transcode.published_mbps, 3),
+        # Frame time from the publisher's sender to a subscriber's receiver (one more
+        # subscriber, in the bench process) through the server, and over a direct
+        # peer connection; the difference is what the relay adds.
+        "relay_latency_ms_p50": round(relayed_p50 - direct_p50, 2),
+        "relay_latency_ms_p95": round(relayed_p95 - direct_p95, 2),
+        "relayed_latency_ms_p50": round(relayed_p50, 2),
+        "relayed_latency_ms_p95": round(relayed_p95, 2),
+        "direct_latency_ms_p50": round(direct_p50, 2),
+        "direct_latency_ms_p95": round(direct_p95, 2),
+        "latency_frames": len(forward.latency.latencies_ms),
+        "forwarding": "frame",
         "subscriber_processes": workers,
         "load_average_before": load_before,
         "load_average_after": machine_load(),

@@ -90,6 +90,7 @@ class DownTrack(PacketTrack):
             # Before the sender first reads, frames would only turn into latency.
             return
         self.counters.frames_in += 1
+        self.counters.bytes_in += len(frame.data)
         if self._needs_keyframe:
             if not frame.keyframe:
                 self.counters.frames_dropped += 1
@@ -146,6 +147,7 @@ class DownTrack(PacketTrack):
             await self._wakeup.wait()
         frame = self._queue.popleft()
         self.counters.frames_out += 1
+        self.counters.bytes_out += len(frame.data)
         return frame.data, frame.timestamp
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
+from bridge.counters import MediaTotals
 from bridge.director import Direction
 from bridge.downtrack import DownTrack
 from bridge.frames import EndpointId, FrameSink, Kind, TrackId, TrackInfo
@@ -121,6 +122,7 @@ class Hub:
         self._remembered: dict[tuple[str, EndpointRole], Patch] = {}
         self._sinks: list[FrameSink] = []
         self._presence_listeners: list[PresenceListener] = []
+        self._ended_totals = MediaTotals()
 
     # -- sinks -------------------------------------------------------------------------
 
@@ -345,12 +347,21 @@ class Hub:
     def _forget_uptrack(self, uptrack: UpTrack) -> bool:
         if self.uptracks.pop(uptrack.info.track_id, None) is None:
             return False
+        self._ended_totals.add(uptrack.totals())
         for sink in list(self._sinks):
             try:
                 sink.on_track_ended(uptrack.info)
             except Exception:
                 logger.exception("session %s: sink %r failed on track end", self.session_id, sink)
         return True
+
+    def media_totals(self) -> MediaTotals:
+        """Frame counts of every track this hub has had (metrics)."""
+        totals = MediaTotals()
+        totals.add(self._ended_totals)
+        for uptrack in self.uptracks.values():
+            totals.add(uptrack.totals())
+        return totals
 
     def wanted_uptracks(self, subscriber: EndpointId) -> list[UpTrack]:
         """Up-tracks ``subscriber`` should have m-lines for, in publication order."""

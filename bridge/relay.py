@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from bridge.counters import MediaTotals
 from bridge.errors import BridgeError
 from bridge.hub import Hub
 from core.ids import SessionId
@@ -44,6 +45,7 @@ class Relay:
         self._listeners = tuple(hub_listeners)
         self._clock = clock
         self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._released = MediaTotals()
 
     def hub(self, session_id: str, host_site: str) -> Hub:
         """The session's hub, opened now if it is not yet.
@@ -64,6 +66,14 @@ class Relay:
                     logger.exception("session %s: hub listener failed", session_id)
         return hub
 
+    def media_totals(self) -> MediaTotals:
+        """Frame counts of every track this process has relayed (metrics)."""
+        totals = MediaTotals()
+        totals.add(self._released)
+        for hub in self.hubs.values():
+            totals.add(hub.media_totals())
+        return totals
+
     async def session_opened(self, session: SessionInfo) -> None:
         """A session opened: its hub opens when its first endpoint arrives."""
         self._ended.pop(session.id, None)
@@ -77,12 +87,16 @@ class Relay:
         hub = self.hubs.pop(session.id, None)
         if hub is not None:
             await hub.end(end)
+            self._released.add(hub.media_totals())
             logger.info("session %s: hub released (%s)", session.id, end.reason)
 
     async def close(self) -> None:
         """Server shutdown: end every hub still open (the lifecycle ended the others)."""
         hubs = list(self.hubs.values())
         self.hubs.clear()
+        for hub in hubs:
+            # Counted before they end: the totals are read at the end anyway.
+            self._released.add(hub.media_totals())
         now = self._clock()
         await asyncio.gather(
             *(

@@ -17,6 +17,9 @@ do it: ``RTCRtpSender.stop()`` is irreversible (``send()`` does nothing once sta
 and an ``RTCRtpReceiver`` that heard RTCP BYE has stopped its decoder for good and only
 fires ``track`` for a transceiver whose receiver has no track yet.
 
+:func:`tap_sender` lets a benchmark see each encoded frame a sender is about to
+packetise (bench/relay.py times frames end to end by their bytes).
+
 ``tests/unit/test_aiortc_touchpoints.py`` fails when an aiortc upgrade moves any of these.
 """
 
@@ -30,6 +33,7 @@ from typing import Any
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs import depayload
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
@@ -44,6 +48,10 @@ TRANSCEIVER_SENDER_ATTR = "_RTCRtpTransceiver__sender"
 """Name-mangled sender of a transceiver (``transceiver.sender`` is read-only)."""
 TRANSCEIVER_RECEIVER_ATTR = "_RTCRtpTransceiver__receiver"
 """Name-mangled receiver of a transceiver (``transceiver.receiver`` is read-only)."""
+
+NEXT_ENCODED_FRAME_ATTR = "_next_encoded_frame"
+"""``RTCRtpSender``'s coroutine that returns the next ``RTCEncodedFrame`` (its payloads,
+already packetised) to its RTP loop, which looks it up on every frame."""
 
 FrameCallback = Callable[[RTCRtpCodecParameters, bytes, int], None]
 """Receives (codec, payload, timestamp in clock units) for every depayloaded frame."""
@@ -88,6 +96,21 @@ def tap_receiver(
     if isinstance(original, _FrameTap):
         raise RuntimeError("receiver is already tapped")
     setattr(receiver, DECODER_QUEUE_ATTR, _FrameTap(original, on_frame, on_end))
+
+
+def tap_sender(sender: RTCRtpSender, on_frame: Callable[[bytes], None]) -> None:
+    """Call ``on_frame`` with every frame ``sender`` encodes, just before it packetises
+    and sends it, as a receiver's depayloader will put it back together (the bytes a
+    :func:`tap_receiver` callback gets for the same frame)."""
+    original = getattr(sender, NEXT_ENCODED_FRAME_ATTR)
+
+    async def next_encoded_frame(codec: RTCRtpCodecParameters) -> Any:
+        frame = await original(codec)
+        if frame is not None:
+            on_frame(b"".join(depayload(codec, payload) for payload in frame.payloads))
+        return frame
+
+    setattr(sender, NEXT_ENCODED_FRAME_ATTR, next_encoded_frame)
 
 
 def media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
-from bridge.counters import TrackCounters
+from bridge.counters import MediaTotals, TrackCounters
 from bridge.downtrack import DownTrack
 from bridge.frames import EncodedFrame, EndpointId, FrameSink, Kind, TrackInfo
 from bridge.keyframes import is_keyframe
@@ -46,6 +46,7 @@ class UpTrack:
         self.counters = TrackCounters()
         """Frames in from the publisher, out to down-tracks, PLIs sent."""
         self._downtracks: dict[EndpointId, DownTrack] = {}
+        self._detached = TrackCounters()
         self._send_keyframe_request = send_keyframe_request
         self._sinks = sinks
         self._clock = clock
@@ -72,7 +73,17 @@ class UpTrack:
         downtrack = self._downtracks.pop(subscriber, None)
         if downtrack is not None:
             downtrack.end()
+            self._detached.add(downtrack.counters)
         return downtrack
+
+    def totals(self) -> MediaTotals:
+        """This track's counts and those of its down-tracks, detached ones included."""
+        totals = MediaTotals()
+        totals.up.add(self.counters)
+        totals.down.add(self._detached)
+        for downtrack in self._downtracks.values():
+            totals.down.add(downtrack.counters)
+        return totals
 
     def on_frame(self, data: bytes, timestamp: int) -> None:
         """One depayloaded frame from the publisher (on the event loop)."""
@@ -85,10 +96,12 @@ class UpTrack:
             arrival=self._clock(),
         )
         self.counters.frames_in += 1
+        self.counters.bytes_in += len(data)
         for downtrack in self._downtracks.values():
             if downtrack.forwarding:
                 downtrack.push(frame)
                 self.counters.frames_out += 1
+                self.counters.bytes_out += len(data)
         for sink in self._sinks:
             try:
                 sink.on_frame(self.info, frame)

@@ -170,3 +170,17 @@ def migrate(url_or_engine: str | Engine, branches: Sequence[Branch]) -> None:
         if isinstance(url_or_engine, str):
             engine.dispose()
     logger.info("database migrated: %s", engine.url.render_as_string(hide_password=True))
+
+
+def missing_heads(engine: Engine, branches: Sequence[Branch]) -> list[str]:
+    """Heads of ``branches`` the database has not reached (empty: every migration is in).
+
+    Raises the driver's error when the database cannot be reached.
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(branches))
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return sorted(head for head in script.get_heads() if head not in current)

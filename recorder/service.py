@@ -127,6 +127,9 @@ class Recorder:
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self.sealed_listeners: list[Callable[[Manifest], None]] = []
+        """Told of every recording sealed (webhooks); called on the event loop, must
+        not block."""
 
     async def _tell(self, session_id: str, board: Board, started_at: datetime | None) -> None:
         try:
@@ -152,6 +155,10 @@ class Recorder:
     def queue_stats(self) -> dict[str, QueueStats]:
         """Each running recording's queue (depth, bytes, lag, drops), by session id."""
         return {sid: active.worker.queue.stats() for sid, active in self._active.items()}
+
+    def dead_workers(self) -> list[str]:
+        """Sessions whose recording worker process is not running (readiness)."""
+        return [sid for sid, active in self._active.items() if not active.worker.alive]
 
     def queue_depth(self, session_id: str) -> int:
         """Messages waiting for ``session_id``'s worker (0 if not recording)."""
@@ -390,4 +397,9 @@ class Recorder:
         status = RecordingStatus.RECOVERED if recovered else RecordingStatus.COMPLETE
         await asyncio.to_thread(self.archive.close_recording, manifest, status)
         logger.info("session %s: recording sealed (%s)", manifest.session_id, state)
+        for listener in self.sealed_listeners:
+            try:
+                listener(manifest)
+            except Exception:
+                logger.exception("session %s: sealed listener failed", manifest.session_id)
         return manifest

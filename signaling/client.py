@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,9 @@ class BridgeClient:
         """Set once ``session_closed`` came and both connections are closed."""
         self.publish_pc: RTCPeerConnection | None = None
         self.subscribe_pc: RTCPeerConnection | None = None
+        self.frame_listener: Callable[[ReceivedTrack, bytes], None] | None = None
+        """Called with every encoded frame received (not when decoding); benchmarks
+        time frames with it."""
         self._welcomed = asyncio.Event()
         self._offer_lock = asyncio.Lock()
         self._pending_tracks: dict[str, dict[str, Any]] = {}
@@ -271,6 +275,8 @@ class BridgeClient:
             received.codec = codec.mimeType
             if received.keyframe is None:
                 received.keyframe = data
+            if self.frame_listener is not None:
+                self.frame_listener(received, data)
 
         def on_end() -> None:
             received.ended = True

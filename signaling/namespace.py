@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from signaling.wire import MALFORMED_EVENT
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "/bridge"
+EventObserver = Callable[[str, float], None]
+"""Told each event's name (``other`` for one with no handler) and seconds it took."""
 JOIN_TIMEOUT = 5.0
 """Longest wait for a new endpoint to be in its hub before it may publish (seconds)."""
 LEAVE_GRACE = 0.5
@@ -74,8 +77,10 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         ice_servers: tuple[IceServer, ...] = (),
         commands: Commands,
         max_message_bytes: int = 256 * 1024,
+        observe: EventObserver | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
+        self._observe = observe
         self._commands = commands
         self._secret = secret
         self._directory = directory
@@ -89,6 +94,17 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     # -- dispatch ----------------------------------------------------------------------
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
+        """Route events (timed for ``observe``: an event with no handler is ``other``)."""
+        if self._observe is None:
+            return await self._route(event, *args)
+        started = time.perf_counter()
+        try:
+            return await self._route(event, *args)
+        finally:
+            name = event if hasattr(self, f"on_{event}") else "other"
+            self._observe(name, time.perf_counter() - started)
+
+    async def _route(self, event: str, *args: Any) -> Any:
         """Route events; unknown and oversized ones get a clear ``error``."""
         sid = args[0] if args else ""
         if event == "connect" and sid in self._endpoints:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import socketio
 from aiohttp import web
+from sqlalchemy import Engine
 
 from config.settings import Settings
 from core.sessions import Directory
+from ops.webhooks import Webhooks
 from signaling.wire import SafePacket, SafeServer
 from web.accounts.setup import setup_accounts
 from web.archive.setup import setup_archive
@@ -22,6 +24,7 @@ from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
 from web.live import pages
 from web.live.directory import StoreDirectory
 from web.live.setup import setup_live
+from web.ops.setup import setup_ops
 from web.schedule.setup import make_store, setup_schedule
 
 logger = logging.getLogger(__name__)
@@ -52,14 +55,16 @@ def create_app(
     *,
     directory: Directory | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    webhooks: Callable[[Engine], Webhooks] | None = None,
 ) -> web.Application:
     """Build the application for ``settings``; nothing runs until it is started.
 
     ``directory`` answers the signaling server's questions about sessions and sites;
     by default it is the scheduler's database. ``clock`` is the wall clock the session
-    lifecycle reads (tests move it past a session's end). Parts are built in dependency order and
-    handed to each other; their start-up runs in that order and their shutdown in the
-    reverse one (the database last).
+    lifecycle reads (tests move it past a session's end); ``webhooks`` builds the sender on
+    the app's engine instead of the settings (tests shorten its timeouts). Parts are built
+    in dependency order and handed to each other; their start-up runs in that order and
+    their shutdown in the reverse one (the database last).
     """
     app = web.Application(client_max_size=settings.max_message_bytes)
     app[SETTINGS] = settings
@@ -79,7 +84,18 @@ def create_app(
     app[SIO] = sio
     setup_accounts(app, store.engine)
     recorder = setup_archive(app, engine=store.engine)
-    setup_live(app, store, recorder, clock=clock)
+    hooks = setup_ops(
+        app, store.engine, recorder, webhooks=webhooks(store.engine) if webhooks else None
+    )
+    setup_live(
+        app,
+        store,
+        recorder,
+        clock=clock,
+        session_listeners=hooks.session_listeners,
+        hub_listeners=hooks.hub_listeners,
+        observe=hooks.observe,
+    )
     setup_schedule(app, store)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

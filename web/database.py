@@ -6,10 +6,11 @@ from sqlalchemy import Engine
 
 from accounts.db import BRANCH as ACCOUNTS_BRANCH
 from core.db import migrate
+from ops.db import BRANCH as OPS_BRANCH
 from recorder.db import BRANCH as RECORDER_BRANCH
 from sessions.db import BRANCH as SESSIONS_BRANCH
 
-BRANCHES = (SESSIONS_BRANCH, RECORDER_BRANCH, ACCOUNTS_BRANCH)
+BRANCHES = (SESSIONS_BRANCH, RECORDER_BRANCH, ACCOUNTS_BRANCH, OPS_BRANCH)
 """Every part with tables; ``reception-bridge migrate`` brings each to its head."""
 
 

@@ -27,7 +27,7 @@ from core.db import make_engine
 from core.ids import SessionId, SiteId
 from core.sessions import MemoryDirectory, SessionInfo, SessionState
 from recorder.integrity import verify_folder
-from recorder.manifest import RecordingState, read_manifest
+from recorder.manifest import RecordingState, read_manifest, write_manifest
 from recorder.models import AppendOnlyError, AuditEntry
 from recorder.service import MAX_RESTARTS
 from recorder.sink import RecordingSink
@@ -170,6 +170,32 @@ async def test_recording_files_manifest_and_search(world: World, ffprobe_path: s
     # A clerk of a site that took no part finds nothing.
     response = await world.client.get("/api/archive/recordings?case=12/2026", headers=OTHER_CLERK)
     assert (await response.json())["recordings"] == []
+
+
+async def test_detail_shows_the_gaps_the_manifest_records(world: World) -> None:
+    """A clerk sees where frames were dropped on the way to the files. The recorder
+    writes gaps into the manifest (tests/integration/test_recorder_stall.py makes real
+    ones); the detail reads them from there."""
+    url = f"/api/archive/recordings/{SESSION}"
+    response = await world.client.get(url, headers=CLERK)
+    assert response.status == 200
+    assert (await response.json())["gaps"] == []
+    manifest = read_manifest(world.folder)
+    track = manifest.files[0].tracks[0]
+    gap = manifest.add_gap(manifest.files[0].site, track.track_id, track.kind, 1200, 1900, 21, 9000)
+    write_manifest(world.folder, manifest)
+    response = await world.client.get(url, headers=CLERK)
+    assert (await response.json())["gaps"] == [
+        {
+            "file": gap.file,
+            "site": "tw-hanoi",
+            "kind": track.kind,
+            "from_ms": 1200,
+            "to_ms": 1900,
+            "frames": 21,
+        }
+    ]
+    assert gap.file == manifest.files[0].name
 
 
 async def test_playback_with_ranges_and_refusals(world: World) -> None:

@@ -289,6 +289,11 @@ ACCESS: dict[tuple[str, str], frozenset[Any]] = {
     ),
     ("GET", "/api/archive/audit"): ADMIN,
     ("POST", "/api/archive/verify"): ADMIN,
+    # Operations: a scraper may also send RB_METRICS_TOKEN (tests/integration/test_ops.py).
+    ("GET", "/metrics"): ADMIN,
+    ("GET", "/healthz"): ANYONE,
+    ("GET", "/readyz"): ANYONE,
+    ("GET", "/api/webhooks/deliveries"): ADMIN,
 }
 SOCKET_IO = {("GET", "/socket.io/"), ("POST", "/socket.io/"), ("OPTIONS", "/socket.io/")}
 """Engine.IO's own routes: the media path admits by token in its handshake, per event

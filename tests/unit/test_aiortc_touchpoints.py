@@ -211,3 +211,39 @@ async def test_an_m_line_goes_inactive_and_carries_a_new_track_on_the_same_mid()
     finally:
         await relay.close()
         await client.close()
+
+
+async def test_sender_frames_can_be_tapped_as_the_receiver_reassembles_them() -> None:
+    """tap_sender's bytes equal tap_receiver's for the same frames, over a real call."""
+    from aiortc.mediastreams import VideoStreamTrack
+
+    assert "enc_frame = await self._next_encoded_frame(codec)" in inspect.getsource(
+        RTCRtpSender._run_rtp
+    )
+    sender_pc, receiver_pc = RTCPeerConnection(), RTCPeerConnection()
+    sent: list[bytes] = []
+    received: list[bytes] = []
+    first = asyncio.Event()
+
+    @receiver_pc.on("track")
+    def on_track(track: Any) -> None:
+        transceiver = next(t for t in receiver_pc.getTransceivers() if t.receiver.track is track)
+
+        def on_frame(codec: Any, data: bytes, timestamp: int) -> None:
+            received.append(data)
+            if len(received) >= 5:
+                first.set()
+
+        rtc_internals.tap_receiver(transceiver.receiver, on_frame, lambda: None)
+
+    transceiver = sender_pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+    transceiver.setCodecPreferences(rtc_internals.codec_preferences("video", ["video/VP8"]))
+    rtc_internals.tap_sender(transceiver.sender, sent.append)
+    await sender_pc.setLocalDescription(await sender_pc.createOffer())
+    await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+    await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+    await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+    await asyncio.wait_for(first.wait(), 20)
+    await sender_pc.close()
+    await receiver_pc.close()
+    assert received[:5] and all(frame in sent for frame in received[:5])

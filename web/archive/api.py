@@ -143,7 +143,32 @@ async def search(request: web.Request, attempt: Attempt) -> web.Response:
 async def recording_detail(request: web.Request, attempt: Attempt) -> web.Response:
     archive_claims(request, attempt)
     recording = await _visible_recording(request, attempt)
-    return web.json_response(recording.as_dict())
+    body = recording.as_dict()
+    body["gaps"] = await asyncio.to_thread(_gaps, request, recording.session_id)
+    return web.json_response(body)
+
+
+def _gaps(request: web.Request, session_id: str) -> list[dict[str, Any]]:
+    """Where frames were dropped before they reached the files (the recorder's queue was
+    full, or its worker died), so that a clerk knows the picture stands still there and
+    why. A recording without a manifest yet (still being written) has none to show."""
+    storage = request.app[ARCHIVE].storage
+    manifest_path = storage.local_path(f"{RECORDINGS}/{session_id}/{MANIFEST_NAME}")
+    try:
+        manifest = read_manifest(manifest_path.parent)
+    except FileNotFoundError:
+        return []
+    return [
+        {
+            "file": gap.file,
+            "site": gap.site,
+            "kind": gap.kind,
+            "from_ms": gap.from_ms,
+            "to_ms": gap.to_ms,
+            "frames": gap.frames,
+        }
+        for gap in manifest.gaps
+    ]
 
 
 @routes.get("/api/archive/recordings/{recording}/files/{name}")

@@ -16,6 +16,7 @@ from config.settings import load_settings
 from core.db import make_engine
 from recorder.archive import Archive
 from recorder.audit import AuditLog
+from recorder.framequeue import MiB, QueueLimits
 from recorder.integrity import verify_all
 from recorder.isolation import IsolatedRunner
 from recorder.service import RECORDINGS, Recorder
@@ -36,6 +37,13 @@ def archive_root(data_dir: Path) -> Path:
     return data_dir / ARCHIVE_FOLDER
 
 
+def queue_limits(megabytes: int) -> QueueLimits:
+    """Each recording's queue bound (``RB_RECORDER_QUEUE_MB``); audio keeps its share of
+    512 KiB, or a quarter of a smaller bound."""
+    total = megabytes * MiB
+    return QueueLimits(max_bytes=total, audio_bytes=min(512 * 1024, total // 4))
+
+
 def setup_archive(app: web.Application, *, engine: Engine | None = None) -> Recorder:
     """Register the archive's routes and build the recorder; needs SETTINGS set.
 
@@ -50,7 +58,13 @@ def setup_archive(app: web.Application, *, engine: Engine | None = None) -> Reco
     storage = LocalStorage(archive_root(settings.data_dir))
     runner = IsolatedRunner()
     archive = Archive(engine)
-    recorder = Recorder(storage.root, archive, runner, record_on_open=settings.record_on_open)
+    recorder = Recorder(
+        storage.root,
+        archive,
+        runner,
+        record_on_open=settings.record_on_open,
+        queue_limits=queue_limits(settings.recorder_queue_mb),
+    )
     services = ArchiveServices(
         archive=archive,
         audit=AuditLog(engine),

@@ -6,19 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from bridge.hub import Hub
-from bridge.relay import Relay
-from core.sessions import Directory, SessionEnd, SessionInfo, SessionState
+from bridge.relay import HubListener, Relay
+from core.sessions import Directory, SessionEnd, SessionInfo, SessionListener, SessionState
 from recorder.service import Recorder
 from sessions.lifecycle import Lifecycle
 from sessions.store import Store
 from signaling.commands import Commands
-from signaling.namespace import BridgeNamespace
+from signaling.namespace import BridgeNamespace, EventObserver
 from web.keys import DIRECTORY, LIFECYCLE, RELAY, SECRET, SETTINGS, SIO
 from web.live.memory import ReturnMemory
 
@@ -80,16 +80,22 @@ def setup_live(
     recorder: Recorder,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    session_listeners: Sequence[SessionListener] = (),
+    hub_listeners: Sequence[HubListener] = (),
+    observe: EventObserver | None = None,
 ) -> None:
     """Build the live part; needs SETTINGS, SECRET, DIRECTORY and SIO set. Sessions past
     their end are closed while the app runs; on shutdown every session's live part ends
-    through the lifecycle (recordings sealed, endpoints told, connections closed)."""
+    through the lifecycle (recordings sealed, endpoints told, connections closed).
+
+    ``session_listeners`` hear of sessions after the recorder and the relay (webhooks),
+    ``hub_listeners`` of every new hub; ``observe`` times Socket.IO events (metrics)."""
     settings = app[SETTINGS]
     record_when_open = RecordWhenOpen(recorder, app[DIRECTORY])
-    relay = Relay([record_when_open])
+    relay = Relay([record_when_open, *hub_listeners])
     lifecycle = Lifecycle(
         store,
-        [RecordingHook(recorder, relay), relay, ReturnMemory()],
+        [RecordingHook(recorder, relay), relay, ReturnMemory(), *session_listeners],
         grace=timedelta(minutes=settings.close_grace_minutes),
         clock=clock,
     )
@@ -100,6 +106,7 @@ def setup_live(
         commands=Commands(recorder, lifecycle),
         ice_servers=settings.ice_servers,
         max_message_bytes=settings.max_message_bytes,
+        observe=observe,
     )
     sio = app[SIO]
     sio.eio.max_http_buffer_size = settings.max_message_bytes * HARD_LIMIT_FACTOR

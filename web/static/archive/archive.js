@@ -24,6 +24,10 @@ addMessages({
     "player.file": "Tệp ghi", "player.chapters": "Vụ việc trong phiên (chương)",
     "player.file.label": "{site} – phần {part} ({seconds} giây)",
     "chapter": "{time} – vụ việc {number}: {text}",
+    "player.gaps": "Đoạn ghi bị thiếu",
+    "player.gaps.help": "Ở các đoạn này máy ghi không kịp nhận hình hoặc tiếng (hàng đợi đầy hoặc tiến trình ghi bị dừng); hình đứng yên trong đoạn thiếu.",
+    "gap": "{from} – {to}: thiếu {kind} của {site} ({frames} khung)",
+    "gap.video": "hình", "gap.audio": "tiếng",
     "export.title": "Trích xuất", "export.case": "Theo vụ việc", "export.start": "hoặc từ giây",
     "export.end": "đến giây", "export.reason": "Lý do (bắt buộc)", "export.extract": "Trích đoạn",
     "export.compose": "Ghép các điểm cầu thành một tệp", "export.none": "— chọn —",
@@ -64,6 +68,10 @@ addMessages({
     "player.file": "File", "player.chapters": "Cases in this session (chapters)",
     "player.file.label": "{site} – part {part} ({seconds} s)",
     "chapter": "{time} – case {number}: {text}",
+    "player.gaps": "Gaps in the recording",
+    "player.gaps.help": "Here the recorder could not keep up with the picture or sound (its queue was full or its worker stopped); the picture stands still over a gap.",
+    "gap": "{from} – {to}: {kind} of {site} missing ({frames} frames)",
+    "gap.video": "video", "gap.audio": "audio",
     "export.title": "Export", "export.case": "One case", "export.start": "or from second",
     "export.end": "to second", "export.reason": "Reason (required)", "export.extract": "Extract",
     "export.compose": "Compose all sites into one file", "export.none": "— choose —",
@@ -205,6 +213,22 @@ function renderDetail() {
     item.append(button);
     chapters.append(item);
   }
+  const gaps = current.gaps ?? [];
+  $("gaps-box").hidden = gaps.length === 0;
+  $("gaps").replaceChildren(
+    ...gaps.map((gap) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = t("gap", {
+        from: clock(gap.from_ms), to: clock(gap.to_ms), kind: t(`gap.${gap.kind}`),
+        site: gap.site, frames: gap.frames,
+      });
+      button.addEventListener("click", () => seek(gap.from_ms));
+      item.append(button);
+      return item;
+    }),
+  );
   const cases = $("extract").elements.case_number;
   cases.replaceChildren(new Option(t("export.none"), ""));
   for (const number of current.cases) cases.add(new Option(number, number));

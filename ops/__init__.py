@@ -1,0 +1,1 @@
+"""Operations: signed webhooks to other systems and their delivery log."""

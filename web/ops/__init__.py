@@ -1,0 +1,1 @@
+"""Operations in the app: /metrics, /healthz, /readyz and the webhooks' wiring."""
