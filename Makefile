@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PYDIRS := core bridge signaling sessions recorder config web tests bench accounts ops
+PYDIRS := core bridge signaling sessions recorder config cluster web tests bench accounts ops book
 
 .PHONY: serve test lint format system-deps clean
 

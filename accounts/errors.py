@@ -45,6 +45,17 @@ class UserExists(AccountError):
         super().__init__("user_exists", f"a user named {name!r} exists already")
 
 
+class LastAdministrator(AccountError):
+    """The change would leave no enabled administrator (``last_administrator``): the
+    last one cannot be disabled nor lose the role; nobody could administer then."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            "last_administrator",
+            f"{name!r} is the last enabled administrator: add or enable another first",
+        )
+
+
 class LoginRefused(AccountError):
     """A sign-in or password check failed.
 

@@ -84,6 +84,23 @@ class SignInSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
 
 
+class NameFailures(Base):
+    """Wrong sign-ins under a name no account has, counted and locked like an account's,
+    so that the answers never tell an unknown name from a known one.
+
+    The name is not kept (it is often a password typed in the wrong field): ``key`` is an
+    argon2 digest of it with the sign-in hasher's parameters (computed instead of the
+    check a known name costs, so both take the same time).
+    """
+
+    __tablename__ = "acc_name_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class AccountEvent(Base):
     """One line of the append-only account log: sign-ins, lockouts, administration."""
 

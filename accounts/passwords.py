@@ -12,11 +12,14 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import hash_secret_raw
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DB
 
 from accounts.errors import LoginCode, LoginRefused
-from accounts.models import User
-from accounts.rules import NAME_PATTERN, new_token
+from accounts.models import NameFailures, User
+from accounts.rules import NAME_PATTERN
 from accounts.store import AccountStore, is_locked, user_view
 from accounts.values import EventKind, UserView
 
@@ -26,6 +29,8 @@ LOCK_AFTER = 5
 """Wrong passwords in a row that lock an account."""
 LOCK_FOR = timedelta(minutes=15)
 """How long a locked account refuses every sign-in."""
+NAME_SALT = b"reception-bridge:unknown-name"
+"""Salt of the digest an unknown name is counted under (not secret: the cost is)."""
 
 
 class PasswordCheck:
@@ -34,12 +39,24 @@ class PasswordCheck:
     def __init__(self, store: AccountStore, hasher: PasswordHasher) -> None:
         self._store = store
         self._hasher = hasher
-        # Checked against when the name is unknown, so that answer takes as long as a
-        # wrong password (same hasher, same parameters).
-        self._dummy_hash = hasher.hash(new_token())
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
+
+    def _name_key(self, name: str) -> str:
+        """An unknown name's digest: argon2 with the hasher's own parameters, so it
+        costs what checking a known name's password costs."""
+        hasher = self._hasher
+        raw = hash_secret_raw(
+            name.encode(),
+            NAME_SALT,
+            time_cost=hasher.time_cost,
+            memory_cost=hasher.memory_cost,
+            parallelism=hasher.parallelism,
+            hash_len=32,
+            type=hasher.type,
+        )
+        return raw.hex()
 
     def _matches(self, password_hash: str, password: str) -> bool:
         try:
@@ -67,16 +84,12 @@ class PasswordCheck:
             seen_hash = found.password_hash if found else None
             locked = found is not None and is_locked(found, now)
         if seen_hash is None:
-            self._matches(self._dummy_hash, password)
-            with self._store.write() as db:
-                # The name typed is not kept: it is often a password typed in the wrong
-                # field.
-                self._store.event(
-                    db, "", EventKind.LOGIN_FAILED, remote=remote, detail=f"{purpose}: unknown name"
-                )
-            logger.info("%s refused from %s: unknown user name", purpose, remote or "?")
-            raise LoginRefused("bad_credentials")
+            refusal = self._unknown_name(name, now, remote=remote, purpose=purpose)
+            logger.info("%s refused from %s: unknown name (%s)", purpose, remote or "?", refusal)
+            raise LoginRefused(refusal)
         if locked:
+            # The check is made anyway: a locked name answers as slowly as any other.
+            self._matches(seen_hash, password)
             with self._store.write() as db:
                 self._store.event(
                     db, name, EventKind.LOGIN_FAILED, remote=remote, detail=f"{purpose}: locked"
@@ -111,6 +124,58 @@ class PasswordCheck:
                 return user_view(user, self._store.clock())
         logger.info("%s refused for %s from %s: %s", purpose, name, remote or "?", code)
         raise LoginRefused(code)
+
+    def _unknown_name(self, name: str, now: datetime, *, remote: str, purpose: str) -> LoginCode:
+        """A sign-in under a name no account has: answered, counted, locked and logged as
+        a wrong password of an account would be (the events name no account)."""
+        key = self._name_key(name)
+        for attempt in (1, 2):
+            try:
+                with self._store.write() as db:
+                    row = db.scalars(
+                        select(NameFailures).where(NameFailures.key == key).with_for_update()
+                    ).first()
+                    if row is None:
+                        row = NameFailures(key=key, failed_attempts=0, last_failed_at=now)
+                        db.add(row)
+                    return self._count_name_failure(db, row, now, remote=remote, purpose=purpose)
+            except IntegrityError:
+                # Another server counted the same name's first failure at the same moment.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _count_name_failure(
+        self, db: DB, row: NameFailures, now: datetime, *, remote: str, purpose: str
+    ) -> LoginCode:
+        row.last_failed_at = now
+        if row.locked_until is not None and now < row.locked_until:
+            self._store.event(
+                db, "", EventKind.LOGIN_FAILED, remote=remote, detail=f"{purpose}: locked"
+            )
+            return "locked"
+        row.failed_attempts += 1
+        self._store.event(
+            db,
+            "",
+            EventKind.LOGIN_FAILED,
+            remote=remote,
+            detail=f"{purpose}: wrong password ({row.failed_attempts} in a row)",
+        )
+        if row.failed_attempts < LOCK_AFTER:
+            return "bad_credentials"
+        until = now + LOCK_FOR
+        row.failed_attempts = 0
+        row.locked_until = until
+        self._store.event(
+            db,
+            "",
+            EventKind.LOCKED,
+            remote=remote,
+            detail=f"{LOCK_AFTER} wrong passwords in a row; locked until {until.isoformat()}",
+        )
+        logger.warning("an unknown user name locked after %d wrong passwords", LOCK_AFTER)
+        return "locked"
 
     def _refusal(
         self, db: DB, user: User, now: datetime, *, matches: bool, remote: str, purpose: str

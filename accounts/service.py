@@ -16,7 +16,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DB
 
-from accounts.errors import InvalidAccountInput, LoginRefused, UserExists
+from accounts.errors import InvalidAccountInput, LastAdministrator, LoginRefused, UserExists
 from accounts.models import AccountEvent, SignInSession, User, UserRole
 from accounts.passwords import PasswordCheck
 from accounts.rules import (
@@ -120,9 +120,13 @@ class Accounts:
         return view, password
 
     def disable(self, name: str, *, by: str, remote: str = "") -> UserView:
-        """Refuse the account every sign-in and end its sessions at once."""
+        """Refuse the account every sign-in and end its sessions at once.
+
+        :class:`LastAdministrator` for the last enabled administrator."""
         with self._store.write() as db:
             user = self._store.locked_user(db, name)
+            if not user.disabled:
+                self._keep_an_administrator(db, user)
             ended = self._store.end_sessions(db, name)
             if not user.disabled:
                 user.disabled = True
@@ -160,11 +164,15 @@ class Accounts:
     def set_roles(
         self, name: str, roles: Iterable[Role | str], *, by: str, remote: str = ""
     ) -> UserView:
-        """Replace the account's roles; open sessions see the new roles at once."""
+        """Replace the account's roles; open sessions see the new roles at once.
+
+        :class:`LastAdministrator` if the last enabled administrator would lose the role."""
         role_set = check_roles(roles)
         with self._store.write() as db:
             user = self._store.locked_user(db, name)
             before = user.role_set
+            if Role.ADMINISTRATOR in before and Role.ADMINISTRATOR not in role_set:
+                self._keep_an_administrator(db, user)
             if before != role_set:
                 user.roles = [UserRole(role=r) for r in sorted(role_set)]
                 self._store.event(
@@ -179,6 +187,23 @@ class Accounts:
             view = user_view(user, self._store.clock())
         logger.info("roles of user %s set to %s by %s", name, _role_list(role_set), by)
         return view
+
+    @staticmethod
+    def _keep_an_administrator(db: DB, user: User) -> None:
+        """Refuse to take ``user`` out of administration if nobody else is left in it.
+
+        The enabled administrators' rows are locked until the transaction ends, so two
+        administrators disabling each other at once cannot both succeed."""
+        if user.disabled or Role.ADMINISTRATOR not in user.role_set:
+            return
+        admins = db.scalars(
+            select(User.name)
+            .join(UserRole, UserRole.user_name == User.name)
+            .where(UserRole.role == Role.ADMINISTRATOR, User.disabled.is_(False))
+            .with_for_update(of=User)
+        ).all()
+        if set(admins) <= {user.name}:
+            raise LastAdministrator(user.name)
 
     def get_user(self, name: str) -> UserView | None:
         with self._store.read() as db:

@@ -1,10 +1,14 @@
-"""Relay benchmark: encoded-frame forwarding against aiortc's MediaRelay (decode + encode).
+"""Relay benchmark: frame- and packet-level forwarding against aiortc's MediaRelay.
 
-    python -m bench.relay --subscribers 16 --seconds 20
+    python -m bench.relay --subscribers 16 --seconds 20 [--modes frame,packet,transcode]
 
-Starts a server process (the real app in forward mode; a bench-only MediaRelay server
-for the baseline), then one 640x480 VP8 publisher and N subscribers that count
-encoded frames without decoding, in this process. Server CPU comes from
+For each mode, starts a server process (the real app with ``RB_FORWARDING`` frame or
+packet; a bench-only MediaRelay server, decode + encode, for the baseline), then one
+640x480 VP8 publisher in this process and N subscribers in worker processes. The
+subscribers are light: real aiortc connections (ICE, DTLS-SRTP, RTCP) whose receivers
+only count complete frames (every packet from a frame's first to its marker arrived,
+no sequence gap), without jitter buffer or depacketising, so 32 of them fit on the
+machine beside the server. Server CPU comes from
 /proc/<pid>/stat. Prints one JSON object, with the bitrate the publisher sent and the
 relay forwarded (figures from machines whose encoders make other bitrates compare through
 ``streams_per_core_at_1mbps``), and the latency the relay adds to a frame
@@ -38,7 +42,7 @@ from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
-from bridge.rtc_internals import codec_preferences, tap_receiver, tap_sender
+from bridge.rtc_internals import codec_preferences, tap_receiver, tap_rtp, tap_sender
 
 SESSION = "bench"
 SITES = ["tw-hanoi", *[f"site-{i}" for i in range(64)]]
@@ -147,8 +151,8 @@ async def direct_latency(seconds: float) -> FrameTimes:
 # -- server side -------------------------------------------------------------------------
 
 
-def serve_forward(port: int) -> None:
-    """The real app: /bridge signaling and the forwarding relay."""
+def serve_forward(port: int, forwarding: str) -> None:
+    """The real app: /bridge signaling and the relay, forwarding frames or packets."""
     from config.settings import Settings
     from core.ids import SessionId, SiteId
     from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
@@ -167,7 +171,10 @@ def serve_forward(port: int) -> None:
     directory = MemoryDirectory([session], [SiteInfo(SiteId(s), s) for s in SITES])
     data = Path(os.environ.get("TMPDIR", "/tmp")) / f"rb-bench-{port}"
     app = create_app(
-        Settings(port=port, secret=SECRET, data_dir=data, record_on_open=False), directory=directory
+        Settings(
+            port=port, secret=SECRET, data_dir=data, record_on_open=False, forwarding=forwarding
+        ),
+        directory=directory,
     )
     web.run_app(app, host="127.0.0.1", port=port, print=None)
 
@@ -268,18 +275,51 @@ async def wait_port(port: int) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
+class FrameCounter:
+    """Counts the frames whose packets all arrived (no sequence gap from the packet after
+    the previous frame's marker to this frame's marker), from RTP packets alone."""
+
+    def __init__(self) -> None:
+        self.complete = 0
+        self.packets = 0
+        self._last: int | None = None
+        self._whole = False
+
+    def on_packet(self, seq: int, _timestamp: int, marker: int, _payload: bytes) -> None:
+        self.packets += 1
+        if self._last is not None and (seq - self._last) & 0xFFFF != 1:
+            self._whole = False
+        self._last = seq
+        if marker:
+            self.complete += self._whole
+            self._whole = True
+
+
+def count_frames(pc: RTCPeerConnection, track: MediaStreamTrack) -> FrameCounter:
+    """Replace ``track``'s receiver handling with a :class:`FrameCounter`."""
+    counter = FrameCounter()
+    transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+    tap_rtp(transceiver.receiver, counter.on_packet, lambda _ntp, _rtp: None, light=True)
+    return counter
+
+
 def counting_pc(counts: Any, index: int) -> RTCPeerConnection:
     pc = RTCPeerConnection()
+    counters: list[FrameCounter] = []
 
     @pc.on("track")
     def on_track(track: MediaStreamTrack) -> None:
-        transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
+        counters.append(count_frames(pc, track))
 
-        def on_frame(_codec: Any, _data: bytes, _ts: int) -> None:
-            counts[index] += 1
+    async def publish_counts() -> None:
+        while True:
+            counts[index] = sum(c.complete for c in counters)
+            await asyncio.sleep(0.05)
 
-        tap_receiver(transceiver.receiver, on_frame, lambda: None)
-
+    task = asyncio.ensure_future(publish_counts())
+    pc.on(
+        "connectionstatechange", lambda: task.cancel() if pc.connectionState == "closed" else None
+    )
     return pc
 
 
@@ -295,14 +335,28 @@ async def _subscribe_forward(
 ) -> None:
     from signaling.client import BridgeClient
 
-    clients = [BridgeClient(url, token_for(SITES[i + 1])) for i in indices]
+    class LightClient(BridgeClient):
+        """Counts complete frames from RTP packets instead of reassembling them."""
+
+        counters: list[FrameCounter]
+
+        def _on_track(self, track: MediaStreamTrack) -> None:
+            super()._on_track(track)
+            assert self.subscribe_pc is not None
+            self.counters.append(count_frames(self.subscribe_pc, track))
+
+    clients = []
+    for i in indices:
+        client = LightClient(url, token_for(SITES[i + 1]))
+        client.counters = []
+        clients.append(client)
     for client in clients:
         await client.connect(wait=30)
         with ready.get_lock():
             ready.value += 1
     while not stop.is_set():
         for i, client in zip(indices, clients, strict=True):
-            counts[i] = client.frames_from(SITES[0], "video")
+            counts[i] = sum(c.complete for c in client.counters)
         await asyncio.sleep(0.05)
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
@@ -332,7 +386,7 @@ def subscriber_worker(
 ) -> None:
     """A process holding some of the subscribers (one Python process cannot receive
     16 streams and publish one on a loaded 2-core machine without dropping packets)."""
-    run = _subscribe_forward if mode == "forward" else _subscribe_transcode
+    run = _subscribe_transcode if mode == "transcode" else _subscribe_forward
     asyncio.run(run(url, indices, counts, ready, stop))
 
 
@@ -422,8 +476,8 @@ async def _publish_transcode(
 async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, workers: int) -> Run:
     url = f"http://127.0.0.1:{port}"
     track = PatternTrack()
-    publish = _publish_forward if mode == "forward" else _publish_transcode
-    times = FrameTimes() if mode == "forward" else None
+    publish = _publish_transcode if mode == "transcode" else _publish_forward
+    times = None if mode == "transcode" else FrameTimes()
     close, sent = await publish(url, track, times)
     close_probe = await _latency_probe(url, times) if times is not None else None
     await asyncio.sleep(2)
@@ -466,12 +520,70 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
     )
 
 
-async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
+def forwarding_figures(
+    run: Run, transcode: Run | None, direct: FrameTimes, n: int
+) -> dict[str, Any]:
+    """What one forwarding mode's run shows, normalised to the bitrate it moved."""
+    assert run.latency is not None
+    relayed_p50, relayed_p95 = run.latency.percentiles()
+    direct_p50, direct_p95 = direct.percentiles()
+    # What the forwarding server moved, so figures from machines (and encoders) that
+    # produce different bitrates can be compared: each subscriber receives the
+    # publisher's stream, scaled by the share of frames it was delivered.
+    delivered_share = sum(run.delivered_fps) / n / max(run.published_fps, 0.01)
+    mbps_per_subscriber = run.published_mbps * delivered_share
+    out: dict[str, Any] = {
+        "published_fps": round(run.published_fps, 2),
+        "delivered_fps_min": round(min(run.delivered_fps), 2),
+        "delivered_fps_mean": round(sum(run.delivered_fps) / n, 2),
+        "delivered_share": round(delivered_share, 4),
+        "server_cpu_percent": round(run.cpu_percent, 1),
+        "cpu_per_subscriber": round(run.cpu_percent / n, 2),
+        "rss_mb_per_subscriber": round(run.rss_per_subscriber_mb, 2),
+        "published_mbps": round(run.published_mbps, 3),
+        "bitrate_mbps_per_subscriber": round(mbps_per_subscriber, 3),
+        "forwarded_mbps": round(mbps_per_subscriber * n, 2),
+        "packets_per_second": round(run.published_packets_per_second * delivered_share * n),
+        # Server CPU time per packet it forwarded (fixed costs included): the figure that
+        # depends least on how loaded the machine was.
+        "cpu_us_per_forwarded_packet": round(
+            run.cpu_percent
+            / 100
+            * 1e6
+            / max(run.published_packets_per_second * delivered_share * n, 1),
+            1,
+        ),
+        # Streams one core could forward at 1 Mbit/s each, if CPU scaled with bytes.
+        "streams_per_core_at_1mbps": round(
+            n * mbps_per_subscriber / max(run.cpu_percent / 100, 0.0001)
+        ),
+        # Frame time from the publisher's sender to a subscriber's receiver (one more
+        # subscriber, in the bench process) through the server, and over a direct
+        # peer connection; the difference is what the relay adds.
+        "relay_latency_ms_p50": round(relayed_p50 - direct_p50, 2),
+        "relay_latency_ms_p95": round(relayed_p95 - direct_p95, 2),
+        "relayed_latency_ms_p50": round(relayed_p50, 2),
+        "relayed_latency_ms_p95": round(relayed_p95, 2),
+        "latency_frames": len(run.latency.latencies_ms),
+    }
+    if transcode is not None:
+        out["ratio"] = round(transcode.cpu_percent / max(run.cpu_percent, 0.01), 1)
+        # CPU per delivered frame, transcode over forward: fair when the transcoding
+        # server cannot keep up and delivers fewer frames than were published.
+        out["ratio_per_delivered_frame"] = round(
+            (transcode.cpu_percent / max(sum(transcode.delivered_fps), 0.01))
+            / (max(run.cpu_percent, 0.01) / max(sum(run.delivered_fps), 0.01)),
+            1,
+        )
+    return out
+
+
+async def bench(n: int, seconds: float, workers: int, modes: list[str]) -> dict[str, Any]:
     from tests.conftest import free_port
 
     results: dict[str, Run] = {}
     load_before = machine_load()
-    for mode in ("forward", "transcode"):
+    for mode in modes:
         port = free_port()
         server = start_server(mode, port)
         try:
@@ -480,61 +592,32 @@ async def bench(n: int, seconds: float, workers: int) -> dict[str, Any]:
         finally:
             server.terminate()
             server.wait(10)
-    forward, transcode = results["forward"], results["transcode"]
     direct = await direct_latency(min(seconds, 10.0))
-    assert forward.latency is not None
-    relayed_p50, relayed_p95 = forward.latency.percentiles()
     direct_p50, direct_p95 = direct.percentiles()
-    # What the forwarding server moved, so figures from machines (and encoders) that
-    # produce different bitrates can be compared: each subscriber receives the
-    # publisher's stream, scaled by the share of frames it was delivered.
-    delivered_share = sum(forward.delivered_fps) / n / max(forward.published_fps, 0.01)
-    mbps_per_subscriber = forward.published_mbps * delivered_share
-    return {
-        "subscribers": n,
-        "seconds": seconds,
-        "published_fps": round(forward.published_fps, 2),
-        "delivered_fps_min": round(min(forward.delivered_fps), 2),
-        "delivered_fps_mean": round(sum(forward.delivered_fps) / n, 2),
-        "server_cpu_percent_forward": round(forward.cpu_percent, 1),
-        "server_cpu_percent_transcode": round(transcode.cpu_percent, 1),
-        "ratio": round(transcode.cpu_percent / max(forward.cpu_percent, 0.01), 1),
-        "forward_cpu_per_subscriber": round(forward.cpu_percent / n, 2),
-        # CPU per delivered frame, transcode over forward: fair when the transcoding
-        # server cannot keep up and delivers fewer frames than were published.
-        "ratio_per_delivered_frame": round(
-            (transcode.cpu_percent / max(sum(transcode.delivered_fps), 0.01))
-            / (max(forward.cpu_percent, 0.01) / max(sum(forward.delivered_fps), 0.01)),
-            1,
-        ),
-        "transcode_published_fps": round(transcode.published_fps, 2),
-        "transcode_delivered_fps_min": round(min(transcode.delivered_fps), 2),
-        "rss_mb_per_subscriber": round(forward.rss_per_subscriber_mb, 2),
-        "published_mbps": round(forward.published_mbps, 3),
-        "bitrate_mbps_per_subscriber": round(mbps_per_subscriber, 3),
-        "forwarded_mbps": round(mbps_per_subscriber * n, 2),
-        "packets_per_second": round(forward.published_packets_per_second * delivered_share * n),
-        # Streams one core could forward at 1 Mbit/s each, if CPU scaled with bytes.
-        "streams_per_core_at_1mbps": round(
-            n * mbps_per_subscriber / max(forward.cpu_percent / 100, 0.0001)
-        ),
-        "transcode_published_mbps": round(transcode.published_mbps, 3),
-        # Frame time from the publisher's sender to a subscriber's receiver (one more
-        # subscriber, in the bench process) through the server, and over a direct
-        # peer connection; the difference is what the relay adds.
-        "relay_latency_ms_p50": round(relayed_p50 - direct_p50, 2),
-        "relay_latency_ms_p95": round(relayed_p95 - direct_p95, 2),
-        "relayed_latency_ms_p50": round(relayed_p50, 2),
-        "relayed_latency_ms_p95": round(relayed_p95, 2),
-        "direct_latency_ms_p50": round(direct_p50, 2),
-        "direct_latency_ms_p95": round(direct_p95, 2),
-        "latency_frames": len(forward.latency.latencies_ms),
-        "forwarding": "frame",
-        "subscriber_processes": workers,
-        "load_average_before": load_before,
-        "load_average_after": machine_load(),
-        "cpus": os.cpu_count(),
-    }
+    transcode = results.get("transcode")
+    out: dict[str, Any] = {"subscribers": n, "seconds": seconds}
+    for mode in ("frame", "packet"):
+        if mode in results:
+            out[mode] = forwarding_figures(results[mode], transcode, direct, n)
+    if transcode is not None:
+        out["transcode"] = {
+            "server_cpu_percent": round(transcode.cpu_percent, 1),
+            "published_fps": round(transcode.published_fps, 2),
+            "delivered_fps_min": round(min(transcode.delivered_fps), 2),
+            "delivered_fps_mean": round(sum(transcode.delivered_fps) / n, 2),
+            "published_mbps": round(transcode.published_mbps, 3),
+        }
+    out.update(
+        {
+            "direct_latency_ms_p50": round(direct_p50, 2),
+            "direct_latency_ms_p95": round(direct_p95, 2),
+            "subscriber_processes": workers,
+            "load_average_before": load_before,
+            "load_average_after": machine_load(),
+            "cpus": os.cpu_count(),
+        }
+    )
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -542,15 +625,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subscribers", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2, help="subscriber processes")
-    parser.add_argument("--serve", choices=["forward", "transcode"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--modes", default="frame,packet,transcode", help="comma-separated, run in this order"
+    )
+    parser.add_argument("--serve", choices=["frame", "packet", "transcode"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve == "forward":
-        serve_forward(args.port)
-    elif args.serve == "transcode":
+    if args.serve == "transcode":
         serve_transcode(args.port)
+    elif args.serve:
+        serve_forward(args.port, args.serve)
     else:
-        print(json.dumps(asyncio.run(bench(args.subscribers, args.seconds, args.workers))))
+        modes = [m for m in args.modes.split(",") if m]
+        unknown = set(modes) - {"frame", "packet", "transcode"}
+        if unknown:
+            parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
+        print(json.dumps(asyncio.run(bench(args.subscribers, args.seconds, args.workers, modes))))
 
 
 if __name__ == "__main__":

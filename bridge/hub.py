@@ -17,6 +17,7 @@ from bridge.counters import MediaTotals
 from bridge.director import Direction
 from bridge.downtrack import DownTrack
 from bridge.frames import EndpointId, FrameSink, Kind, TrackId, TrackInfo
+from bridge.packets import PacketDownTrack, PacketSource
 from bridge.patch import EndpointRole, Patch, PatchState, forwards, negotiates
 from bridge.uptrack import KeyframeSender, UpTrack
 from core.cases import CaseMarker
@@ -82,6 +83,8 @@ class _Member:
 
 
 PresenceListener = Callable[["Hub"], Awaitable[None]]
+FORWARDING_MODES = ("frame", "packet")
+"""How media reaches subscribers (the ``forwarding`` setting)."""
 
 
 def _changed(patch: Patch, state: PatchState | None, muted: bool | None) -> Patch:
@@ -107,7 +110,10 @@ class Hub:
         host_site: str,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forwarding: str = "frame",
     ) -> None:
+        if forwarding not in FORWARDING_MODES:
+            raise ValueError(f"forwarding must be one of {FORWARDING_MODES}, got {forwarding!r}")
         self.session_id = session_id
         """The reception session."""
         self.host_site = host_site
@@ -122,6 +128,11 @@ class Hub:
         self._remembered: dict[tuple[str, EndpointRole], Patch] = {}
         self._sinks: list[FrameSink] = []
         self._presence_listeners: list[PresenceListener] = []
+        self.forwarding = forwarding
+        """``frame`` (subscribers' aiortc senders packetise each frame again) or ``packet``
+        (RTP packets forwarded with rewritten headers, :mod:`bridge.packets`)."""
+        self.packet_sources: dict[TrackId, PacketSource] = {}
+        """Up-tracks' packet fan-outs and retransmission caches (packet mode only)."""
         self._ended_totals = MediaTotals()
 
     # -- sinks -------------------------------------------------------------------------
@@ -301,6 +312,8 @@ class Hub:
         )
         uptrack = UpTrack(info, codec, send_keyframe_request, self._sinks)
         self.uptracks[info.track_id] = uptrack
+        if self.forwarding == "packet":
+            self.packet_sources[info.track_id] = PacketSource(info)
         logger.info(
             "session %s site %s track %s: published %s %s",
             self.session_id,
@@ -324,12 +337,23 @@ class Hub:
 
         The hub alone adds and removes down-tracks (:meth:`unsubscribe`).
         """
-        downtrack = DownTrack(
-            uptrack.info,
-            subscriber,
-            uptrack.request_keyframe,
-            forwarding=self.forwards(uptrack, subscriber),
-        )
+        source = self.packet_sources.get(uptrack.info.track_id)
+        downtrack: DownTrack
+        if source is not None:
+            downtrack = PacketDownTrack(
+                uptrack.info,
+                subscriber,
+                uptrack.request_keyframe,
+                source,
+                forwarding=self.forwards(uptrack, subscriber),
+            )
+        else:
+            downtrack = DownTrack(
+                uptrack.info,
+                subscriber,
+                uptrack.request_keyframe,
+                forwarding=self.forwards(uptrack, subscriber),
+            )
         uptrack.attach(downtrack)
         return downtrack
 
@@ -345,6 +369,9 @@ class Hub:
                 participant.renegotiate()
 
     def _forget_uptrack(self, uptrack: UpTrack) -> bool:
+        source = self.packet_sources.pop(uptrack.info.track_id, None)
+        if source is not None:
+            source.end()
         if self.uptracks.pop(uptrack.info.track_id, None) is None:
             return False
         self._ended_totals.add(uptrack.totals())

@@ -35,6 +35,7 @@ from bridge.downtrack import DownTrack
 from bridge.errors import BadRequest, BadSdp
 from bridge.frames import EndpointId, Kind, TrackId
 from bridge.hub import ConnectionState, Hub
+from bridge.packets import PacketDownTrack
 from bridge.patch import EndpointRole
 from bridge.rtc_internals import (
     capability_for,
@@ -44,6 +45,7 @@ from bridge.rtc_internals import (
     renew_sender,
     send_pli,
     tap_receiver,
+    tap_rtp,
 )
 from bridge.uptrack import UpTrack
 from core.sessions import SessionEnd
@@ -264,6 +266,9 @@ class Participant:
             lambda _codec, data, timestamp: uptrack.on_frame(data, timestamp),
             lambda: self.hub.uptrack_ended(uptrack),
         )
+        source = self.hub.packet_sources.get(uptrack.info.track_id)
+        if source is not None:
+            tap_rtp(receiver, source.on_packet, source.on_report)
 
     async def _on_publish_state(self) -> None:
         pc = self._publish_pc
@@ -348,6 +353,8 @@ class Participant:
                 transceiver.direction = "sendonly"
             transceiver.setCodecPreferences(capability_for(uptrack.rtp_codec))
             hook_keyframe_request(transceiver.sender, downtrack.request_keyframe)
+            if isinstance(downtrack, PacketDownTrack):
+                downtrack.bind(transceiver)
             self._subscriptions[track_id] = _Subscription(downtrack, transceiver, uptrack)
             downtrack.request_keyframe()
             changed = True

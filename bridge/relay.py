@@ -39,7 +39,10 @@ class Relay:
         hub_listeners: Sequence[HubListener] = (),
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forwarding: str = "frame",
     ) -> None:
+        self.forwarding = forwarding
+        """Forwarding mode of every hub (``frame`` or ``packet``, see :class:`Hub`)."""
         self.hubs: dict[str, Hub] = {}
         """Live hubs by session id."""
         self._listeners = tuple(hub_listeners)
@@ -57,7 +60,9 @@ class Relay:
         if hub is None:
             if session_id in self._ended:
                 raise SessionEnded(f"session {session_id} has ended")
-            hub = self.hubs[session_id] = Hub(session_id, host_site, clock=self._clock)
+            hub = self.hubs[session_id] = Hub(
+                session_id, host_site, clock=self._clock, forwarding=self.forwarding
+            )
             logger.info("session %s: hub opened (host site %s)", session_id, host_site)
             for listener in self._listeners:
                 try:

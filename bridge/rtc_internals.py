@@ -25,17 +25,23 @@ packetise (bench/relay.py times frames end to end by their bytes).
 
 from __future__ import annotations
 
+import asyncio
 import fractions
+import inspect
 import logging
 import queue
 from collections.abc import Callable
 from typing import Any
 
 import av
+import pylibsrtp
+from aioice.ice import StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import depayload
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.rtp import RtcpSrPacket, RtpPacket
 
 logger = logging.getLogger(__name__)
 
@@ -234,3 +240,155 @@ class PacketTrack(MediaStreamTrack):
         packet.pts = timestamp
         packet.time_base = self._time_base
         return packet
+
+
+# -- packet-level forwarding (bridge/packets.py) -------------------------------------------
+
+RECEIVER_CODECS_ATTR = "_RTCRtpReceiver__codecs"
+"""Name-mangled map of payload type to codec the receiver was started with."""
+SENDER_SR_ATTRS = (
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__octet_count",
+)
+"""What ``RTCRtpSender._run_rtcp`` puts in its sender reports (NTP time, RTP timestamp,
+packets, octets): a packet-mode down-track writes them, the sender's loop sends them."""
+
+PacketCallback = Callable[[int, int, int, bytes], None]
+"""Receives (sequence number, timestamp, marker, payload) of every media packet."""
+ReportCallback = Callable[[int, int], None]
+"""Receives (NTP timestamp, RTP timestamp) of every sender report."""
+
+
+def tap_rtp(
+    receiver: RTCRtpReceiver,
+    on_packet: PacketCallback,
+    on_report: ReportCallback,
+    *,
+    light: bool = False,
+) -> None:
+    """Hand every RTP packet ``receiver`` gets to ``on_packet`` before its jitter buffer.
+
+    Wraps the receiver's ``_handle_rtp_packet`` (which the DTLS transport awaits once
+    per packet): the callback runs synchronously, then the original keeps NACKs to the
+    publisher, statistics and the jitter buffer (so :func:`tap_receiver` still gets whole
+    frames). Retransmissions (RTX) are unwrapped first, so a repaired loss upstream is
+    forwarded too; padding-only packets are not handed on. ``on_report`` hears the
+    publisher's RTCP sender reports (the receiver's own handling is kept).
+
+    ``light`` skips the receiver's own RTP handling (no statistics, NACKs, jitter buffer
+    or frames): a benchmark's subscriber that only counts packets.
+    """
+    handle_rtp = receiver._handle_rtp_packet
+    handle_rtcp = receiver._handle_rtcp_packet
+    if getattr(handle_rtp, "_rb_tapped", False):
+        raise RuntimeError("receiver is already tapped for RTP")
+    codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, RECEIVER_CODECS_ATTR)
+    rtx_ssrc: dict[int, int] = getattr(receiver, RTX_SSRC_ATTR)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        codec = codecs.get(packet.payload_type)
+        if codec is not None and receiver._enabled:
+            payload = packet.payload
+            if codec.name.lower() == "rtx":
+                if len(payload) > 2 and packet.ssrc in rtx_ssrc:
+                    on_packet(
+                        (payload[0] << 8) | payload[1], packet.timestamp, packet.marker, payload[2:]
+                    )
+            elif payload:
+                on_packet(packet.sequence_number, packet.timestamp, packet.marker, payload)
+        if not light:
+            await handle_rtp(packet, arrival_time_ms)
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpSrPacket) and packet.ssrc not in rtx_ssrc:
+            on_report(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
+        await handle_rtcp(packet)
+
+    handle_rtp_packet._rb_tapped = True  # type: ignore[attr-defined]
+    setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
+    setattr(receiver, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
+
+
+class Downlink:
+    """The lowest stable layer under one subscriber sender: SSRCs, payload types, and a
+    synchronous ``send`` (SRTP protect, then the nominated ICE pair's datagram socket).
+
+    Built once the sender has started (its m-line answered, DTLS connected). aiortc's own
+    path (``RTCDtlsTransport._send_rtp`` -> ``RTCIceTransport._send`` ->
+    ``Connection.sendto`` -> ``StunProtocol.send_data``) is two coroutine hops per packet;
+    this one has none. A TURN-relayed pair keeps aioice's coroutine (it may wait for a
+    channel binding).
+    """
+
+    def __init__(self, transceiver: RTCRtpTransceiver) -> None:
+        sender = transceiver.sender
+        codec = negotiated_codec(transceiver)
+        self.sender = sender
+        self.ssrc: int = sender._ssrc
+        self.rtx_ssrc: int = sender._rtx_ssrc
+        if codec.payloadType is None:
+            raise RuntimeError(f"no payload type negotiated on transceiver {transceiver.mid}")
+        self.payload_type: int = codec.payloadType
+        self.rtx_payload_type: int | None = next(
+            (
+                c.payloadType
+                for c in transceiver._codecs
+                if c.name.lower() == "rtx" and c.parameters.get("apt") == codec.payloadType
+            ),
+            None,
+        )
+        self._dtls = sender.transport
+        self._tasks: set[asyncio.Task[None]] = set()
+        # The nominated pair, its socket's sendto and its remote address, looked up again
+        # only when aioice nominates another pair (pair.remote_addr builds a tuple).
+        self._pair: Any = None
+        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._addr: tuple[str, int] = ("", 0)
+
+    def send(self, data: bytes) -> bool:
+        """Protect and send one RTP packet now; False when the transport is not up."""
+        dtls = self._dtls
+        if dtls._state is not DtlsState.CONNECTED:
+            return False
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            return False
+        if pair is not self._pair:
+            self._pair = pair
+            self._addr = pair.remote_addr
+            protocol = pair.protocol
+            self._sendto = protocol.transport.sendto if type(protocol) is StunProtocol else None
+        try:
+            protected = dtls._tx_srtp.protect(data)
+        except pylibsrtp.Error:
+            # libsrtp refuses an index too far behind the newest it protected (a very
+            # late packet): drop it rather than break the publisher's receive loop.
+            return False
+        if self._sendto is not None:
+            self._sendto(protected, self._addr)
+        else:
+            task = asyncio.ensure_future(pair.protocol.send_data(protected, self._addr))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return True
+
+    def set_report(self, ntp_timestamp: int, rtp_timestamp: int, packets: int, octets: int) -> None:
+        """What the sender's next RTCP sender report says."""
+        for name, value in zip(
+            SENDER_SR_ATTRS, (ntp_timestamp, rtp_timestamp, packets, octets), strict=True
+        ):
+            setattr(self.sender, name, value)
+
+
+def hook_retransmit(sender: RTCRtpSender, retransmit: Callable[[int], None]) -> None:
+    """Make a subscriber's NACK on ``sender`` call ``retransmit(sequence_number)`` for each
+    lost packet (the sender's own history is empty in packet mode)."""
+    if not inspect.iscoroutinefunction(getattr(sender, "_retransmit", None)):
+        raise RuntimeError("RTCRtpSender._retransmit is gone")
+
+    async def _retransmit(sequence_number: int) -> None:
+        retransmit(sequence_number)
+
+    setattr(sender, "_retransmit", _retransmit)  # noqa: B010 (replacing a method)

@@ -79,6 +79,10 @@ class Settings:
     close_grace_minutes: int = 10
     """A session still open this long after its scheduled end is closed by the server
     (``RB_CLOSE_GRACE_MINUTES``); a reception that runs late is not cut off at once."""
+    forwarding: str = "frame"
+    """How the relay forwards media (``RB_FORWARDING``): ``frame`` (whole frames, each
+    subscriber's sender packetises again) or ``packet`` (RTP packets with rewritten
+    headers and a retransmission cache, see bridge/packets.py)."""
     recorder_queue_mb: int = 4
     """Frames one recording may hold in the server's memory while its worker catches up,
     in MiB (``RB_RECORDER_QUEUE_MB``, 1-1024); past it video is dropped to the next
@@ -93,6 +97,24 @@ class Settings:
     """Key of the webhooks' HMAC-SHA256 signature (``RB_WEBHOOK_SECRET``); required, at
     least 16 characters, when ``webhook_urls`` is set."""
 
+    node_id: str = ""
+    """This process's node id in the registry (``RB_NODE_ID``); empty means the host name
+    and a random part."""
+    node_url: str = ""
+    """Where clients reach this node directly (``RB_NODE_URL``); empty means ``base_url``.
+    A redirect sends clients there, so every node needs its own."""
+    cluster_prefix: str = "rb"
+    """Prefix of the registry's Redis keys (``RB_CLUSTER_PREFIX``)."""
+    drain_seconds: int = 3600
+    """After SIGTERM a node takes no new session and waits this long for its sessions to
+    end before telling their endpoints to move (``RB_DRAIN_SECONDS``)."""
+    workers: int = 0
+    """Node processes ``serve`` runs (``RB_WORKERS``; ``--workers`` wins); 0 means the
+    number of cores with ``redis_url``, else 1."""
+    home_nodes: dict[str, str] = field(default_factory=dict)
+    """Site id -> node id: a session hosted by the site is placed on that node when it
+    serves (``RB_HOME_NODES``, a JSON object)."""
+
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise SettingsError(f"port must be 1-65535, got {self.port}")
@@ -100,6 +122,14 @@ class Settings:
             raise SettingsError("max_message_bytes must be at least 1024")
         if not 0 <= self.close_grace_minutes <= 24 * 60:
             raise SettingsError("close_grace_minutes must be 0-1440")
+        if self.workers < 0:
+            raise SettingsError("workers must be 0 (automatic) or more")
+        if self.drain_seconds < 0:
+            raise SettingsError("drain_seconds must be 0 or more")
+        if not self.cluster_prefix or any(c in self.cluster_prefix for c in " {}"):
+            raise SettingsError(f"cluster_prefix must be a word, got {self.cluster_prefix!r}")
+        if self.forwarding not in ("frame", "packet"):
+            raise SettingsError(f"forwarding must be frame or packet, got {self.forwarding!r}")
         if not 1 <= self.recorder_queue_mb <= 1024:
             raise SettingsError("recorder_queue_mb must be 1-1024")
         for url in self.webhook_urls:
@@ -107,6 +137,11 @@ class Settings:
                 raise SettingsError(f"webhook url must start with http:// or https:// ({url})")
         if self.webhook_urls and len(self.webhook_secret) < 16:
             raise SettingsError("webhook_secret of at least 16 characters is needed with webhooks")
+
+    @property
+    def advertised_url(self) -> str:
+        """Where clients reach this node itself (redirects point there)."""
+        return self.node_url.rstrip("/") or self.base_url
 
     @property
     def effective_database_url(self) -> str:
@@ -119,6 +154,14 @@ class Settings:
     def base_url(self) -> str:
         """Where a browser reaches this server."""
         return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    def existing_secret(self) -> str | None:
+        """The secret the server would sign with, without creating one: the configured
+        secret, else the one kept in the data folder, else None."""
+        if self.secret:
+            return self.secret
+        path = self.data_dir / "secret.key"
+        return path.read_text().strip() if path.exists() else None
 
     def signing_secret(self) -> str:
         """The configured secret, or one created once and kept in the data folder."""
@@ -147,6 +190,13 @@ _ENV = {
     "record_on_open": "RB_RECORD_ON_OPEN",
     "max_message_bytes": "RB_MAX_MESSAGE_BYTES",
     "close_grace_minutes": "RB_CLOSE_GRACE_MINUTES",
+    "node_id": "RB_NODE_ID",
+    "node_url": "RB_NODE_URL",
+    "cluster_prefix": "RB_CLUSTER_PREFIX",
+    "drain_seconds": "RB_DRAIN_SECONDS",
+    "home_nodes": "RB_HOME_NODES",
+    "workers": "RB_WORKERS",
+    "forwarding": "RB_FORWARDING",
     "recorder_queue_mb": "RB_RECORDER_QUEUE_MB",
     "metrics_token": "RB_METRICS_TOKEN",
     "webhook_urls": "RB_WEBHOOK_URLS",
@@ -193,6 +243,19 @@ def _parse_ice(value: object) -> tuple[IceServer, ...]:
     return tuple(out)
 
 
+def _parse_home_nodes(value: object) -> dict[str, str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"RB_HOME_NODES is not JSON: {exc}") from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
+        raise SettingsError("home_nodes must map site ids to node ids")
+    return dict(value)
+
+
 def _parse_urls(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         text = value.strip()
@@ -234,12 +297,21 @@ def load_settings(
             raw[key] = env[var]
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in {"port", "max_message_bytes", "close_grace_minutes", "recorder_queue_mb"}:
+        if key in {
+            "port",
+            "max_message_bytes",
+            "close_grace_minutes",
+            "recorder_queue_mb",
+            "drain_seconds",
+            "workers",
+        }:
             kwargs[key] = _parse_int(key, value)
         elif key == "record_on_open":
             kwargs[key] = _parse_bool(key, value)
         elif key == "ice_servers":
             kwargs[key] = _parse_ice(value)
+        elif key == "home_nodes":
+            kwargs[key] = _parse_home_nodes(value)
         elif key == "webhook_urls":
             kwargs[key] = _parse_urls(value)
         elif key == "data_dir":

@@ -27,10 +27,12 @@ class Role(enum.StrEnum):
 class TokenError(Exception):
     """A token was refused; ``code`` is stable, ``message`` says why in words."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, not_before: datetime | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.not_before = not_before
+        """``token_not_yet_valid``: when the token becomes valid (UTC)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,40 @@ def room_conflicts(
     return [(room_id, session) for room_id, session in rows if room_id is not None]
 
 
+def site_conflicts(
+    db: DB, rooms: dict[str, int | None], start: datetime, end: datetime
+) -> list[tuple[ReceptionSession, tuple[str, ...]]]:
+    """Planned or open sessions overlapping [start, end) that already hold one of the
+    sites of ``rooms`` (site id to the room asked for it, if any), with the sites they
+    share, earliest first.
+
+    A site takes part in one reception at a time unless both sessions name a room of
+    it, and different rooms: when either names none, the site itself is taken (the same
+    room named twice is :func:`room_conflicts`' ``room_taken``).
+    """
+    if not rooms:
+        return []
+    rows = db.execute(
+        select(SessionSite.site_id, SessionSite.room_id, ReceptionSession)
+        .join(ReceptionSession, ReceptionSession.id == SessionSite.session_id)
+        .where(
+            SessionSite.site_id.in_(rooms),
+            ReceptionSession.state.in_(LIVE),
+            ReceptionSession.starts_at < end,
+            ReceptionSession.ends_at > start,
+        )
+        .order_by(ReceptionSession.starts_at, ReceptionSession.id, SessionSite.site_id)
+    ).all()
+    shared: dict[str, list[str]] = {}
+    sessions: dict[str, ReceptionSession] = {}
+    for site_id, room_id, other in rows:
+        if room_id is not None and rooms[site_id] is not None:
+            continue
+        sessions[other.id] = other
+        shared.setdefault(other.id, []).append(site_id)
+    return [(sessions[i], tuple(sorted(shared[i]))) for i in shared]
+
+
 def make_slots(start: datetime, end: datetime, minutes: int) -> list[Slot]:
     step = timedelta(minutes=minutes)
     out = []
@@ -163,7 +197,9 @@ def find_problems(
     """
     problems: list[Problem] = []
     site_ids = req.site_ids
-    sites = {s.id: s for s in db.scalars(select(Site).where(Site.id.in_(site_ids)))}
+    site_query = select(Site).where(Site.id.in_(site_ids)).order_by(Site.id)
+    # Locked like the rooms: two bookings of one site without rooms serialise too.
+    sites = {s.id: s for s in db.scalars(site_query.with_for_update() if lock else site_query)}
     unknown = sorted(site_ids - set(sites))
     if unknown:
         problems.append(
@@ -248,6 +284,22 @@ def find_problems(
                     ),
                 )
             )
+    known = {site_id: rooms.get(site_id) for site_id in sorted(site_ids) if site_id in sites}
+    for other, busy in site_conflicts(db, known, req.starts_at, req.ends_at):
+        problems.append(
+            Problem(
+                Refusal.CONFLICT,
+                "site_busy",
+                f"{', '.join(busy)} already take(s) part in session {other.id} '{other.title}' "
+                f"{fmt_local(other.starts_at)}–{fmt_local(other.ends_at)} (Asia/Ho_Chi_Minh); "
+                "a site without a named room receives in one session at a time",
+                field=_site_field(req, busy),
+                sites=busy,
+                clash=Clash(
+                    other.id, other.title, other.host_site_id, other.starts_at, other.ends_at
+                ),
+            )
+        )
     off, note, period = day_problems(db, cal, req.host_site_id, days, req.allow_day_off)
     problems.extend(off)
     return BookingCheck(

@@ -43,6 +43,19 @@ class DayInfo:
     although a weekend day; empty on an ordinary working day."""
 
 
+_VN_HOLIDAYS = holidays.country_holidays("VN")
+FIRST_DAY = date(_VN_HOLIDAYS.start_year, 1, 1)
+"""The first day the calendar knows (its holidays follow the lunar calendar, which the
+``holidays`` package carries from this year on): earlier dates are refused."""
+LAST_DAY = date(_VN_HOLIDAYS.end_year, 12, 31)
+"""The last day the calendar knows: later dates are refused (an empty Tết is no answer)."""
+
+
+def known_day(day: date) -> bool:
+    """True if ``day`` is within the calendar's years (FIRST_DAY to LAST_DAY)."""
+    return FIRST_DAY <= day <= LAST_DAY
+
+
 class WorkCalendar:
     """Working days in Vietnam for any year, with overrides applied."""
 
@@ -153,3 +166,9 @@ def local_instant(day: date, at: time) -> datetime:
 def local_day(instant: datetime) -> date:
     """The Vietnamese date of a UTC instant."""
     return instant.astimezone(VN_TZ).date()
+
+
+def local_today() -> date:
+    """Today in Vietnam: the one "today" every default takes (UTC's date is yesterday's
+    from 00:00 to 07:00 in Hanoi)."""
+    return local_day(datetime.now(UTC))

@@ -100,6 +100,15 @@ class Lifecycle:
             session_id, state=SessionState.CANCELLED, scope=scope, note=note, by=by
         )
 
+    async def ended_elsewhere(self, info: SessionInfo, *, by: str = "") -> None:
+        """Another process closed or cancelled ``info`` (the store says so already): tell
+        this process's listeners, so what it holds for the session is released."""
+        if info.state not in _REASONS:
+            raise ValueError(f"session {info.id} is {info.state}, not ended")
+        end = SessionEnd(SessionId(info.id), _REASONS[info.state], info.state, self._clock(), by)
+        logger.info("session %s %s on another node", info.id, end.reason)
+        await self._end(info, end)
+
     async def _end(self, info: SessionInfo, end: SessionEnd) -> None:
         for listener in self._listeners:
             try:

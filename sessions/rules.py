@@ -37,12 +37,14 @@ class RuleSpec:
     def __post_init__(self) -> None:
         if self.end_time <= self.start_time:
             raise invalid("end_before_start", "a rule's end time must be after its start time")
-        if self.frequency is Frequency.WEEKLY and (
-            self.weekday is None or not 0 <= self.weekday <= 6
+        # Out of range is refused whatever the frequency: a stored rule never carries a
+        # weekday 7 or a month_day 0, even where the frequency does not read it.
+        if (self.weekday is not None and not 0 <= self.weekday <= 6) or (
+            self.frequency is Frequency.WEEKLY and self.weekday is None
         ):
             raise invalid("bad_weekday", "a weekly rule needs weekday 0 (Monday) to 6 (Sunday)")
-        if self.frequency is Frequency.MONTHLY and (
-            self.month_day is None or not 1 <= self.month_day <= 31
+        if (self.month_day is not None and not 1 <= self.month_day <= 31) or (
+            self.frequency is Frequency.MONTHLY and self.month_day is None
         ):
             raise invalid("bad_month_day", "a monthly rule needs month_day 1 to 31")
         if self.frequency is Frequency.DAILY and (self.valid_from is None or self.valid_to is None):

@@ -154,8 +154,11 @@ def ancestors(db: DB, site_id: str) -> list[Site]:
     return chain
 
 
-def scope_for(db: DB, site_id: str) -> Scope:
-    """What a scheduler acting for ``site_id`` may touch (None: everything)."""
+def scope_root(db: DB, site_id: str) -> str | None:
+    """The site whose subtree ``site_id`` acts on: None for a central office (every
+    site), else the first province above it (itself included), else the top of its tree.
+
+    The one scope rule: :func:`scope_for` and ``GET /api/me`` (the pages) both use it."""
     chain = ancestors(db, site_id)
     if not chain:
         raise forbidden("unknown_token_site", f"the token's site {site_id} does not exist")
@@ -163,8 +166,14 @@ def scope_for(db: DB, site_id: str) -> Scope:
         return None
     for site in chain:
         if site.level is SiteLevel.PROVINCE:
-            return subtree(db, site.id)
-    return subtree(db, chain[-1].id)
+            return site.id
+    return chain[-1].id
+
+
+def scope_for(db: DB, site_id: str) -> Scope:
+    """What a scheduler acting for ``site_id`` may touch (None: everything)."""
+    root = scope_root(db, site_id)
+    return None if root is None else subtree(db, root)
 
 
 def outside_scope(scope: Scope, site_ids: frozenset[str] | set[str]) -> list[str]:
@@ -188,8 +197,11 @@ def check_scope(scope: Scope, site_ids: frozenset[str] | set[str]) -> None:
 def put_sites(db: DB, inputs: list[SiteInput], scope: Scope) -> list[Site]:
     """Create or replace sites (any order in ``inputs``); rooms are added, not removed.
 
-    With a ``scope``, every site replaced and every parent named must be in it; a new
-    site may be added below a site of the scope."""
+    With a ``scope`` (a provincial administrator or scheduler), every site replaced,
+    every parent and every ``merged_into`` named must be in it; a new site may be added
+    below a site of the scope. The top tiers stay the centre's (DOMAIN.md: 34 provinces
+    and cities, then communes and wards): no site becomes, or stops being, a central
+    office or a province, so nobody widens their own scope."""
     ids = [s.id for s in inputs]
     if len(set(ids)) != len(ids):
         raise invalid("duplicate_site", "a site id is listed twice")
@@ -198,10 +210,15 @@ def put_sites(db: DB, inputs: list[SiteInput], scope: Scope) -> list[Site]:
         for link, what in ((item.parent_id, "parent"), (item.merged_into_id, "merged_into")):
             if link is not None and link not in known and db.get(Site, link) is None:
                 raise invalid("unknown_site", f"site {item.id}: {what} {link} does not exist")
+    grown = _with_new_children(db, scope, inputs)
     check_scope(
-        _with_new_children(db, scope, inputs),
-        {i.id for i in inputs} | {i.parent_id for i in inputs if i.parent_id},
+        grown,
+        {i.id for i in inputs}
+        | {i.parent_id for i in inputs if i.parent_id}
+        | {i.merged_into_id for i in inputs if i.merged_into_id},
     )
+    if scope is not None:
+        _keep_top_tiers(db, inputs)
     rows = []
     for item in inputs:
         row = db.get(Site, item.id) or Site(id=item.id)
@@ -219,6 +236,23 @@ def put_sites(db: DB, inputs: list[SiteInput], scope: Scope) -> list[Site]:
     for row in rows:
         _check_place(db, row)
     return rows
+
+
+TOP_TIERS = frozenset({SiteLevel.CENTRAL, SiteLevel.PROVINCE})
+
+
+def _keep_top_tiers(db: DB, inputs: list[SiteInput]) -> None:
+    """A scoped caller makes no central office or province, and unmakes none: a
+    province turned central would give its people every site."""
+    for item in inputs:
+        row = db.get(Site, item.id)
+        before = row.level if row is not None else None
+        if item.level != before and (item.level in TOP_TIERS or before in TOP_TIERS):
+            raise forbidden(
+                "top_tier_outside_scope",
+                f"site {item.id}: only a central administrator or scheduler may make or "
+                f"change a central office or a province ({before or 'new'} -> {item.level})",
+            )
 
 
 def _with_new_children(db: DB, scope: Scope, inputs: list[SiteInput]) -> Scope:

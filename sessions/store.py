@@ -156,6 +156,12 @@ class Store(Transactions):
         with self.read() as db:
             return sitetree.scope_for(db, site_id)
 
+    def scope_of(self, site_id: str) -> tuple[str | None, Scope]:
+        """The root of ``site_id``'s scope (None: central) and its sites (None: all)."""
+        with self.read() as db:
+            root = sitetree.scope_root(db, site_id)
+            return root, None if root is None else sitetree.subtree(db, root)
+
     def subtree(self, site_id: str) -> frozenset[str]:
         with self.read() as db:
             return sitetree.subtree(db, site_id)

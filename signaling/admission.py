@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.access import Claims, Role, TokenError
 from core.sessions import Directory, SessionInfo, SessionState, SiteInfo
@@ -14,14 +15,19 @@ MEDIA_ROLES = (Role.ROOM, Role.OPERATOR)
 class AdmissionError(Exception):
     """A connection refused; ``code`` is one of PROTOCOL.md's connect codes."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, not_before: datetime | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.not_before = not_before
 
     def as_dict(self) -> dict[str, str]:
-        """The ``{code, message}`` object the client receives."""
-        return {"code": self.code, "message": self.message}
+        """The ``{code, message}`` object the client receives, and ``not_before`` (ISO
+        8601, UTC) with ``token_not_yet_valid``: the page counts down and joins then."""
+        out = {"code": self.code, "message": self.message}
+        if self.not_before is not None:
+            out["not_before"] = self.not_before.isoformat()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +47,7 @@ async def admit(secret: str, directory: Directory, token: str | None) -> Admissi
     try:
         claims = verify_token(secret, token)
     except TokenError as exc:
-        raise AdmissionError(exc.code, exc.message) from None
+        raise AdmissionError(exc.code, exc.message, exc.not_before) from None
     if claims.role not in MEDIA_ROLES:
         raise AdmissionError("forbidden_role", f"role {claims.role} cannot join media")
     if not claims.session:

@@ -8,6 +8,7 @@ aiortc and counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 import socketio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -29,6 +31,21 @@ def _config() -> RTCConfiguration:
     # aiortc's default (balanced) bundle policy leaves the second m-line of a kind on a
     # transport it then discards when one offer brings several: max-bundle avoids that.
     return RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+MAX_REDIRECTS = 3
+"""Redirects followed for one connection before giving up."""
+BACKOFF_FIRST = 0.25
+BACKOFF_MAX = 1.0
+"""Reconnection waits (seconds): doubled after each failure up to the maximum."""
+
+
+def _redirect_url(refusal: Any) -> str | None:
+    """The node named by a ``redirect`` refusal (``{message, data: {code, url}}``)."""
+    data = refusal.get("data") if isinstance(refusal, dict) else None
+    if isinstance(data, dict) and data.get("code") == "redirect" and data.get("url"):
+        return str(data["url"])
+    return None
 
 
 class ClientError(Exception):
@@ -80,12 +97,30 @@ class BridgeClient:
         *,
         decode: bool = False,
         video_codecs: tuple[str, ...] = ("video/VP8", "video/H264"),
+        reconnect: bool = False,
     ) -> None:
+        self.entry_url = url
+        """The address given: where a reconnection starts over."""
         self.url = url
+        """The node connected to (after redirects)."""
+        self.reconnect = reconnect
+        """Whether a lost connection (node gone, ``redirect`` event) is made again."""
+        self.redirects: list[str] = []
+        """Every redirect followed, oldest first."""
+        self.reconnections = 0
+        """Connections made again after a loss."""
+        self.reconnected = asyncio.Event()
+        """Set after each reconnection has published again (cleared at each loss)."""
+        self.history: list[dict[str, ReceivedTrack]] = []
+        """``received`` of each earlier connection."""
+        self._tracks: list[MediaStreamTrack] = []
+        self._sources = MediaRelay()
+        self._move_to: str | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
         self.token = token
         self.decode = decode
         self.video_codecs = video_codecs
-        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio = self._new_socket()
         self.welcome: dict[str, Any] | None = None
         self.presence: list[list[dict[str, Any]]] = []
         self.errors: list[dict[str, Any]] = []
@@ -111,10 +146,10 @@ class BridgeClient:
         """mid -> the endpoint whose track the last offer put on it (active m-lines)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._register()
 
-    def _register(self) -> None:
-        on = self.sio.on
+    def _new_socket(self) -> socketio.AsyncClient:
+        sio = socketio.AsyncClient(reconnection=False)
+        on = sio.on
         on("welcome", self._on_welcome, namespace=NAMESPACE)
         on("presence", self._on_presence, namespace=NAMESPACE)
         on("bridge_state", self._on_bridge_state, namespace=NAMESPACE)
@@ -123,19 +158,42 @@ class BridgeClient:
         on("connect_error", self._on_connect_error, namespace=NAMESPACE)
         on("disconnect", self._on_disconnect, namespace=NAMESPACE)
         on("session_closed", self._on_session_closed, namespace=NAMESPACE)
+        on("redirect", self._on_redirect, namespace=NAMESPACE)
+        return sio
 
-    async def connect(self, wait: float = 10.0) -> dict[str, Any]:
-        """Connect and wait for ``welcome``; raises ``socketio.exceptions.ConnectionError``."""
-        await self.sio.connect(
-            self.url,
-            auth={"token": self.token},
-            namespaces=[NAMESPACE],
-            transports=["websocket"],
-            wait_timeout=wait,
-        )
-        await asyncio.wait_for(self._welcomed.wait(), wait)
-        assert self.welcome is not None
-        return self.welcome
+    async def connect(self, wait: float = 10.0, url: str | None = None) -> dict[str, Any]:
+        """Connect (to ``url``, by default the address given) following ``redirect``
+        refusals, and wait for ``welcome``; raises ``socketio.exceptions.ConnectionError``."""
+        target = url or self.url
+        for _ in range(MAX_REDIRECTS + 1):
+            self.connect_error = None
+            try:
+                await self.sio.connect(
+                    target,
+                    auth={"token": self.token},
+                    namespaces=[NAMESPACE],
+                    transports=["websocket"],
+                    wait_timeout=wait,
+                )
+            except socketio.exceptions.ConnectionError:
+                target = _redirect_url(self.connect_error) or ""
+                if not target:
+                    raise
+                self.redirects.append(target)
+                logger.info("redirected to %s", target)
+                await self._reset_socket()
+                continue
+            self.url = target
+            await asyncio.wait_for(self._welcomed.wait(), wait)
+            assert self.welcome is not None
+            return self.welcome
+        raise socketio.exceptions.ConnectionError(f"more than {MAX_REDIRECTS} redirects")
+
+    async def _reset_socket(self) -> None:
+        old = self.sio
+        self.sio = self._new_socket()
+        if old.connected:
+            await old.disconnect()
 
     async def call(self, event: str, payload: Any, wait: float = 20.0) -> Any:
         """Send ``event`` and return its ack; raise :class:`ClientError` on an error ack."""
@@ -145,9 +203,14 @@ class BridgeClient:
         return result
 
     async def publish(self, tracks: list[MediaStreamTrack]) -> None:
-        """Open the publish connection with ``tracks``."""
+        """Open the publish connection with ``tracks`` (published again after a
+        reconnection)."""
+        self._tracks = list(tracks)
         pc = self.publish_pc = RTCPeerConnection(_config())
-        for track in tracks:
+        for source in tracks:
+            # aiortc stops a sender's track with its connection: the connection gets a
+            # relayed copy, so the source lives on for the next one (reconnection).
+            track = self._sources.subscribe(source, buffered=False)
             transceiver = pc.addTransceiver(track, direction="sendonly")
             if track.kind == "video":
                 transceiver.setCodecPreferences(codec_preferences("video", list(self.video_codecs)))
@@ -172,6 +235,8 @@ class BridgeClient:
     async def close(self) -> None:
         """Close connections without saying goodbye."""
         self._closed = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         for task in list(self._tasks):
             task.cancel()
         for pc in (self.publish_pc, self.subscribe_pc):
@@ -200,6 +265,56 @@ class BridgeClient:
 
     async def _on_disconnect(self, *args: Any) -> None:
         self.disconnected.set()
+        if self.reconnect and not self._closed and self._reconnecting is None:
+            self.reconnected.clear()
+            self._reconnecting = asyncio.ensure_future(self._reconnect())
+
+    async def _on_redirect(self, data: dict[str, Any]) -> None:
+        # The node lets go of the session (draining): the socket closes next, then
+        # the reconnection starts at the address given here.
+        self._move_to = str(data.get("url") or "") or None
+
+    async def _reconnect(self) -> None:
+        """Start over: close both connections, connect again (the address given, or the
+        one a ``redirect`` named), publish the same tracks again."""
+        try:
+            for pc in (self.publish_pc, self.subscribe_pc):
+                if pc is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(pc.close(), 10)
+            self.publish_pc = self.subscribe_pc = None
+            self.history.append(self.received)
+            self.received = {}
+            self._carrying = {}
+            self._pending_tracks = {}
+            self.welcome = None
+            self._welcomed = asyncio.Event()
+            delay = BACKOFF_FIRST
+            target = self._move_to or self.entry_url
+            self._move_to = None
+            while not self._closed:
+                await self._reset_socket()
+                try:
+                    await self.connect(url=target)
+                    break
+                except (socketio.exceptions.ConnectionError, TimeoutError) as exc:
+                    logger.info(
+                        "reconnecting to %s failed (%s); again in %.2f s", target, exc, delay
+                    )
+                    target = self.entry_url
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, BACKOFF_MAX)
+            if self._closed:
+                return
+            self.disconnected.clear()
+            self.reconnections += 1
+            if self._tracks:
+                await self.publish(self._tracks)
+            self.reconnected.set()
+        except Exception:
+            logger.exception("reconnection failed")
+        finally:
+            self._reconnecting = None
 
     async def _on_session_closed(self, data: dict[str, Any]) -> None:
         # As the room page does: the session is over, so let go of both connections

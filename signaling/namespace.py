@@ -29,6 +29,7 @@ from core.sessions import Directory, SessionEnd, SessionInfo
 from signaling.admission import Admission, AdmissionError, admit
 from signaling.commands import Commands
 from signaling.messages import PublishOffer, SubscribeAnswer, error
+from signaling.placement import Here, Placement, PlacementError
 from signaling.wire import MALFORMED_EVENT
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ JOIN_TIMEOUT = 5.0
 """Longest wait for a new endpoint to be in its hub before it may publish (seconds)."""
 LEAVE_GRACE = 0.5
 """Time between a ``leave`` ack and the server closing the socket (seconds)."""
+ACK_WAIT = 15.0
+"""Longest a socket told to go waits for its own events still being handled."""
 
 LOGGED_CHARS = 120
 """Longest part of a client-chosen event name or message that goes into the log."""
@@ -77,9 +80,11 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         ice_servers: tuple[IceServer, ...] = (),
         commands: Commands,
         max_message_bytes: int = 256 * 1024,
+        placement: Placement | None = None,
         observe: EventObserver | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
+        self._placement: Placement = placement if placement is not None else Here()
         self._observe = observe
         self._commands = commands
         self._secret = secret
@@ -90,6 +95,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._endpoints: dict[str, _Endpoint] = {}
         self._sessions: dict[str, SessionInfo] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, int] = {}
+        """Events of a socket still being handled, whose acks must get out before the
+        server disconnects it (an operator's ``close_session`` outlasts the grace)."""
 
     # -- dispatch ----------------------------------------------------------------------
 
@@ -161,6 +169,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def _delegate(
         self, sid: str, event: str, action: Callable[[], Awaitable[Result]]
     ) -> Result:
+        self._in_flight[sid] = self._in_flight.get(sid, 0) + 1
         try:
             return await action()
         except BridgeError as exc:
@@ -169,6 +178,10 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             logger.exception("%s: %s failed", self._where(sid), event)
             return _error_result("internal", f"{event} failed on the server")
+        finally:
+            left = self._in_flight.pop(sid, 1) - 1
+            if left:
+                self._in_flight[sid] = left
 
     # -- connection --------------------------------------------------------------------
 
@@ -180,6 +193,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.info("connection %s refused: %s (%s)", sid, exc.code, exc.message)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         session = admission.session
+        await self._locate(sid, session)
         try:
             hub = self._relay.hub(session.id, session.host_site)
         except SessionEnded as exc:
@@ -203,6 +217,38 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, session.id)
         await self.enter_room(sid, _audience(session.id, participant.role))
         self._spawn(self._welcome(sid, endpoint))
+
+    async def _locate(self, sid: str, session: SessionInfo) -> None:
+        """Refuse with ``redirect`` (and the node's URL) when the session is elsewhere."""
+        try:
+            url = await self._placement.locate(session)
+        except PlacementError as exc:
+            logger.info("connection %s refused: %s (%s)", sid, exc.code, exc.message)
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code, "message": exc.message}
+            ) from None
+        except Exception:
+            logger.exception("connection %s: placement of session %s failed", sid, session.id)
+            message = "the session cannot be placed now; try again"
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": "unavailable", "message": message}
+            ) from None
+        if url is not None:
+            logger.info("connection %s: session %s is on %s, redirected", sid, session.id, url)
+            message = f"session {session.id} is served by {url}"
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": "redirect", "message": message, "url": url}
+            )
+
+    async def move(self, session_id: str, url: str) -> int:
+        """Tell every endpoint of ``session_id`` here to reconnect at ``url`` (``redirect``
+        event), then close their sockets; returns how many were told."""
+        sids = [s for s, e in self._endpoints.items() if e.hub.session_id == session_id]
+        for sid in sids:
+            self._endpoints[sid].leaving = True
+            await self.emit("redirect", {"url": url}, to=sid)
+            self._spawn(self._disconnect_later(sid))
+        return len(sids)
 
     async def _welcome(self, sid: str, endpoint: _Endpoint) -> None:
         # The CONNECT packet goes out after on_connect returns; welcome must follow it.
@@ -367,6 +413,14 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _disconnect_later(self, sid: str) -> None:
         await asyncio.sleep(LEAVE_GRACE)
+        # A handler of this socket still running (the close it asked for is still
+        # going through its listeners) answers first; its ack leaves with the return.
+        waited = 0.0
+        while self._in_flight.get(sid) and waited < ACK_WAIT:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        if waited:
+            await asyncio.sleep(0.1)
         await self.disconnect(sid)
 
     async def close(self) -> None:

@@ -88,7 +88,9 @@ def verify_token(secret: str, token: object, *, now: datetime | None = None) -> 
     if moment >= expires:
         raise TokenError("token_expired", f"token expired at {expires.isoformat()}")
     if moment < not_before:
-        raise TokenError("token_not_yet_valid", f"token is valid from {not_before.isoformat()}")
+        raise TokenError(
+            "token_not_yet_valid", f"token is valid from {not_before.isoformat()}", not_before
+        )
     session = payload.get("session")
     return Claims(
         role=role,

@@ -17,7 +17,9 @@ from core.sessions import Directory
 from ops.webhooks import Webhooks
 from signaling.wire import SafePacket, SafeServer
 from web.accounts.setup import setup_accounts
+from web.archive.keys import ARCHIVE
 from web.archive.setup import setup_archive
+from web.book.setup import setup_book
 from web.database import migrate_all
 from web.http.static import STATIC_DIR
 from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
@@ -97,6 +99,7 @@ def create_app(
         observe=hooks.observe,
     )
     setup_schedule(app, store)
+    setup_book(app, store, app[ARCHIVE].audit)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     if SOCKETIO_CLIENT_DIR.is_dir():

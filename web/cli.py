@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
+import socket
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from aiohttp import web
 from accounts.errors import AccountError
 from accounts.service import Accounts
 from accounts.values import UserView
-from config.settings import SettingsError, load_settings
+from config.settings import Settings, SettingsError, load_settings
 from core.access import Role
 from sessions.errors import ScheduleError
 from sessions.sitetree import DEFAULT_TREE
@@ -27,10 +29,18 @@ from web.archive.setup import verify_command
 from web.database import migrate_all
 from web.demo import prepare_demo
 from web.schedule.setup import make_store
+from web.workers import run_workers, worker_port
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
+    workers = args.workers if args.workers is not None else settings.workers or None
+    if workers is None:
+        workers = (os.cpu_count() or 1) if settings.redis_url else 1
+    if workers < 1:
+        raise SettingsError(f"--workers must be 1 or more, got {workers}")
+    if workers > 1 and not settings.redis_url:
+        raise SettingsError("--workers above 1 needs REDIS_URL (the node registry)")
     if args.demo:
         store = make_store(settings.effective_database_url)
         try:
@@ -44,16 +54,50 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("accounts (one-time passwords, to be changed at first sign-in):", flush=True)
         for name, what, password in demo.accounts:
             print(f"  {name} ({what}): {password}", flush=True)
+    if workers > 1:
+        print(f"reception-bridge: {workers} workers on {settings.base_url}", flush=True)
+        return run_workers(settings, workers)
+    if args.worker is not None:
+        return _serve_worker(settings, args.worker)
     app = create_app(settings)
     print(f"reception-bridge listening on {settings.base_url}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 
+def _serve_worker(settings: Settings, index: int) -> int:
+    """One worker of ``serve --workers N``: the shared entry port (SO_REUSEPORT) and the
+    worker's own port, which it advertises (redirects send clients there)."""
+    entry = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    entry.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    entry.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    entry.bind((settings.host, settings.port))
+    own = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    own_port = worker_port(settings, index)
+    own.bind((settings.host, own_port))
+    app = create_app(settings)
+    print(
+        f"worker {index} listening on {settings.base_url} and {settings.advertised_url}",
+        flush=True,
+    )
+    web.run_app(app, sock=[entry, own], print=None)
+    return 0
+
+
 def _cmd_token(args: argparse.Namespace) -> int:
     settings = load_settings()
+    secret = settings.existing_secret()
+    if secret is None:
+        # Creating a secret here would print a token no running server accepts.
+        raise SettingsError(
+            f"no signing secret: RB_SECRET is not set and {settings.data_dir.resolve()}"
+            " holds no secret.key. Run this command with the server's settings (from"
+            " its folder, or with the same RB_DATA_DIR or RB_CONFIG), or set RB_SECRET"
+            " to the server's secret; no token was printed"
+        )
     token = issue_token(
-        settings.signing_secret(),
+        secret,
         role=Role(args.role),
         site=args.site,
         session=args.session,
@@ -201,6 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="prepare the database, open a demo session and print links with tokens",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="node processes to run (default: RB_WORKERS, else the cores with REDIS_URL, else 1)",
+    )
+    serve.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=_cmd_serve)
     mig = sub.add_parser("migrate", help="bring the database schema up to date")
     mig.set_defaults(func=_cmd_migrate)

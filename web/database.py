@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from accounts.db import BRANCH as ACCOUNTS_BRANCH
+from book.db import BRANCH as BOOK_BRANCH
 from core.db import migrate
 from ops.db import BRANCH as OPS_BRANCH
 from recorder.db import BRANCH as RECORDER_BRANCH
 from sessions.db import BRANCH as SESSIONS_BRANCH
 
-BRANCHES = (SESSIONS_BRANCH, RECORDER_BRANCH, ACCOUNTS_BRANCH, OPS_BRANCH)
+BRANCHES = (SESSIONS_BRANCH, RECORDER_BRANCH, ACCOUNTS_BRANCH, OPS_BRANCH, BOOK_BRANCH)
 """Every part with tables; ``reception-bridge migrate`` brings each to its head."""
 
 

@@ -20,6 +20,12 @@ from tests.e2e.harness import MEDIA_TIMEOUT_S, RoomPage, wait_until
 pytestmark = pytest.mark.chromium
 
 
+@pytest.fixture(params=["frame", "packet"])
+def e2e_settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Every test runs with the relay forwarding frames and forwarding RTP packets."""
+    return {"forwarding": request.param}
+
+
 def assert_receives(*streams: tuple[RoomPage, str, RoomPage]) -> list[Window]:
     """Each ``(room, key, publisher)``: ``room`` decodes video from ``key`` at
     ``MIN_FPS`` or more with no freeze, and receives its audio, over one final window

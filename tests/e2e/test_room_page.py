@@ -89,7 +89,6 @@ def test_lang_parameter_opens_in_english(open_room: OpenRoom) -> None:
         ("forged", "token_invalid"),
         ("garbage", "token_invalid"),
         ("expired", "token_expired"),
-        ("not_yet_valid", "token_not_yet_valid"),
         ("unknown_session", "unknown_session"),
         ("site_not_in_session", "site_not_in_session"),
     ],
@@ -103,9 +102,6 @@ def test_bad_token_shows_a_clear_error(
         "garbage": lambda: "not.a.token",
         "expired": lambda: live_server.token(
             "bac-ninh", not_before=now - timedelta(hours=2), expires=now - timedelta(hours=1)
-        ),
-        "not_yet_valid": lambda: live_server.token(
-            "bac-ninh", not_before=now + timedelta(hours=1), expires=now + timedelta(hours=2)
         ),
         "unknown_session": lambda: live_server.token("bac-ninh", session="no-such-session"),
         "site_not_in_session": lambda: live_server.token("lang-son", role=Role.ROOM),

@@ -10,128 +10,38 @@ clears it; the saved session shows in the week view. Screenshots go to ``/tmp/rb
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from core.access import Role
-from signaling.tokens import issue_token
-from tests.e2e.harness import BrowserPage, ServerThread, data_dir_settings, new_page
-from web.accounts.keys import ACCOUNTS
-from web.app import create_app
-from web.keys import STORE
+from tests.e2e.store_server import StoreServer, raw_keys, store_server
 
 pytestmark = pytest.mark.chromium
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 PASSWORD = "mật-khẩu-lập-lịch-2026"
 SCHEDULER = "lichtw"
-VIEWPORT = {"width": 1366, "height": 768}
-UI_TIMEOUT_S = 20.0
-SHARED_SCREENS = Path("/tmp/rb-screens")
 TAKEN_TITLE = "Tiếp công dân định kỳ của Chủ tịch UBND tỉnh Bắc Ninh"
 TITLE = "Tiếp công dân trực tuyến: vụ việc đông người liên tỉnh Bắc Ninh – Đà Nẵng"
-# A message key shown as is ("desk.f.title"): i18n.js shows a missing key as the key.
-RAW_KEY = re.compile(r"(?<![\w./:@-])[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+(?![\w/@-])")
-
-
-@dataclass
-class DeskServer:
-    """A server on its scheduler database with the default site tree and one scheduler."""
-
-    url: str
-    secret: str
-    browser: Any
-    screens: Path
-    pages: list[BrowserPage] = field(default_factory=list)
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """A REST call as a central administrator (a token, not a cookie); 2xx only."""
-        token = issue_token(self.secret, role=Role.ADMINISTRATOR, site="tw-hanoi", subject="e2e")
-        request = urllib.request.Request(
-            self.url + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return json.loads(response.read())
-        except HTTPError as err:
-            raise AssertionError(f"{method} {path}: {err.code} {err.read()!r}") from err
-
-    def open_page(self, path: str, name: str) -> BrowserPage:
-        page = new_page(self.browser, self.url + path, name, BrowserPage)
-        page.page.set_viewport_size(VIEWPORT)
-        page.context.set_default_timeout(UI_TIMEOUT_S * 1000)
-        self.pages.append(page)
-        return page
-
-    def screenshot(self, page: BrowserPage, name: str) -> Path:
-        path = self.screens / f"{name}.png"
-        page.page.screenshot(path=str(path), full_page=False)
-        SHARED_SCREENS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, SHARED_SCREENS / path.name)
-        return path
 
 
 @pytest.fixture(scope="module")
-def desk(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeskServer]:
-    data_dir = tmp_path_factory.mktemp("desk-data")
-    screens = tmp_path_factory.mktemp("screens")
-
-    def build(port: int) -> tuple[Any, Any]:
-        settings = data_dir_settings(data_dir, port, record_on_open=False)
-        return create_app(settings), settings
-
-    thread = ServerThread(build)
-    url = thread.start()
-    assert thread.app is not None and thread.settings is not None
-    thread.app[STORE].load_tree()
-    accounts = thread.app[ACCOUNTS]
-    _, one_time = accounts.add_user(
-        SCHEDULER, "Trần Thị Lịch", "tw-hanoi", (Role.SCHEDULER,), by="e2e"
-    )
-    accounts.set_password(SCHEDULER, one_time, PASSWORD)
-    server = DeskServer(url, thread.settings.signing_secret(), browser, screens)
-    try:
+def desk(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
+    users = {SCHEDULER: ("Trần Thị Lịch", "tw-hanoi", (Role.SCHEDULER,))}
+    with store_server(
+        browser, tmp_path_factory, users=users, password=PASSWORD, record_on_open=False
+    ) as server:
         yield server
-    finally:
-        for page in server.pages:
-            page.close()
-        thread.stop()
 
 
-def raw_keys(page: BrowserPage) -> list[str]:
-    """Visible texts, placeholders, titles and labels that look like message keys."""
-    texts: list[str] = page.evaluate(
-        """() => {
-          const out = [document.title, document.body.innerText];
-          for (const node of document.querySelectorAll("*")) {
-            if (!node.getClientRects().length) continue;
-            for (const attr of ["placeholder", "title", "aria-label"]) {
-              const value = node.getAttribute(attr);
-              if (value) out.push(value);
-            }
-          }
-          return out;
-        }"""
-    )
-    return sorted({m.group(0) for text in texts for m in RAW_KEY.finditer(text)})
-
-
-def test_scheduler_books_tomorrow_for_two_provinces_through_a_conflict(desk: DeskServer) -> None:
-    tomorrow = (datetime.now(VIETNAM) + timedelta(days=1)).date().isoformat()
+def test_scheduler_books_tomorrow_for_two_provinces_through_a_conflict(desk: StoreServer) -> None:
+    tomorrow_day = (datetime.now(VIETNAM) + timedelta(days=1)).date()
+    tomorrow = tomorrow_day.isoformat()
     day_off = not desk.call("GET", f"/api/calendar/days?from={tomorrow}&to={tomorrow}")["days"][0][
         "working"
     ]
@@ -167,7 +77,7 @@ def test_scheduler_books_tomorrow_for_two_provinces_through_a_conflict(desk: Des
     book = p.get_by_role("form", name="Đặt lịch phiên tiếp công dân")
     book.get_by_label("Tên phiên").fill(TITLE)
     assert book.get_by_label("Đơn vị chủ trì", exact=True).input_value() == "tw-hanoi"
-    assert book.get_by_label("Ngày bắt đầu").input_value() == tomorrow
+    assert book.get_by_label("Ngày bắt đầu").input_value() == tomorrow_day.strftime("%d/%m/%Y")
     book.get_by_label("Giờ bắt đầu").fill("08:30")
     book.get_by_label("Giờ kết thúc").fill("09:30")
     book.get_by_label("Lãnh đạo chủ trì tiếp").fill(
@@ -220,10 +130,7 @@ def test_scheduler_books_tomorrow_for_two_provinces_through_a_conflict(desk: Des
     assert "Tỉnh Bắc Ninh" in card.inner_text() and "Thành phố Đà Nẵng" in card.inner_text()
     assert p.locator(f"li.desk-day[data-day='{tomorrow}'] [data-session='{taken['id']}']").count()
     assert book.get_by_label("Tên phiên").input_value() == ""
-    desk.screenshot(page, "desk")
-    p.set_viewport_size({"width": 1920, "height": 1080})
-    desk.screenshot(page, "desk-1920x1080")
-    p.set_viewport_size(VIEWPORT)
+    desk.screenshots(page, "desk")
 
     sessions = desk.call("GET", f"/api/sessions?from={tomorrow}&to={tomorrow}")["sessions"]
     (booked,) = [s for s in sessions if s["title"] == TITLE]

@@ -13,13 +13,10 @@ the browser and the page classes are the e2e harness's.
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
-from urllib.error import HTTPError
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,7 +24,6 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from core.access import Role
 from core.sessions import MemoryDirectory
-from signaling.tokens import issue_token
 from tests.e2e.console_harness import ConsolePage
 from tests.e2e.harness import (
     HOST_SITE,
@@ -36,14 +32,12 @@ from tests.e2e.harness import (
     BrowserPage,
     LiveServer,
     RoomPage,
-    ServerThread,
-    data_dir_settings,
     make_session,
     new_page,
     wait_until,
 )
-from web.app import create_app
-from web.keys import RELAY, STORE
+from tests.e2e.store_server import StoreServer, store_server
+from web.keys import RELAY
 
 pytestmark = pytest.mark.chromium
 
@@ -63,7 +57,7 @@ class ClosingServer:
     """A server answering from its scheduler database, with one session booked."""
 
     live: LiveServer
-    thread: ServerThread
+    store: StoreServer
     browser: Any
     pages: list[BrowserPage] = field(default_factory=list)
     handshakes: dict[str, list[str]] = field(default_factory=dict)
@@ -73,25 +67,9 @@ class ClosingServer:
     def session_id(self) -> str:
         return self.live.session.id
 
-    def staff_token(self, role: Role) -> str:
-        return issue_token(self.live.secret, role=role, site=HOST_SITE, subject=f"{role}@e2e")
-
     def call(self, method: str, path: str, role: Role, body: Any = None) -> dict[str, Any]:
         """A REST call as ``role`` of the host site; the JSON answer (2xx only)."""
-        request = urllib.request.Request(
-            self.live.url + path,
-            method=method,
-            data=json.dumps(body or {}).encode(),
-            headers={
-                "Authorization": f"Bearer {self.staff_token(role)}",
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                answer: dict[str, Any] = json.loads(response.read())
-        except HTTPError as err:
-            raise AssertionError(f"{method} {path}: {err.code} {err.read()!r}") from err
+        answer: dict[str, Any] = self.store.call(method, path, body, role=role, site=HOST_SITE)
         return answer
 
     def open_session(self) -> None:
@@ -129,52 +107,32 @@ class ClosingServer:
 
 
 @pytest.fixture
-def closing_server(browser: Any, tmp_path: Path) -> Iterator[ClosingServer]:
+def closing_server(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClosingServer]:
     """The server, with a session of the host and ``ROOM_SITE`` booked (planned)."""
-    data_dir = tmp_path / "data"
-
-    def build(port: int) -> tuple[Any, Any]:
-        settings = data_dir_settings(data_dir, port)
-        return create_app(settings), settings
-
-    thread = ServerThread(build)
-    url = thread.start()
-    assert thread.app is not None and thread.settings is not None
-    thread.app[STORE].load_tree()
-    sites = [s for s in SITES if s.id in (HOST_SITE, ROOM_SITE)]
-    live = LiveServer(
-        url=url,
-        app=thread.app,
-        # Not the server's: it answers from its database (the session is booked below).
-        directory=MemoryDirectory([], sites),
-        secret=thread.settings.signing_secret(),
-        session=make_session(sites=sites),
-        loop=thread.loop,
-    )
-    server = ClosingServer(live, thread, browser)
-    try:
-        now = datetime.now(UTC).replace(microsecond=0)
-        booked = server.call(
-            "POST",
-            "/api/sessions",
-            Role.ADMINISTRATOR,
-            {
-                "title": "Phiên tiếp công dân (kiểm thử kết thúc phiên)",
-                "host_site": HOST_SITE,
-                "starts_at": (now - timedelta(minutes=5)).isoformat(),
-                "ends_at": (now + timedelta(hours=2)).isoformat(),
-                "participants": [ROOM_SITE],
-                "allow_day_off": True,
-                "record": False,
-            },
+    with store_server(browser, tmp_path_factory) as store:
+        sites = [s for s in SITES if s.id in (HOST_SITE, ROOM_SITE)]
+        live = LiveServer(
+            url=store.url,
+            app=store.app,
+            # Not the server's: it answers from its database (the session is booked below).
+            directory=MemoryDirectory([], sites),
+            secret=store.secret,
+            session=make_session(sites=sites),
+            loop=store.thread.loop,
+        )
+        server = ClosingServer(live, store, browser)
+        booked = store.book(
+            "Phiên tiếp công dân (kiểm thử kết thúc phiên)", host=HOST_SITE, sites=(ROOM_SITE,)
         )
         live.session = make_session(str(booked["id"]), sites=sites)
-        yield server
-    finally:
-        # Pages first, so the server sees them go.
-        for page in server.pages:
-            page.close()
-        thread.stop()
+        try:
+            yield server
+        finally:
+            # Pages first, so the server sees them go.
+            for page in server.pages:
+                page.close()
 
 
 # ---------------------------------------------------------------- what the pages show

@@ -12,45 +12,35 @@ may be a message key: ``i18n.js`` shows a missing key as the key itself
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from core.access import Role
-from signaling.tokens import issue_token
-from tests.e2e.harness import (
-    JOIN_TIMEOUT_S,
-    BrowserPage,
-    ServerThread,
-    data_dir_settings,
-    new_page,
-    wait_until,
+from tests.e2e.harness import JOIN_TIMEOUT_S, BrowserPage, wait_until
+from tests.e2e.store_server import (
+    HOST,
+    VIEWPORT,
+    StoreServer,
+    fill_sign_in,
+    raw_keys,
+    store_server,
+    wait_home,
 )
-from web.accounts.keys import ACCOUNTS
-from web.app import create_app
-from web.keys import STORE
+
+__all__ = ["fill_sign_in", "wait_home"]
 
 pytestmark = pytest.mark.chromium
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 PASSWORD = "mật-khẩu-kiểm-thử-2026"
-VIEWPORT = {"width": 1366, "height": 768}
-SHARED_SCREENS = Path("/tmp/rb-screens")
-UI_TIMEOUT_S = 20.0
-
-HOST = "tw-hanoi"
 ROOM_SITE = "bac-ninh"
+KIOSK_SITE = "quang-ninh"  # no other test books it: the kiosk has one session at a time
 
 # name -> (display name, site, roles). Names carry no dot, so a user name shown on a
 # page cannot pass for a message key.
@@ -62,122 +52,10 @@ USERS: dict[str, tuple[str, str, tuple[Role, ...]]] = {
     "lichbn": ("Phạm Văn Dũng", ROOM_SITE, (Role.SCHEDULER,)),
     "quantri-bn": ("Hoàng Thị Em", ROOM_SITE, (Role.ADMINISTRATOR,)),
     "khoa-thu": ("Người thử khóa tài khoản", "hai-phong", (Role.ROOM,)),
+    "kiosk-quangninh": ("Phòng tiếp công dân tỉnh Quảng Ninh", KIOSK_SITE, (Role.ROOM,)),
 }
 
-# A message key shown as is: dotted lower-case words ("home.room.join"), not part of an
-# address or a file name.
-RAW_KEY = re.compile(r"(?<![\w./:@-])[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+(?![\w/@-])")
-
-
-@dataclass
-class HomesServer:
-    """A server on its scheduler database, with the default site tree and the users."""
-
-    url: str
-    app: Any
-    secret: str
-    browser: Any
-    screens: Path
-    pages: list[BrowserPage] = field(default_factory=list)
-
-    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        """A REST call as a central administrator (a token, not a cookie); 2xx only."""
-        token = issue_token(self.secret, role=Role.ADMINISTRATOR, site=HOST, subject="e2e")
-        request = urllib.request.Request(
-            self.url + path,
-            method=method,
-            data=json.dumps(body or {}).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                answer: dict[str, Any] = json.loads(response.read())
-        except HTTPError as err:
-            raise AssertionError(f"{method} {path}: {err.code} {err.read()!r}") from err
-        return answer
-
-    def book(
-        self,
-        title: str,
-        *,
-        starts_in: timedelta = timedelta(minutes=-5),
-        lasts: timedelta = timedelta(hours=2),
-        host: str = HOST,
-        sites: tuple[str, ...] = (ROOM_SITE,),
-    ) -> dict[str, Any]:
-        """A planned session of ``host`` and ``sites`` (by default: started 5 min ago)."""
-        start = datetime.now(UTC).replace(microsecond=0) + starts_in
-        return self.call(
-            "POST",
-            "/api/sessions",
-            {
-                "title": title,
-                "host_site": host,
-                "starts_at": start.isoformat(),
-                "ends_at": (start + lasts).isoformat(),
-                "participants": list(sites),
-                "allow_day_off": True,
-                "record": False,
-            },
-        )
-
-    def session_state(self, session_id: str) -> str:
-        return str(self.call("GET", f"/api/sessions/{session_id}")["state"])
-
-    def open_page(self, path: str, name: str) -> BrowserPage:
-        page = new_page(self.browser, self.url + path, name, BrowserPage)
-        page.page.set_viewport_size(VIEWPORT)
-        page.context.set_default_timeout(UI_TIMEOUT_S * 1000)
-        self.pages.append(page)
-        return page
-
-    def sign_in(self, user: str, password: str = PASSWORD, *, path: str = "/login") -> BrowserPage:
-        """A fresh browser signed in as ``user`` through the form, on the home page."""
-        page = self.open_page(path, user)
-        fill_sign_in(page, user, password)
-        page.page.wait_for_url(f"{self.url}/", timeout=UI_TIMEOUT_S * 1000)
-        wait_home(page)
-        return page
-
-    def screenshot(self, page: BrowserPage, name: str) -> Path:
-        """``name``.png of the whole page, here and in /tmp/rb-screens for the lead."""
-        path = self.screens / f"{name}.png"
-        page.page.screenshot(path=str(path), full_page=False)
-        SHARED_SCREENS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, SHARED_SCREENS / path.name)
-        return path
-
-
-def fill_sign_in(page: BrowserPage, user: str, password: str) -> None:
-    p = page.page
-    p.get_by_label("Tên đăng nhập").fill(user)
-    p.get_by_label("Mật khẩu", exact=True).fill(password)
-    p.get_by_role("button", name="Đăng nhập").click()
-
-
-def wait_home(page: BrowserPage) -> None:
-    """The home page has its person and its sections."""
-    page.page.locator("#who-name:not(:empty)").wait_for()
-    page.page.locator("#loading").wait_for(state="hidden")
-
-
-def raw_keys(page: BrowserPage) -> list[str]:
-    """Visible texts, placeholders, titles and labels that look like message keys."""
-    texts: list[str] = page.evaluate(
-        """() => {
-          const out = [document.title, document.body.innerText];
-          for (const node of document.querySelectorAll("*")) {
-            if (!node.getClientRects().length) continue;
-            for (const attr of ["placeholder", "title", "aria-label", "value"]) {
-              const value = node.getAttribute(attr);
-              if (value && !(node.tagName === "INPUT" && attr === "value" && node.type !== "submit"
-                  && node.type !== "button")) out.push(value);
-            }
-          }
-          return out;
-        }"""
-    )
-    return sorted({m.group(0) for text in texts for m in RAW_KEY.finditer(text)})
+HomesServer = StoreServer
 
 
 def assert_translated(page: BrowserPage) -> None:
@@ -196,39 +74,19 @@ def visible_text(page: BrowserPage, selector: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def homes(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HomesServer]:
+def homes(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
     """One server for the module (sign-ins are slow: argon2): each test books its own."""
-    data_dir = tmp_path_factory.mktemp("homes-data")
-    screens = tmp_path_factory.mktemp("screens")
-
-    def build(port: int) -> tuple[Any, Any]:
-        settings = data_dir_settings(data_dir, port, record_on_open=False)
-        return create_app(settings), settings
-
-    thread = ServerThread(build)
-    url = thread.start()
-    assert thread.app is not None and thread.settings is not None
-    thread.app[STORE].load_tree()
-    accounts = thread.app[ACCOUNTS]
-    for name, (display, site, roles) in USERS.items():
-        _, one_time = accounts.add_user(name, display, site, roles, by="e2e")
-        accounts.set_password(name, one_time, PASSWORD)
-    server = HomesServer(url, thread.app, thread.settings.signing_secret(), browser, screens)
-    try:
+    with store_server(
+        browser, tmp_path_factory, users=USERS, password=PASSWORD, record_on_open=False
+    ) as server:
         yield server
-    finally:
-        for page in server.pages:
-            page.close()
-        thread.stop()
 
 
 @pytest.fixture(autouse=True)
 def close_pages(homes: HomesServer) -> Iterator[None]:
     """Each test's pages close when it ends (the server lives on)."""
     yield
-    for page in homes.pages:
-        page.close()
-    homes.pages.clear()
+    homes.close_pages()
 
 
 # ---------------------------------------------------------------------- sign-in page
@@ -353,6 +211,50 @@ def test_kiosk_joins_by_itself(homes: HomesServer) -> None:
     assert p.evaluate("() => localStorage.getItem('rb.home.kiosk')") == "1"
     p.evaluate("() => localStorage.removeItem('rb.home.kiosk')")
     assert session["id"]
+
+
+def test_kiosk_goes_back_to_waiting_and_joins_the_next_session(homes: HomesServer) -> None:
+    """A wall screen left alone: the session ends, the page goes back to waiting on the
+    home and joins the day's next session by itself, nobody touching it."""
+    first = homes.book("Phiên buổi sáng (kiểm thử kiosk)", sites=(KIOSK_SITE,))
+    homes.call("POST", f"/api/sessions/{first['id']}/open")
+    page = homes.sign_in("kiosk-quangninh")
+    p = page.page
+    p.get_by_label("Chế độ kiosk").check()
+    p.wait_for_url(re.compile(r"/room\?token="), timeout=30_000)
+    wait_until(
+        lambda: (
+            p.evaluate("() => window.rb?.state.phase") == "joined"
+            and p.evaluate("() => window.rb.state.session.id") == first["id"]
+        ),
+        timeout=JOIN_TIMEOUT_S,
+        message=lambda: f"the kiosk never joined the first session{page.log_tail()}",
+    )
+
+    homes.call("POST", f"/api/sessions/{first['id']}/close")
+    notice = p.locator("#kiosk-return")
+    notice.wait_for(timeout=JOIN_TIMEOUT_S * 1000)
+    assert "Phiên đã kết thúc" in p.locator("#session-ended-title").inner_text()
+    assert "trở về màn hình chờ" in notice.inner_text()
+    homes.screenshot(page, "room-kiosk-ended")
+    p.wait_for_url(f"{homes.url}/", timeout=30_000)
+    wait_home(page)
+    p.locator("#room-auto", has_text="đang chờ đến giờ vào phiên").wait_for()
+    homes.screenshot(page, "home-room-kiosk-waiting")
+    assert p.get_by_label("Chế độ kiosk").is_checked()
+    assert p.locator(f"li.room-session[data-session='{first['id']}'] a.join").count() == 0
+
+    # The afternoon's session is booked while the screen waits: it joins by itself.
+    second = homes.book(
+        "Phiên buổi chiều (kiểm thử kiosk)", sites=(KIOSK_SITE,), starts_in=timedelta(minutes=-1)
+    )
+    p.wait_for_url(re.compile(r"/room\?token="), timeout=90_000)
+    wait_until(
+        lambda: p.evaluate("() => window.rb?.state.session?.id") == second["id"],
+        timeout=JOIN_TIMEOUT_S,
+        message=lambda: f"the kiosk joined something else{page.log_tail()}",
+    )
+    p.evaluate("() => localStorage.removeItem('rb.home.kiosk')")
 
 
 # ---------------------------------------------------------------------- operator

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,7 +71,10 @@ async def wait_for(
 
 
 async def start_server(
-    tmp: Path, max_message_bytes: int = 64 * 1024, redis_url: str | None = None
+    tmp: Path,
+    max_message_bytes: int = 64 * 1024,
+    redis_url: str | None = None,
+    forwarding: str = "frame",
 ) -> tuple[Server, web.AppRunner]:
     directory = MemoryDirectory(
         [_session(SESSION, SessionState.OPEN), _session(CLOSED_SESSION, SessionState.CLOSED)],
@@ -84,6 +88,10 @@ async def start_server(
         secret=SECRET,
         max_message_bytes=max_message_bytes,
         redis_url=redis_url,
+        # A node registry of its own: with Redis every server is a node, and servers
+        # sharing a prefix would send a session's connections to one of them.
+        cluster_prefix=f"rbtest-{uuid.uuid4().hex[:10]}",
+        forwarding=forwarding,
     )
     app = create_app(settings, directory=directory)
     runner = web.AppRunner(app)
@@ -95,6 +103,15 @@ async def start_server(
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     srv, runner = await start_server(tmp_path)
+    yield srv
+    await asyncio.wait_for(runner.cleanup(), 30)
+    assert not srv.app[RELAY].hubs
+
+
+@pytest.fixture(params=["frame", "packet"])
+async def relay_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Server]:
+    """A server in each forwarding mode (``RB_FORWARDING``): frames or RTP packets."""
+    srv, runner = await start_server(tmp_path, forwarding=request.param)
     yield srv
     await asyncio.wait_for(runner.cleanup(), 30)
     assert not srv.app[RELAY].hubs

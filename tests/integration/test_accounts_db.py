@@ -27,7 +27,7 @@ from core.db import Base, alembic_config, make_engine
 from tests.integration.sched_support import BACKENDS, schema_url
 from web.database import BRANCHES, migrate_all
 
-ACC_TABLES = {"acc_users", "acc_user_roles", "acc_sessions", "acc_events"}
+ACC_TABLES = {"acc_users", "acc_user_roles", "acc_sessions", "acc_events", "acc_name_failures"}
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
@@ -63,7 +63,7 @@ def test_the_accounts_branch_matches_the_models_and_goes_down_and_up(engine: Eng
         diff = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
         )
-    assert "0001_accounts" in heads and stored == heads
+    assert "0002_name_failures" in heads and stored == heads
     assert set(inspect(engine).get_table_names()) >= ACC_TABLES
     assert [d for d in diff if "acc_" in repr(d)] == []
 

@@ -32,6 +32,7 @@ from tests.integration.conftest import wait_for
 from web.app import create_app
 from web.archive.keys import ARCHIVE, RECORDER
 from web.keys import LIFECYCLE, RELAY, STORE
+from web.live.memory import ReturnMemory
 from web.live.setup import NAMESPACE
 
 SECRET = "lifecycle-test-secret-0123456789abcdef"
@@ -195,6 +196,27 @@ async def test_the_operator_closes_the_session_from_the_console(live: Live) -> N
     )
     assert status == 200 and view["state"] == "closed"
     await _assert_released(live, session_id, [operator, room])
+
+
+async def test_the_operator_hears_his_close_answered_when_closing_outlasts_the_grace(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay tells every endpoint and drops its socket 0.5 s later; a listener after
+    it (here the memory release, slowed down) still runs, so the operator's
+    ``close_session`` returns later than that. Its ack must still reach him."""
+    release = ReturnMemory.session_ended
+
+    async def slow(self: ReturnMemory, session: Any, end: Any) -> None:
+        await asyncio.sleep(2.0)
+        await release(self, session, end)
+
+    monkeypatch.setattr(ReturnMemory, "session_ended", slow)
+    session_id = await live.open_session()
+    operator = await live.join(session_id, HOST, Role.OPERATOR)
+    ack = await operator.command("close_session")
+    assert "state" in ack
+    await asyncio.wait_for(operator.ended.wait(), 20)
+    await asyncio.wait_for(operator.disconnected.wait(), 20)
 
 
 async def test_a_session_past_its_end_is_closed_by_the_clock_with_its_recording_sealed(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import av
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from bridge.packets import PacketDownTrack
 from core.access import Role
 from signaling.client import BridgeClient
-from tests.integration.conftest import HOST, Server, wait_for
+from tests.integration.conftest import HOST, SESSION, Server, wait_for
+from web.keys import RELAY, SETTINGS
 
 MIN_FRAMES = 30
 
@@ -20,13 +24,27 @@ def _decodes(codec: str, data: bytes) -> bool:
     return any(f.width > 0 for f in frames)
 
 
+async def _reported_at(client: BridgeClient, site: str, kind: str) -> datetime | None:
+    """The NTP time of the last sender report ``client`` got on ``site``'s ``kind`` track."""
+    mid = client.tracks_from(site, kind)[-1].mid
+    assert client.subscribe_pc is not None
+    receiver = next(t for t in client.subscribe_pc.getTransceivers() if t.mid == mid).receiver
+    for s in (await receiver.getStats()).values():
+        if s.type == "remote-outbound-rtp" and s.remoteTimestamp.year > 1900:
+            return s.remoteTimestamp  # type: ignore[no-any-return]
+    return None
+
+
 async def _join(server: Server, site: str, role: Role = Role.ROOM) -> BridgeClient:
     client = BridgeClient(server.url, server.token(site, role))
     await client.connect()
     return client
 
 
-async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(server: Server) -> None:
+async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(
+    relay_server: Server,
+) -> None:
+    server = relay_server
     hanoi = await _join(server, HOST)
     bac_ninh = await _join(server, "bac-ninh")
     try:
@@ -46,6 +64,26 @@ async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(server:
         assert video.codec == "video/VP8"
         assert video.keyframe is not None and _decodes("vp8", video.keyframe)
         assert hanoi.tracks_from("bac-ninh", "audio")[0].codec == "audio/opus"
+        # Sender reports reach subscribers with a real wall-clock time (in packet mode,
+        # the publisher's, translated), which browsers need to keep lip sync.
+        for kind in ("video", "audio"):
+            remote = None
+            for _ in range(100):
+                remote = await _reported_at(hanoi, "bac-ninh", kind)
+                if remote is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert remote is not None and abs((datetime.now(UTC) - remote).total_seconds()) < 10
+
+        # Whole frames still reach the up-tracks' sinks (the recorder) in both modes, once
+        # per up-track; in packet mode the down-tracks got packets, not frames.
+        hub = server.app[RELAY].hubs[SESSION]
+        assert all(u.counters.frames_in >= MIN_FRAMES for u in hub.uptracks.values())
+        if server.app[SETTINGS].forwarding == "packet":
+            downtracks = [d for p in hub.participants for d in p.subscriptions.values()]
+            assert downtracks
+            for downtrack in downtracks:
+                assert isinstance(downtrack, PacketDownTrack) and downtrack.packets_out > 0
 
         offers_before = len(hanoi.offers), len(bac_ninh.offers)
         da_nang = await _join(server, "da-nang")
@@ -88,7 +126,8 @@ async def test_two_sites_see_and_hear_each_other_and_a_third_joins_later(server:
         await bac_ninh.leave()
 
 
-async def test_h264_publisher_reaches_subscribers_as_h264(server: Server) -> None:
+async def test_h264_publisher_reaches_subscribers_as_h264(relay_server: Server) -> None:
+    server = relay_server
     hanoi = BridgeClient(server.url, server.token(HOST), video_codecs=("video/H264",))
     bac_ninh = await _join(server, "bac-ninh")
     await hanoi.connect()

@@ -294,7 +294,10 @@ async def test_check_route_answers_200_with_the_problems_and_books_nothing(api: 
     )
     status, answer = await api.call("POST", "/api/sessions/check", CENTRAL, json=clash)
     assert status == 200 and answer["ok"] is False
-    (problem,) = answer["problems"]
+    # The room is taken, and so is the host, which names no room in either (site_busy).
+    problem, busy = answer["problems"]
+    assert busy["code"] == "site_busy" and busy["sites"] == ["tw-hanoi"]
+    assert busy["session"]["id"] == booked["id"]
     assert problem["code"] == "room_taken" and problem["field"] == "participants"
     assert problem["room"]["id"] == room and problem["session"]["id"] == booked["id"]
     status, refused = await api.call("POST", "/api/sessions", CENTRAL, json=clash)

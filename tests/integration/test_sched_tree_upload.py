@@ -134,6 +134,53 @@ async def test_only_administrators_and_a_provincial_one_within_its_province(api:
     assert status == 200, body
 
 
+async def test_a_province_cannot_widen_its_own_scope(api: Api) -> None:
+    """Below its scope a province adds what it likes; it makes no province nor central
+    office, turns itself into neither, and merges nothing into another province."""
+    before = api.counts()
+    promoted = NEW_COMMUNE.replace('level = "commune"', 'level = "province"', 1)
+    status, body = await upload(api, promoted, PROVINCIAL_ADMIN)
+    assert (status, body["error"]["code"]) == (403, "top_tier_outside_scope"), body
+    central = '[[site]]\nid = "bac-ninh"\nname = "Tỉnh Bắc Ninh"\nlevel = "central"\n'
+    status, body = await upload(api, central, PROVINCIAL_ADMIN)
+    assert (status, body["error"]["code"]) == (403, "top_tier_outside_scope"), body
+    merged = NEW_COMMUNE + 'merged_into = "ha-noi"\n'
+    status, body = await upload(api, merged, PROVINCIAL_ADMIN)
+    assert (status, body["error"]["code"]) == (403, "outside_scope"), body
+    # The same over PUT /api/sites/{id} as the province's scheduler.
+    status, body = await api.call(
+        "PUT",
+        "/api/sites/bac-ninh",
+        BAC_NINH,
+        json={"name": "Tỉnh Bắc Ninh", "level": "central"},
+    )
+    assert (status, body["error"]["code"]) == (403, "top_tier_outside_scope"), body
+    # A provincial administrator is limited on the single-site routes as on the tree's.
+    status, body = await api.call(
+        "PUT", "/api/sites/ha-noi", PROVINCIAL_ADMIN, json={"name": "Hà Nội", "level": "province"}
+    )
+    assert (status, body["error"]["code"]) == (403, "outside_scope"), body
+    status, body = await api.call(
+        "POST", "/api/sites/ha-noi/rooms", PROVINCIAL_ADMIN, json={"name": "Phòng 2"}
+    )
+    assert (status, body["error"]["code"]) == (403, "outside_scope"), body
+    assert api.counts() == before
+    commune = {"id": "xa-moi-bn", "name": "Xã Mới", "level": "commune", "parent": "bac-ninh"}
+    status, body = await api.call("POST", "/api/sites", PROVINCIAL_ADMIN, json=commune)
+    assert status == 201, body
+    # The province edits its own name and adds communes; the centre may do the rest.
+    renamed = '[[site]]\nid = "bac-ninh"\nname = "Tỉnh Bắc Ninh (mới)"\nlevel = "province"\n'
+    status, body = await upload(api, renamed + NEW_COMMUNE, PROVINCIAL_ADMIN)
+    assert status == 200, body
+    status, body = await api.call(
+        "POST", "/api/sites/xa-moi-bn/rooms", PROVINCIAL_ADMIN, json={"name": "Phòng tiếp"}
+    )
+    assert status == 201, body
+    status, body = await upload(api, promoted.replace("xa-thu-nghiem", "tinh-moi"), ADMIN)
+    assert status in (200, 422), body  # the centre is not refused for scope
+    assert body.get("error", {}).get("code") != "top_tier_outside_scope"
+
+
 async def test_content_type_and_size(api: Api) -> None:
     status, body = await api.call("POST", "/api/sites/tree", ADMIN, json={"site": []})
     assert (status, body["error"]["code"]) == (415, "unsupported_media_type")

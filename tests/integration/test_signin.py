@@ -131,6 +131,38 @@ async def test_sign_in_needs_the_form_token_and_sets_an_httponly_cookie(
     assert (status, body["error"]["code"]) == (401, "not_signed_in")
 
 
+async def test_me_carries_the_scope_the_server_applies(site: Site, browser: Browser) -> None:
+    """GET /api/me says which sites the person may act on: the scheduler's own rule."""
+    store = site.app[STORE]
+    for user, where in (
+        ("admin-tw", "tw-hanoi"),
+        ("sched-bn", "bac-ninh"),
+        ("room-hp", "hai-phong"),
+    ):
+        browser.http.cookie_jar.clear()
+        await browser.login(user)
+        status, me = await browser.call("GET", "/api/me")
+        assert status == 200 and me["user"] == user, me
+        rule = await asyncio.to_thread(store.scope_for, where)
+        if rule is None:
+            assert me["scope"] == {"root": None, "sites": None}
+        else:
+            assert me["scope"]["root"] == where
+            assert me["scope"]["sites"] == sorted(rule)
+            assert where in me["scope"]["sites"] and "tw-hanoi" not in me["scope"]["sites"]
+    # A commune's person acts for its province, as the server's rule says.
+    communes = await asyncio.to_thread(store.subtree, "bac-ninh")
+    commune = next(c for c in sorted(communes) if c != "bac-ninh")
+    _, once = await asyncio.to_thread(
+        site.accounts().add_user, "room-xa", "room-xa", commune, (Role.ROOM,), by="test"
+    )
+    await asyncio.to_thread(site.accounts().set_password, "room-xa", once, PASSWORD)
+    browser.http.cookie_jar.clear()
+    await browser.login("room-xa")
+    status, me = await browser.call("GET", "/api/me")
+    assert me["scope"]["root"] == "bac-ninh" and commune in me["scope"]["sites"]
+
+
 async def test_a_cookie_request_that_changes_state_needs_the_csrf_token(browser: Browser) -> None:
     await browser.login("admin-tw")
     body = {"name": "new-clerk", "display_name": "Văn thư", "site": "tw-hanoi", "roles": ["clerk"]}
@@ -175,6 +207,48 @@ async def test_disabling_a_user_ends_their_session_at_once(site: Site, browser: 
     assert (await browser.call("GET", "/api/me"))[0] == 401
     status, body = await browser.login("oper-tw")
     assert (status, body["error"]["code"]) == (403, "disabled")
+
+
+async def test_the_last_enabled_administrator_stays(site: Site, browser: Browser) -> None:
+    """Neither disabled nor stripped of the role: 409 ``last_administrator``, nothing done."""
+    await browser.login("admin-tw")
+    refused = [
+        await browser.call("POST", "/api/users/admin-tw/disable"),
+        await browser.call("PUT", "/api/users/admin-tw/roles", json={"roles": ["operator"]}),
+    ]
+    for status, body in refused:
+        assert (status, body["error"]["code"]) == (409, "last_administrator"), body
+        assert "last enabled administrator" in body["error"]["message"]
+    user = site.accounts().get_user("admin-tw")
+    assert user is not None and not user.disabled and Role.ADMINISTRATOR in user.roles
+    assert (await browser.call("GET", "/api/me"))[0] == 200  # still signed in
+
+    # With a second administrator either may go, but not both.
+    status, _ = await browser.call(
+        "POST",
+        "/api/users",
+        json={
+            "name": "admin-two",
+            "display_name": "Hai",
+            "site": "tw-hanoi",
+            "roles": ["administrator"],
+        },
+    )
+    assert status == 201
+    status, body = await browser.call(
+        "PUT", "/api/users/admin-two/roles", json={"roles": ["clerk"]}
+    )
+    assert status == 200, body
+    status, body = await browser.call("POST", "/api/users/admin-tw/disable")
+    assert (status, body["error"]["code"]) == (409, "last_administrator")
+    status, body = await browser.call(
+        "PUT", "/api/users/admin-two/roles", json={"roles": ["administrator"]}
+    )
+    assert status == 200, body
+    status, body = await browser.call("POST", "/api/users/admin-two/disable")
+    assert status == 200 and body["user"]["disabled"] is True
+    status, body = await browser.call("POST", "/api/users/admin-tw/disable")
+    assert (status, body["error"]["code"]) == (409, "last_administrator")
 
 
 async def _book(site: Site, browser: Browser, sites: list[str]) -> str:
@@ -231,6 +305,7 @@ STAFF = frozenset({Role.ADMINISTRATOR, Role.SCHEDULER, Role.OPERATOR})
 SCHED = frozenset({Role.ADMINISTRATOR, Role.SCHEDULER})
 ARCHIVE = frozenset({Role.ADMINISTRATOR, Role.CLERK})
 ADMIN = frozenset({Role.ADMINISTRATOR})
+BOOK = frozenset({Role.ADMINISTRATOR, Role.CLERK, Role.OPERATOR})
 ACCESS: dict[tuple[str, str], frozenset[Any]] = {
     ("GET", "/"): ANYONE,
     ("GET", "/login"): ANYONE,
@@ -289,6 +364,18 @@ ACCESS: dict[tuple[str, str], frozenset[Any]] = {
     ),
     ("GET", "/api/archive/audit"): ADMIN,
     ("POST", "/api/archive/verify"): ADMIN,
+    ("GET", "/book"): ARCHIVE,
+    ("POST", "/api/book/entries"): BOOK,
+    ("GET", "/api/book/entries"): BOOK,
+    ("GET", "/api/book/entries/{entry_id}"): BOOK,
+    ("PUT", "/api/book/entries/{entry_id}"): BOOK,
+    ("GET", "/api/book/entries.xlsx"): ARCHIVE,
+    ("GET", "/api/book/watch"): BOOK,
+    ("POST", "/api/book/watch"): BOOK,
+    ("PUT", "/api/book/watch/{item_id}"): BOOK,
+    ("GET", "/api/book/reports/{period}"): ARCHIVE,
+    ("GET", "/api/book/reports/{period}/xlsx"): ARCHIVE,
+    ("GET", "/api/book/reports/{period}/print"): ARCHIVE,
     # Operations: a scraper may also send RB_METRICS_TOKEN (tests/integration/test_ops.py).
     ("GET", "/metrics"): ADMIN,
     ("GET", "/healthz"): ANYONE,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,11 +17,19 @@ from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher, extract_parameters
+from argon2.low_level import hash_secret_raw as argon2_raw
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from accounts import passwords as accounts_passwords
 from accounts.db import BRANCH
-from accounts.errors import InvalidAccountInput, LoginRefused, UnknownUser, UserExists
+from accounts.errors import (
+    InvalidAccountInput,
+    LastAdministrator,
+    LoginRefused,
+    UnknownUser,
+    UserExists,
+)
 from accounts.models import AccountEvent, AppendOnlyError
 from accounts.passwords import LOCK_FOR
 from accounts.rules import PASSWORD_MIN
@@ -173,21 +182,76 @@ def test_list_users_by_site_and_unknown_names(accounts: Accounts) -> None:
 
 
 def test_unknown_user_and_wrong_password_look_the_same(
-    accounts: Accounts, hasher: CountingHasher
+    accounts: Accounts, hasher: CountingHasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _add(accounts)
+    digests: list[dict[str, object]] = []
+
+    def spy(secret: bytes, salt: bytes, **params: object) -> bytes:
+        digests.append(params)
+        return argon2_raw(secret, salt, **params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(accounts_passwords, "hash_secret_raw", spy)
     answers = []
     for name in ("lan.nguyen", "nobody", "NOT A NAME"):
         hasher.verified.clear()
+        digests.clear()
         with pytest.raises(LoginRefused) as caught:
             accounts.authenticate(name, "wrong password", remote=REMOTE)
         answers.append((caught.value.code, caught.value.message))
-        # One argon2 verification each, against a hash of the same parameters.
-        [checked] = hasher.verified
-        assert extract_parameters(checked) == extract_parameters(hasher.hash("x"))
+        # One argon2 run each, with the hasher's parameters: the known name's password
+        # check, or the unknown name's digest (what its failures are counted under).
+        if name == "lan.nguyen":
+            [checked] = hasher.verified
+            assert extract_parameters(checked) == extract_parameters(hasher.hash("x"))
+            assert digests == []
+        else:
+            assert hasher.verified == []
+            [params] = digests
+            assert (params["time_cost"], params["memory_cost"], params["parallelism"]) == (
+                hasher.time_cost,
+                hasher.memory_cost,
+                hasher.parallelism,
+            )
+            assert params["type"] == hasher.type
     assert answers == [("bad_credentials", "wrong user name or password")] * 3
     unknown = [e for e in accounts.events() if e.user == ""]
-    assert [e.detail for e in unknown] == ["sign-in: unknown name"] * 2
+    assert [e.detail for e in unknown] == ["sign-in: wrong password (1 in a row)"] * 2
+
+
+def test_an_unknown_name_locks_and_is_audited_as_a_known_one(
+    accounts: Accounts, clock: Clock
+) -> None:
+    """The answers and the events log never tell whether a name has an account."""
+    _add(accounts)
+    before = {e.id for e in accounts.events()}
+
+    def attempts(name: str) -> list[str]:
+        answers = [_refused(accounts, name, f"guess-{n:04d}") for n in range(6)]
+        clock.advance(minutes=15)
+        answers.append(_refused(accounts, name, "guess-after-the-lock"))
+        return answers
+
+    known = attempts("lan.nguyen")
+    unknown = attempts("khong.co.ai")
+    assert known == unknown == ["bad_credentials"] * 4 + ["locked", "locked", "bad_credentials"]
+    # Another unknown name has its own count; the locked one stays locked meanwhile.
+    assert _refused(accounts, "nguoi.khac", "guess") == "bad_credentials"
+
+    def log(user: str) -> list[tuple[EventKind, str, str]]:
+        # The lock's end differs by the 15 minutes the clock moved between the two.
+        return [
+            (e.event, re.sub(r"until \S+", "until …", e.detail), e.remote)
+            for e in reversed(accounts.events())
+            if e.id not in before and e.user == user
+        ]
+
+    assert log("")[: len(log("lan.nguyen"))] == log("lan.nguyen")
+    assert [kind for kind, _, _ in log("lan.nguyen")].count(EventKind.LOCKED) == 1
+    # The name typed is kept nowhere (it is often a password typed in the wrong field).
+    with accounts.engine.connect() as conn:
+        keys = conn.execute(text("SELECT key FROM acc_name_failures")).scalars().all()
+    assert len(keys) == 2 and all("khong" not in key for key in keys)
 
 
 def test_the_default_hasher_is_argon2id_with_its_defaults(engine: Engine) -> None:
@@ -397,6 +461,27 @@ def test_set_password_checks_the_old_one_and_ends_every_session(
     _, signed_in = accounts.sign_in("lan.nguyen", "a good new password", remote=REMOTE)
     assert not signed_in.must_change_password
     assert EventKind.PASSWORD_CHANGED in _kinds(accounts, "lan.nguyen")
+
+
+def test_the_last_enabled_administrator_cannot_go(accounts: Accounts) -> None:
+    _add(accounts, "quan.tri", Role.ADMINISTRATOR, Role.OPERATOR)
+    _add(accounts, "cu.quan.tri", Role.ADMINISTRATOR)
+    accounts.disable("cu.quan.tri", by=ADMIN)  # a disabled administrator does not count
+    with pytest.raises(LastAdministrator) as caught:
+        accounts.disable("quan.tri", by=ADMIN)
+    assert caught.value.code == "last_administrator"
+    with pytest.raises(LastAdministrator):
+        accounts.set_roles("quan.tri", [Role.OPERATOR], by=ADMIN)
+    # Other role changes are fine, and so is the change once another one is enabled.
+    accounts.set_roles("quan.tri", [Role.ADMINISTRATOR], by=ADMIN)
+    view = accounts.get_user("quan.tri")
+    assert view is not None and not view.disabled and view.roles == {Role.ADMINISTRATOR}
+    accounts.enable("cu.quan.tri", by=ADMIN)
+    accounts.set_roles("quan.tri", [Role.OPERATOR], by=ADMIN)
+    with pytest.raises(LastAdministrator):
+        accounts.disable("cu.quan.tri", by=ADMIN)
+    kinds = _kinds(accounts, "cu.quan.tri")
+    assert kinds.count(EventKind.DISABLED) == 1
 
 
 def test_roles_change_applies_to_open_sessions(accounts: Accounts) -> None:

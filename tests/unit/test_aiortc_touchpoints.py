@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import queue
+import struct
 from collections.abc import Callable
 from typing import Any
 
 import aiortc
+import pytest
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
@@ -247,3 +250,98 @@ async def test_sender_frames_can_be_tapped_as_the_receiver_reassembles_them() ->
     await sender_pc.close()
     await receiver_pc.close()
     assert received[:5] and all(frame in sent for frame in received[:5])
+
+
+# -- packet-level forwarding (bridge/packets.py) -------------------------------------------
+
+
+def test_packet_forwarding_internals_used_exist() -> None:
+    from aioice.ice import Connection, StunProtocol
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+    from aiortc.rtcicetransport import RTCIceTransport
+
+    # Received packets reach the receiver through an instance lookup, once per packet.
+    data = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in data
+    assert "await recipient._handle_rtcp_packet(packet)" in inspect.getsource(
+        RTCDtlsTransport._handle_rtcp_data
+    )
+    handler = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__codecs.get(packet.payload_type)" in handler
+    assert "self.__rtx_ssrc.get(packet.ssrc)" in handler
+    # aiortc's own send path, which Downlink.send does without its coroutine hops.
+    send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self._state != State.CONNECTED" in send_rtp
+    assert "data = self._tx_srtp.protect(data)" in send_rtp
+    assert "self._send = self._connection.send" in inspect.getsource(RTCIceTransport)
+    assert "self._nominated.get(component)" in inspect.getsource(Connection.sendto)
+    assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in inspect.getsource(
+        Connection.sendto
+    )
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(StunProtocol.send_data)
+    # A subscriber's NACK calls _retransmit; the RTCP loop reports the counters we write.
+    sender_rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "await self._retransmit(seq)" in sender_rtcp
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for attr in rtc_internals.SENDER_SR_ATTRS:
+        assert "self.__" + attr.split("__")[1] in rtcp
+
+
+async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> None:
+    """tap_rtp sees a real sender's packets and reports; a Downlink built on the
+    receiving side's own sender sends a hand-made packet the other end taps."""
+    from aiortc.mediastreams import VideoStreamTrack
+
+    a, b = RTCPeerConnection(), RTCPeerConnection()
+    at_b: list[tuple[int, int, int, bytes]] = []
+    reports: list[tuple[int, int]] = []
+    at_a: list[tuple[int, int, int, bytes]] = []
+
+    @b.on("track")
+    def on_track(track: Any) -> None:
+        transceiver = next(t for t in b.getTransceivers() if t.receiver.track is track)
+        rtc_internals.tap_rtp(
+            transceiver.receiver, lambda *p: at_b.append(p), lambda *r: reports.append(r)
+        )
+        with pytest.raises(RuntimeError):
+            rtc_internals.tap_rtp(transceiver.receiver, lambda *p: None, lambda *r: None)
+
+    @a.on("track")
+    def on_back(track: Any) -> None:
+        transceiver = next(t for t in a.getTransceivers() if t.receiver.track is track)
+        rtc_internals.tap_rtp(transceiver.receiver, lambda *p: at_a.append(p), lambda *r: None)
+
+    a_side = a.addTransceiver(VideoStreamTrack(), direction="sendrecv")
+    a_side.setCodecPreferences(rtc_internals.codec_preferences("video", ["video/VP8"]))
+    try:
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        b_side = b.getTransceivers()[0]
+        b.getTransceivers()[0].direction = "sendrecv"
+        b_side.sender.replaceTrack(VideoStreamTrack())
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        await _wait(lambda: len(at_b) >= 20 and bool(reports), "packets and a sender report")
+        seqs = [p[0] for p in at_b[:20]]
+        assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
+        assert any(p[2] for p in at_b) and all(p[3] for p in at_b)
+
+        link = rtc_internals.Downlink(b_side)
+        assert link.ssrc == b_side.sender._ssrc and link.rtx_payload_type is not None
+        await _wait(lambda: len(at_a) >= 5, "packets of b's own sender")
+        seq = (at_a[-1][0] + 50) & 0xFFFF  # ahead of what b's sender has protected
+        header = struct.pack("!BBHII", 0x80, 0x80 | link.payload_type, seq, 90000, link.ssrc)
+        assert link.send(header + b"\x10\x00hand-made")
+        await _wait(lambda: any(p[0] == seq for p in at_a), "the hand-made packet")
+        assert next(p for p in at_a if p[0] == seq)[3] == b"\x10\x00hand-made"
+        link.set_report(1 << 32, 7, 3, 4)
+        assert getattr(b_side.sender, rtc_internals.SENDER_SR_ATTRS[2]) == 3
+
+        lost: list[int] = []
+        rtc_internals.hook_retransmit(b_side.sender, lost.append)
+        await b_side.sender._retransmit(17)
+        assert lost == [17]
+    finally:
+        await a.close()
+        await b.close()
+    assert not link.send(header)  # closed transport: nothing sent, no error

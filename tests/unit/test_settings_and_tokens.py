@@ -17,6 +17,8 @@ def test_defaults() -> None:
     assert (s.host, s.port) == ("127.0.0.1", 8080)
     assert s.effective_database_url.startswith("sqlite:///")
     assert s.redis_url is None
+    assert s.forwarding == "frame"
+    assert load_settings({"RB_FORWARDING": "packet"}).forwarding == "packet"
 
 
 def test_env_overrides_toml(tmp_path: Path) -> None:
@@ -37,6 +39,7 @@ def test_env_overrides_toml(tmp_path: Path) -> None:
         {"RB_ICE_SERVERS": "{"},
         {"RB_ICE_SERVERS": '["http://x"]'},
         {"RB_RECORD_ON_OPEN": "maybe"},
+        {"RB_FORWARDING": "packets"},
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str]) -> None:
@@ -86,3 +89,26 @@ def test_token_refusals() -> None:
         with pytest.raises(TokenError) as info:
             verify_token(SECRET, token)
         assert info.value.code == code
+
+
+async def test_too_early_says_when() -> None:
+    """token_not_yet_valid carries the moment the token becomes valid, up to the client's
+    connect_error data (the room page counts down to it)."""
+    from core.sessions import MemoryDirectory
+    from signaling.admission import AdmissionError, admit
+
+    opens = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=15)
+    future = issue_token(SECRET, role=Role.ROOM, site="x", session="s1", not_before=opens)
+    with pytest.raises(TokenError) as info:
+        verify_token(SECRET, future)
+    assert info.value.not_before == opens
+    with pytest.raises(AdmissionError) as refused:
+        await admit(SECRET, MemoryDirectory([], []), future)
+    assert refused.value.as_dict() == {
+        "code": "token_not_yet_valid",
+        "message": f"token is valid from {opens.isoformat()}",
+        "not_before": opens.isoformat(),
+    }
+    with pytest.raises(AdmissionError) as other:
+        await admit(SECRET, MemoryDirectory([], []), "garbage")
+    assert set(other.value.as_dict()) == {"code", "message"}

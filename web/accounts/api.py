@@ -3,7 +3,8 @@
 - ``POST /api/login`` (anyone; the form's ``rb_login`` cookie echoed in ``X-CSRF-Token``):
   ``{user, password}`` sets the ``rb_session`` cookie and returns ``Me``.
 - ``POST /api/logout`` (signed in): ends the session, clears the cookie.
-- ``GET /api/me``: ``Me`` = user, display name, site, roles, CSRF token, expiry.
+- ``GET /api/me``: ``Me`` = user, display name, site, roles, CSRF token, expiry, and
+  ``scope`` ``{root, sites}`` (the sites the person may act on; null: every site).
 - ``POST /api/me/password`` ``{old, new}``: a new password; the other sessions end.
 - ``POST /api/me/tokens`` ``{role, session?}`` → ``{token, expires}``: a short-lived token.
 - Administrators, for their province (all for a central one): ``GET /api/users``,
@@ -24,13 +25,21 @@ from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
 
-from accounts.errors import AccountError, InvalidAccountInput, LoginRefused, UnknownUser, UserExists
+from accounts.errors import (
+    AccountError,
+    InvalidAccountInput,
+    LastAdministrator,
+    LoginRefused,
+    UnknownUser,
+    UserExists,
+)
 from accounts.values import SignedIn, UserView
 from core.access import Role
+from sessions.errors import ScheduleError
 from web.accounts.keys import ACCOUNTS
 from web.accounts.middleware import COOKIE, CSRF_HEADER, LOGIN_COOKIE, same
 from web.http.auth import require, signed_in
-from web.http.errors import http_error
+from web.http.errors import http_error, refused
 from web.http.minting import mint
 from web.http.parse import json_body, text
 from web.keys import SETTINGS, STORE
@@ -53,7 +62,7 @@ async def _run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         raise http_error(LOGIN_STATUS.get(exc.code, 401), exc.code, exc.message) from None
     except UnknownUser as exc:
         raise http_error(404, exc.code, exc.message) from None
-    except UserExists as exc:
+    except (UserExists, LastAdministrator) as exc:
         raise http_error(409, exc.code, exc.message) from None
     except InvalidAccountInput as exc:
         raise http_error(422, exc.code, exc.message) from None
@@ -155,7 +164,17 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/api/me")
 async def get_me(request: web.Request) -> web.Response:
-    return web.json_response(me(signed_in_or_401(request)))
+    """``Me`` and the person's scope: ``{"root": <site> | null, "sites": [...] | null}``,
+    the sites the person may act on (null: every site, a central office). The pages take
+    it from here rather than working the rule out again (``sitetree.scope_root``)."""
+    person = signed_in_or_401(request)
+    try:
+        root, sites = await asyncio.to_thread(request.app[STORE].scope_of, person.site)
+    except ScheduleError as exc:
+        raise refused(exc) from None
+    answer = me(person)
+    answer["scope"] = {"root": root, "sites": None if sites is None else sorted(sites)}
+    return web.json_response(answer)
 
 
 @routes.post("/api/me/password")

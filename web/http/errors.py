@@ -21,8 +21,10 @@ message is for people. The status follows one rule on every route of ``web/``:
 422    **Inconsistent**: every value parsed, but they break a rule together or against
        what they name. An end before its start, a range too long or empty within a
        file, a required text that is blank or too long (a reason), a number out of
-       its range, a site that takes no part in the session; and every refusal the
-       domain raises as invalid. (:func:`inconsistent`.)
+       its range, a date outside the working-day calendar's years
+       (``date_out_of_range``: near year 1 or 9999, or any year the ``holidays``
+       package does not cover), a site that takes no part in the session; and every
+       refusal the domain raises as invalid. (:func:`inconsistent`.)
 429    Too many failed sign-ins for one user name: it is locked for a while.
 =====  ================================================================================
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import enum
 import json
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
 from core.cases import check_case_number
+from sessions.calendar import FIRST_DAY, LAST_DAY, VN_TZ, known_day
 from web.http.errors import bad, inconsistent
 
 E = TypeVar("E", bound=enum.Enum)
@@ -115,7 +116,24 @@ def instant(value: Any, key: str, tz_name: str | None) -> datetime:
                 f"{key} has no UTC offset; add one (e.g. +07:00) or give time_zone",
             )
         parsed = parsed.replace(tzinfo=zone(tz_name))
+    try:
+        local = parsed.astimezone(VN_TZ).date()
+    except OverflowError:
+        local = parsed.date()
+    in_range(local, key)
     return parsed
+
+
+def in_range(value: date, key: str) -> date:
+    """``value`` if the working-day calendar knows its year, else 422 ``date_out_of_range``
+    (well-formed, but no answer about it would be true: a date near year 1 or 9999)."""
+    if not known_day(value):
+        raise inconsistent(
+            "date_out_of_range",
+            f"{key} ({value.isoformat()}) is outside the calendar's years"
+            f" ({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})",
+        )
+    return value
 
 
 def day(value: Any, key: str) -> date:
@@ -124,9 +142,10 @@ def day(value: Any, key: str) -> date:
             "missing_field" if value is None else "bad_date", f"{key} is required (YYYY-MM-DD)"
         )
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise bad("bad_date", f"{key} is not a date (YYYY-MM-DD): {value!r}") from None
+    return in_range(parsed, key)
 
 
 def optional_day(value: Any, key: str) -> date | None:
@@ -146,8 +165,16 @@ def clock(value: Any, key: str) -> time:
 
 
 def query_day(request: web.Request, key: str, default: date) -> date:
+    """The query's ``key`` as a date (400 malformed, 422 outside the calendar); absent, the
+    default, kept within the calendar's last day (a range from its end stops there)."""
     raw = request.query.get(key)
-    return default if raw is None else day(raw, key)
+    return min(default, LAST_DAY) if raw is None else day(raw, key)
+
+
+def days_after(start: date, days: int) -> date:
+    """``start`` plus ``days``, or the calendar's last day if that is sooner (a default
+    end near year 9999 neither overflows nor leaves the calendar)."""
+    return start + timedelta(days=days) if (LAST_DAY - start).days > days else LAST_DAY
 
 
 def query_integer(request: web.Request, key: str, default: int) -> int:

@@ -19,7 +19,9 @@ from sessions.lifecycle import Lifecycle
 from sessions.store import Store
 from signaling.commands import Commands
 from signaling.namespace import BridgeNamespace, EventObserver
+from signaling.placement import Placement
 from web.keys import DIRECTORY, LIFECYCLE, RELAY, SECRET, SETTINGS, SIO
+from web.live.cluster import ClusterPlacement, ReleasePlacement, make_cluster, setup_cluster
 from web.live.memory import ReturnMemory
 
 logger = logging.getLogger(__name__)
@@ -32,13 +34,26 @@ limits the namespace answers ``message_too_large`` and the connection stays up."
 
 
 class RecordingHook:
-    """The recorder's part in a session's life: record from the opening, seal at the end."""
+    """The recorder's part in a session's life: record from the opening, seal at the end.
 
-    def __init__(self, recorder: Recorder, relay: Relay) -> None:
+    The session is placed when it opens; only its node records it (another node's
+    recorder starts when the first endpoint arrives there, see :class:`RecordWhenOpen`).
+    """
+
+    def __init__(self, recorder: Recorder, relay: Relay, placement: Placement) -> None:
         self._recorder = recorder
         self._relay = relay
+        self._placement = placement
 
     async def session_opened(self, session: SessionInfo) -> None:
+        try:
+            elsewhere = await self._placement.locate(session)
+        except Exception:
+            logger.exception("session %s: placement at opening failed", session.id)
+            return
+        if elsewhere is not None:
+            logger.info("session %s opened; placed on %s", session.id, elsewhere)
+            return
         await self._recorder.on_session_open(
             session, self._relay.hub(session.id, session.host_site)
         )
@@ -92,10 +107,18 @@ def setup_live(
     ``hub_listeners`` of every new hub; ``observe`` times Socket.IO events (metrics)."""
     settings = app[SETTINGS]
     record_when_open = RecordWhenOpen(recorder, app[DIRECTORY])
-    relay = Relay([record_when_open, *hub_listeners])
+    relay = Relay([record_when_open, *hub_listeners], forwarding=settings.forwarding)
+    cluster = make_cluster(settings, relay)
+    placement = ClusterPlacement(cluster, settings.home_nodes)
     lifecycle = Lifecycle(
         store,
-        [RecordingHook(recorder, relay), relay, ReturnMemory(), *session_listeners],
+        [
+            RecordingHook(recorder, relay, placement),
+            relay,
+            ReleasePlacement(cluster),
+            ReturnMemory(),
+            *session_listeners,
+        ],
         grace=timedelta(minutes=settings.close_grace_minutes),
         clock=clock,
     )
@@ -106,6 +129,7 @@ def setup_live(
         commands=Commands(recorder, lifecycle),
         ice_servers=settings.ice_servers,
         max_message_bytes=settings.max_message_bytes,
+        placement=placement,
         observe=observe,
     )
     sio = app[SIO]
@@ -133,4 +157,5 @@ def setup_live(
         await lifecycle.shutdown(info for info in live if info is not None)
 
     app.cleanup_ctx.append(live)
+    setup_cluster(app, cluster, placement, relay, namespace, settings, lifecycle, app[DIRECTORY])
     app.on_shutdown.append(end_live_sessions)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from core.access import Role
 from core.sessions import SessionState
-from sessions.calendar import local_instant
+from sessions.calendar import local_instant, local_today
 from sessions.models import Frequency, HostKind, RuleKind, SessionKind
 from sessions.requests import Participant, RuleRequest, SessionRequest, SlotBooking
 from sessions.rules import RuleSpec
@@ -23,6 +23,7 @@ from web.http.parse import (
     clock,
     day,
     day_range,
+    days_after,
     enum_value,
     instant,
     integer,
@@ -163,7 +164,12 @@ async def delete_rule(request: web.Request) -> web.Response:
 
 @routes.post("/api/schedule/generate")
 async def generate(request: web.Request) -> web.Response:
-    """Write the sessions the rules give from ``from`` to ``to`` (idempotent)."""
+    """Write the sessions the rules give from ``from`` to ``to`` (idempotent).
+
+    Always 200 with the report (created, existing, skipped): the answer is an account of
+    an idempotent action over a range, not one new resource with a Location, and a
+    status that changed with the data (201 only when something was written) would make
+    clients read the count twice; ``created`` says it."""
     _, scope = await scheduler_scope(request)
     body = await json_body(request)
     report = await run(
@@ -174,16 +180,16 @@ async def generate(request: web.Request) -> web.Response:
         site_id=optional_text(body, "site"),
         skip_conflicts=boolean(body, "skip_conflicts"),
     )
-    return web.json_response(report.as_dict(), status=201 if report.created else 200)
+    return web.json_response(report.as_dict())
 
 
 @routes.get("/api/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
     """Public: sessions from ``from`` to ``to`` (local dates), of a site and its subtree."""
     store = request.app[STORE]
-    today = datetime.now(UTC).date()
+    today = local_today()
     start = query_day(request, "from", today)
-    end = query_day(request, "to", start + timedelta(days=14))
+    end = query_day(request, "to", days_after(start, 14))
     day_range(start, end, max_days=400)
     site_ids = None
     if "site" in request.query:

@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from sessions.calendar import VN_TZ, local_instant
+from sessions.calendar import VN_TZ, local_instant, local_today
 from sessions.ical import build_feed
 from sessions.views import SessionView, SiteView
 from web.http.errors import http_error
-from web.http.parse import day_range, query_day
+from web.http.parse import day_range, days_after, query_day
 from web.keys import STORE
 from web.schedule.http import run
 
@@ -142,9 +142,9 @@ async def schedule_page(request: web.Request) -> web.Response:
     lang = "en" if request.query.get("lang") == "en" else "vi"
     t = TEXT[lang]
     store = request.app[STORE]
-    today = datetime.now(UTC).astimezone(VN_TZ).date()
+    today = local_today()
     start = query_day(request, "from", today)
-    end = query_day(request, "to", start + timedelta(days=14))
+    end = query_day(request, "to", days_after(start, 14))
     day_range(start, end, max_days=400)
     all_sites = await run(store.list_sites)
     sites = {s.id: s for s in all_sites}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -14,13 +13,14 @@ from sessions.calendar import VN_TZ
 from sessions.errors import ScheduleError
 from sessions.models import SiteLevel
 from sessions.requests import SiteInput
-from sessions.sitetree import TreeSyntaxError, decode_tree
+from sessions.sitetree import Scope, TreeSyntaxError, decode_tree
 from web.http.auth import require
 from web.http.errors import bad, http_error, refused
 from web.http.parse import (
     boolean,
     choice,
     day,
+    days_after,
     enum_value,
     json_body,
     optional_day,
@@ -28,7 +28,7 @@ from web.http.parse import (
     text,
 )
 from web.keys import SETTINGS, STORE
-from web.schedule.http import refusals, run, scheduler_scope
+from web.schedule.http import refusals, run
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,18 @@ async def get_site(request: web.Request) -> web.Response:
     return web.json_response(site.as_dict())
 
 
+async def tree_scope(request: web.Request) -> Scope:
+    """Who may change the site tree, and where: a scheduler or an administrator, each
+    within the province of their site (a central one everywhere). Unlike the schedule's
+    routes, a provincial administrator is limited too, as ``POST /api/sites/tree`` is."""
+    claims = require(request, (Role.ADMINISTRATOR, Role.SCHEDULER))
+    return await run(request.app[STORE].scope_for, claims.site)
+
+
 @routes.post("/api/sites")
 async def create_sites(request: web.Request) -> web.Response:
     """One site (an object) or several (``{"sites": [...]}``), in one transaction."""
-    _, scope = await scheduler_scope(request)
+    scope = await tree_scope(request)
     body = await json_body(request)
     entries = body.get("sites", [body]) if "sites" in body else [body]
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -127,7 +135,7 @@ async def load_tree(request: web.Request) -> web.Response:
 
 @routes.put("/api/sites/{site_id}")
 async def replace_site(request: web.Request) -> web.Response:
-    _, scope = await scheduler_scope(request)
+    scope = await tree_scope(request)
     body = await json_body(request)
     item = site_input(body, request.match_info["site_id"])
     views = await run(request.app[STORE].put_sites, [item], scope)
@@ -136,7 +144,7 @@ async def replace_site(request: web.Request) -> web.Response:
 
 @routes.post("/api/sites/{site_id}/rooms")
 async def add_room(request: web.Request) -> web.Response:
-    _, scope = await scheduler_scope(request)
+    scope = await tree_scope(request)
     body = await json_body(request)
     room = await run(
         request.app[STORE].add_room, request.match_info["site_id"], text(body, "name"), scope
@@ -148,7 +156,7 @@ async def add_room(request: web.Request) -> web.Response:
 async def calendar_days(request: web.Request) -> web.Response:
     """Working days and days off (with the reason) from ``from`` to ``to``."""
     start = day(request.query.get("from"), "from")
-    end = optional_day(request.query.get("to"), "to") or start + timedelta(days=30)
+    end = optional_day(request.query.get("to"), "to") or days_after(start, 30)
     days = await run(request.app[STORE].days, start, end)
     return web.json_response(
         {

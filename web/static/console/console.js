@@ -11,6 +11,7 @@
 // payload once the session is over) and call window.rbc.command / window.rbc.stats.
 
 import {
+  addressToken,
   BridgePage,
   bridgeState,
   createMediaView,
@@ -35,6 +36,7 @@ const state = {
   ...bridgeState(),
   board: null,
   previews: {},
+  bookEntry: null,
 };
 
 let clockOffsetMs = 0;
@@ -118,12 +120,49 @@ async function onMark(event) {
   event.preventDefault();
   const number = $("mark-number").value.trim();
   if (!number) return;
+  const text = $("mark-text").value.trim();
   try {
-    await command("mark_case", { case_number: number, text: $("mark-text").value.trim() });
-    $("mark-number").value = "";
-    $("mark-text").value = "";
+    await command("mark_case", { case_number: number, text });
   } catch (err) {
     reportFailure(err);
+    return;
+  }
+  $("mark-number").value = "";
+  $("mark-text").value = "";
+  if ($("book-name").value.trim()) await writeBook(number, text);
+}
+
+/** The marker's reception written into the book: an online entry of this session, its
+ * outcome left for a clerk to complete (POST /api/book/entries with the page's token). */
+async function writeBook(number, text) {
+  const body = {
+    received_on: new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Ho_Chi_Minh" }),
+    kind: $("book-kind").value,
+    channel: "online",
+    session_id: state.session?.id ?? "",
+    recording_marker: number,
+    persons: [{
+      name: $("book-name").value.trim(),
+      address: $("book-address").value.trim(),
+      id_number: $("book-id").value.trim(),
+    }],
+    people_count: Number($("book-people").value || 1),
+    summary: text,
+  };
+  try {
+    const response = await fetch("/api/book/entries", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${addressToken()}`, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer?.error?.message ?? `HTTP ${response.status}`);
+    state.bookEntry = answer;
+    $("book-status").textContent = t("console.book.saved", { number: answer.reference });
+    for (const id of ["book-name", "book-address", "book-id"]) $(id).value = "";
+    $("book-people").value = "1";
+  } catch (err) {
+    $("book-status").textContent = t("console.book.failed", { message: err.message });
   }
 }
 

@@ -12,7 +12,7 @@ export function startAdministrator(ctx) {
   let users = [];
   let loaded = false;
   const scope = ctx.scope(); // null: every site
-  const root = ctx.scopeRoot(ctx.me.site);
+  const root = ctx.scopeRoot();
 
   async function load() {
     try {

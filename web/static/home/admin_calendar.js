@@ -4,7 +4,7 @@
 // (GET /api/calendar/days) so the administrator sees what an override changes.
 
 import { applyI18n, t } from "/static/shared/i18n.js";
-import { api, confirmDialog, el, longDay, showError } from "/static/home/util.js";
+import { api, confirmDialog, dateInput, el, longDay, showError } from "/static/home/util.js";
 
 const $ = (id) => document.getElementById(id);
 const WEEKDAYS = [0, 1, 2, 3, 4, 5, 6]; // Monday first, as Vietnamese calendars are printed
@@ -69,7 +69,7 @@ export function startAdminCalendar(ctx) {
         el("form", { id: "cal-form", class: "cal-form", "aria-labelledby": "cal-add-h", novalidate: true },
           el("label", { class: "field", for: "cal-date" },
             el("span", { "data-i18n": "home.cal.add.date" }, t("home.cal.add.date")),
-            el("input", { id: "cal-date", name: "date", type: "date", required: true, min: from, max: to }),
+            dateInput({ id: "cal-date", name: "date", required: true, min: from, max: to }),
           ),
           el("fieldset", { id: "cal-kind", class: "cal-kind" },
             el("legend", { "data-i18n": "home.cal.add.kind" }, t("home.cal.add.kind")),
@@ -269,11 +269,11 @@ export function startAdminCalendar(ctx) {
   async function add(event) {
     event.preventDefault();
     const errorBox = $("cal-add-error");
-    const day = $("cal-date").value;
+    const day = $("cal-date").iso;
     const working = $("cal-form").querySelector('input[name="working"]:checked')?.value === "true";
     const note = $("cal-note").value.trim();
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) {
-      showError(errorBox, { code: "cal_no_date" });
+      showError(errorBox, { code: $("cal-date").value.trim() ? "cal_bad_date" : "cal_no_date" });
       $("cal-date").focus();
       return;
     }
@@ -297,7 +297,11 @@ export function startAdminCalendar(ctx) {
   }
 
   $("cal-form").addEventListener("submit", add);
-  $("cal-date").addEventListener("change", () => setMonth(monthOf($("cal-date").value)));
+  // As soon as a whole day is typed (dd/mm/yyyy), its month shows.
+  $("cal-date").addEventListener("input", () => {
+    const day = $("cal-date").iso;
+    if (day && monthOf(day) !== month) setMonth(monthOf(day));
+  });
   $("cal-month").addEventListener("change", () => setMonth($("cal-month").value));
   $("cal-prev").addEventListener("click", () => setMonth(shiftMonth(month, -1)));
   $("cal-next").addEventListener("click", () => setMonth(shiftMonth(month, 1)));

@@ -96,6 +96,8 @@ export function startAdminSites(ctx) {
   async function load() {
     try {
       sites = (await api("/api/sites")).sites;
+      // New sites below the scope are in it: the server says which (GET /api/me).
+      ctx.me.scope = (await api("/api/me")).scope;
       showError($("tree-error"), null);
     } catch (error) {
       showError($("tree-error"), error);

@@ -46,7 +46,7 @@ class Context {
 
   /** Take a new site tree (after the administrator loads one). */
   setSites(sites) {
-    this.tree = new SiteTree(sites, this.me.site);
+    this.tree = new SiteTree(sites, this.me.scope);
   }
 
   /** Every site by id. */
@@ -84,10 +84,10 @@ class Context {
     );
   }
 
-  /** The province a site belongs to (the server's scope rule): null for a central
-   * office (everything), else the first province above it, else the top of its tree. */
-  scopeRoot(id) {
-    return this.tree.scopeRoot(id);
+  /** The root of the person's scope (GET /api/me): null for a central office (every
+   * site), else its province (or the top of its tree). */
+  scopeRoot() {
+    return this.tree.root;
   }
 
   /** The sites the person's province covers, or null for all of them. */

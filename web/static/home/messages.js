@@ -20,6 +20,7 @@ addMessages({
     "err.not_signed_in": "Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại.",
     "err.forbidden_role": "Tài khoản của bạn không có quyền thực hiện thao tác này.",
     "err.outside_scope": "Điểm cầu hoặc tài khoản này nằm ngoài phạm vi tỉnh, thành phố của bạn.",
+    "err.top_tier_outside_scope": "Chỉ quản trị viên, cán bộ lập lịch ở Trung ương mới được tạo hoặc thay đổi cấp Trung ương, cấp tỉnh của một đơn vị.",
     "err.bad_transition": "Trạng thái của phiên đã thay đổi nên không thực hiện được thao tác này. Danh sách đã được tải lại.",
     "err.room_taken": "Phòng tiếp công dân đã có phiên khác trong khung giờ này.",
     "err.day_off": "Ngày này là ngày nghỉ.",
@@ -30,6 +31,7 @@ addMessages({
     "err.unknown_session": "Không tìm thấy phiên này.",
     "err.missing_title": "Vui lòng nhập tên phiên.",
     "err.user_exists": "Tên đăng nhập này đã có người sử dụng.",
+    "err.last_administrator": "Đây là tài khoản quản trị cuối cùng đang hoạt động, không thể vô hiệu hóa hoặc bỏ vai trò quản trị. Hãy thêm hoặc kích hoạt một tài khoản quản trị khác trước.",
     "err.unknown_user": "Không có tài khoản này.",
     "err.bad_user_name": "Tên đăng nhập gồm 3–64 ký tự: chữ thường không dấu, chữ số, dấu chấm, gạch dưới hoặc gạch ngang.",
     "err.bad_display_name": "Họ và tên không hợp lệ (từ 1 đến 200 ký tự).",
@@ -120,6 +122,7 @@ addMessages({
     "home.clerk.case.placeholder": "Ví dụ: 125/TCD-2026",
     "home.clerk.find": "Tìm theo số hồ sơ",
     "home.clerk.note": "Bản ghi là dữ liệu cá nhân; mọi lượt xem, tải về và trích xuất đều được ghi nhật ký.",
+    "home.book.link": "Sổ tiếp công dân, theo dõi, báo cáo",
 
     "home.sched.h": "Lịch tiếp công dân tuần này",
     "home.sched.scope": "{site}, từ {from} đến {to}.",
@@ -213,6 +216,7 @@ addMessages({
     "home.cal.wd.long.5": "Thứ Bảy",
     "home.cal.wd.long.6": "Chủ Nhật",
     "err.cal_no_date": "Vui lòng chọn ngày.",
+    "err.cal_bad_date": "Ngày không hợp lệ: ghi theo dạng ngày/tháng/năm, ví dụ 04/12/2026.",
     "err.cal_out_of_range": "Chỉ điều chỉnh được các ngày trong năm nay và năm sau.",
     "err.unknown_override": "Ngày này không có điều chỉnh (có thể đã được xóa). Danh sách đã được tải lại.",
 
@@ -275,6 +279,7 @@ addMessages({
     "err.not_signed_in": "Your sign-in has expired. Please sign in again.",
     "err.forbidden_role": "Your account may not do this.",
     "err.outside_scope": "This site or account is outside your province.",
+    "err.top_tier_outside_scope": "Only a central administrator or scheduler may make a site a central office or a province, or change that.",
     "err.bad_transition": "The session's state has changed, so this cannot be done. The list was reloaded.",
     "err.room_taken": "The reception room already has another session at that time.",
     "err.day_off": "That day is a day off.",
@@ -285,6 +290,7 @@ addMessages({
     "err.unknown_session": "No such session.",
     "err.missing_title": "Give the session a title.",
     "err.user_exists": "This user name is already taken.",
+    "err.last_administrator": "This is the last enabled administrator account: it cannot be disabled or lose the administrator role. Add or enable another administrator first.",
     "err.unknown_user": "No such account.",
     "err.bad_user_name": "A user name has 3–64 characters: lower-case letters without accents, digits, dot, underscore or hyphen.",
     "err.bad_display_name": "The full name is not valid (1 to 200 characters).",
@@ -375,6 +381,7 @@ addMessages({
     "home.clerk.case.placeholder": "For example 125/TCD-2026",
     "home.clerk.find": "Find by case number",
     "home.clerk.note": "Recordings are personal data; every view, download and export is logged.",
+    "home.book.link": "Reception book, watch list, reports",
 
     "home.sched.h": "This week's reception sessions",
     "home.sched.scope": "{site}, {from} to {to}.",
@@ -480,6 +487,7 @@ addMessages({
     "home.cal.wd.long.5": "Saturday",
     "home.cal.wd.long.6": "Sunday",
     "err.cal_no_date": "Choose a day.",
+    "err.cal_bad_date": "Not a valid day: write it as day/month/year, for example 04/12/2026.",
     "err.cal_out_of_range": "Only days of this year and next year can be changed.",
     "err.unknown_override": "This day has no change (it may have been deleted). The list is reloaded.",
 

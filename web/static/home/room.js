@@ -2,13 +2,17 @@
 // "Vào phiên" button. The button is a link to /room?session=<id> (the server mints the
 // media token and sends the page on) from 15 minutes before the start until the end, while
 // the session is planned or open; before that it counts down. In kiosk mode (remembered
-// in localStorage) the page joins the current session by itself.
+// in localStorage) the page joins the current session by itself; the room page comes
+// back here when a session ends (room/room.js), and this page asks for the day's
+// sessions again, sooner while it waits (5 s, doubling up to a minute), so the next
+// session of the day is joined without anyone touching the PC.
 
 import { t } from "/static/shared/i18n.js";
 import { api, el, hhmm, longDay, now, showError, waitText } from "/static/home/util.js";
 
 const LEAD_MS = 15 * 60 * 1000; // a room's token is valid this long before the start
 const REFRESH_MS = 60 * 1000;
+const KIOSK_POLL_MS = [5000, 10000, 20000, 40000, REFRESH_MS];
 const AUTO_JOIN_S = 5;
 const KIOSK_KEY = "rb.home.kiosk";
 const LIVE_STATES = new Set(["planned", "open"]);
@@ -56,7 +60,23 @@ export function startRoom(ctx) {
     stopped = false;
     if (!kiosk.checked) cancelAuto(false);
     tick();
+    pollStep = 0;
+    scheduleLoad();
   });
+
+  let pollTimer = null;
+  let pollStep = 0; // index in KIOSK_POLL_MS: backs off while nothing changes
+  let lastSeen = "";
+
+  /** The next load: every minute, or in kiosk mode with nothing to join yet, sooner,
+   * backing off (5 s, 10 s, ... 1 min) while the list stays the same or fails. */
+  function scheduleLoad() {
+    clearTimeout(pollTimer);
+    const waiting = kiosk.checked && !stopped && !auto && !current(now());
+    const delay = waiting ? KIOSK_POLL_MS[Math.min(pollStep, KIOSK_POLL_MS.length - 1)] : REFRESH_MS;
+    pollStep = waiting ? pollStep + 1 : 0;
+    pollTimer = setTimeout(load, delay);
+  }
 
   async function load() {
     const day = ctx.today();
@@ -69,10 +89,14 @@ export function startRoom(ctx) {
         .sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at));
       loadedAt = now();
       showError($("room-error"), null);
+      const seen = JSON.stringify(sessions.map((x) => [x.id, x.state, x.starts_at, x.ends_at]));
+      if (seen !== lastSeen) pollStep = 0; // something changed: look again soon
+      lastSeen = seen;
     } catch (error) {
       showError($("room-error"), error);
     }
     render();
+    scheduleLoad();
   }
 
   function joinHref(session) {
@@ -201,7 +225,6 @@ export function startRoom(ctx) {
   }
 
   setInterval(tick, 1000);
-  setInterval(load, REFRESH_MS);
   load();
   return { render };
 }

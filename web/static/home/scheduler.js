@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 export function startScheduler(ctx) {
   let sessions = [];
   let loaded = false;
-  const root = ctx.scopeRoot(ctx.me.site); // null: a central office sees every site
+  const root = ctx.scopeRoot(); // null: a central office sees every site
 
   function week() {
     const from = mondayOf(ctx.today());

@@ -11,6 +11,7 @@ import {
   TIME_ZONE,
   addDays,
   api,
+  dateInput,
   dayLabel,
   ddmmyyyy,
   el,
@@ -65,9 +66,9 @@ export class BookingForm {
       hostKind: el("select", { id: "desk-host-kind", name: "host_kind" }),
       host: el("select", { id: "desk-host", name: "host_site" }),
       hostRoom: el("select", { id: "desk-host-room", name: "host_room_id" }),
-      startDate: el("input", { id: "desk-start-date", type: "date", required: true }),
+      startDate: dateInput({ id: "desk-start-date", required: true }),
       startTime: el("input", { id: "desk-start-time", type: "time", required: true, step: "300" }),
-      endDate: el("input", { id: "desk-end-date", type: "date", required: true }),
+      endDate: dateInput({ id: "desk-end-date", required: true }),
       endTime: el("input", { id: "desk-end-time", type: "time", required: true, step: "300" }),
       allowDayOff: el("input", { id: "desk-allow-day-off", type: "checkbox" }),
       officials: el("textarea", { id: "desk-officials", rows: "3", maxlength: "2000" }),
@@ -225,7 +226,7 @@ export class BookingForm {
   fillHosts() {
     const c = this.controls;
     const value = c.host.value;
-    const day = c.startDate.value || vnDay(now());
+    const day = c.startDate.iso || vnDay(now());
     c.host.replaceChildren(
       ...this.tree.ordered(day).map(({ site, depth }) =>
         el("option", { value: site.id }, `${"\u2003".repeat(depth)}${this.tree.name(site.id)}`),
@@ -249,8 +250,8 @@ export class BookingForm {
     for (const key of ["title", "officials", "agenda", "slot"]) c[key].value = "";
     c.kind.value = "ad_hoc";
     c.hostKind.value = "head";
-    c.startDate.value = start;
-    c.endDate.value = start;
+    c.startDate.iso = start;
+    c.endDate.iso = start;
     c.startTime.value = "08:00";
     c.endTime.value = "11:00";
     c.allowDayOff.checked = false;
@@ -278,11 +279,11 @@ export class BookingForm {
     const c = this.controls;
     if (target === this.picker.search) return;
     if (target === c.title) this.touched.add("title");
-    if (target === c.startDate && c.startDate.value) {
+    if (target === c.startDate && c.startDate.iso) {
       // The end follows the start's day unless it was set to another day.
-      if (!c.endDate.value || c.endDate.value === this.previousStart) c.endDate.value = c.startDate.value;
-      this.previousStart = c.startDate.value;
-      this.picker.setDay(c.startDate.value);
+      if (!c.endDate.iso || c.endDate.iso === this.previousStart) c.endDate.iso = c.startDate.iso;
+      this.previousStart = c.startDate.iso;
+      this.picker.setDay(c.startDate.iso);
     }
     this.changed();
   }
@@ -296,12 +297,12 @@ export class BookingForm {
   /** The request body, or null while a date or time is missing. */
   body() {
     const c = this.controls;
-    if (!c.startDate.value || !c.startTime.value || !c.endDate.value || !c.endTime.value) return null;
+    if (!c.startDate.iso || !c.startTime.value || !c.endDate.iso || !c.endTime.value) return null;
     const body = {
       title: c.title.value.trim(),
       host_site: c.host.value,
-      starts_at: `${c.startDate.value}T${c.startTime.value}`,
-      ends_at: `${c.endDate.value}T${c.endTime.value}`,
+      starts_at: `${c.startDate.iso}T${c.startTime.value}`,
+      ends_at: `${c.endDate.iso}T${c.endTime.value}`,
       time_zone: TIME_ZONE,
       participants: this.picker.participants(),
       kind: c.kind.value,
@@ -328,7 +329,13 @@ export class BookingForm {
     const ticket = ++this.ticket;
     const body = this.body();
     if (body === null) {
-      this.lastCheck = { ok: false, problems: [{ code: "missing_time", field: "starts_at" }], days: [] };
+      // A day typed that is no day (dd/mm/yyyy) says so at its field; else something is missing.
+      const c = this.controls;
+      const problems = [];
+      if (c.startDate.value.trim() && !c.startDate.iso) problems.push({ code: "bad_date", field: "starts_at" });
+      if (c.endDate.value.trim() && !c.endDate.iso) problems.push({ code: "bad_date", field: "ends_at" });
+      if (!problems.length) problems.push({ code: "missing_time", field: "starts_at" });
+      this.lastCheck = { ok: false, problems, days: [] };
       this.showLast("waiting");
       return this.lastCheck;
     }

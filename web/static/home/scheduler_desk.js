@@ -37,7 +37,7 @@ export async function renderScheduler(container, me) {
     showError(error, err);
     return { render() {} };
   }
-  const tree = new SiteTree(sites, me.site);
+  const tree = new SiteTree(sites, me.scope);
   let flashTimer = null;
   const flash = (text) => {
     flashBox.replaceChildren(el("p", { class: "notice" }, text));

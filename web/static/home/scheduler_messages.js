@@ -120,6 +120,7 @@ addMessages({
 
     "desk.p.missing_title": "Chưa nhập tên phiên.",
     "desk.p.missing_time": "Chưa chọn đủ ngày và giờ.",
+    "desk.p.bad_date": "Ngày không hợp lệ: ghi theo dạng ngày/tháng/năm, ví dụ 04/12/2026.",
     "desk.p.end_before_start": "Giờ kết thúc phải sau giờ bắt đầu.",
     "desk.p.too_long": "Một phiên kéo dài không quá 24 giờ.",
     "desk.p.duplicate_site": "Một điểm cầu được chọn hai lần.",
@@ -147,6 +148,7 @@ addMessages({
     "desk.err.bad_month_day": "Ngày trong tháng phải từ 1 đến 31.",
     "desk.err.special_period_open": "Thời kỳ đặc biệt cần có cả ngày bắt đầu và ngày kết thúc.",
     "desk.err.missing_title": "Chưa nhập tên.",
+    "desk.err.bad_date": "Ngày không hợp lệ: ghi theo dạng ngày/tháng/năm, ví dụ 04/12/2026.",
     "desk.err.unknown_rule": "Quy chế này không còn nữa. Danh sách đã được tải lại.",
     "desk.err.http": "Máy chủ từ chối yêu cầu (mã {status}).",
     "desk.err.detail": "Chi tiết từ máy chủ: {detail}",
@@ -337,6 +339,7 @@ addMessages({
 
     "desk.p.missing_title": "The title is missing.",
     "desk.p.missing_time": "Choose the dates and times.",
+    "desk.p.bad_date": "Not a valid day: write it as day/month/year, for example 04/12/2026.",
     "desk.p.end_before_start": "The end must come after the start.",
     "desk.p.too_long": "A session lasts at most 24 hours.",
     "desk.p.duplicate_site": "A site is chosen twice.",
@@ -364,6 +367,7 @@ addMessages({
     "desk.err.bad_month_day": "The day of the month is 1 to 31.",
     "desk.err.special_period_open": "A special period needs both a first and a last day.",
     "desk.err.missing_title": "The title is missing.",
+    "desk.err.bad_date": "Not a valid day: write it as day/month/year, for example 04/12/2026.",
     "desk.err.unknown_rule": "That rule is gone. The list was reloaded.",
     "desk.err.http": "The server refused the request (status {status}).",
     "desk.err.detail": "Server says: {detail}",

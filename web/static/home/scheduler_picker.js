@@ -3,6 +3,7 @@
 
 import { t } from "/static/shared/i18n.js";
 import { el, fold } from "/static/home/scheduler_util.js";
+import { vnDay } from "/static/home/util.js";
 
 /** A room <select> for `site`: its rooms, the first chosen, or no room at all. */
 export function roomOptions(select, site, keep = null) {
@@ -99,7 +100,7 @@ export class SitePicker {
   renderOptions() {
     const query = fold(this.search.value.trim());
     const rows = this.tree
-      .ordered(this.day ?? new Date().toISOString().slice(0, 10))
+      .ordered(this.day ?? vnDay())
       .filter(({ site }) => site.id !== this.host);
     const matches = rows.filter(({ site }) => {
       if (!query) return true;

@@ -4,7 +4,7 @@
 
 import { t } from "/static/shared/i18n.js";
 import { roomOptions } from "/static/home/scheduler_picker.js";
-import { addDays, api, confirmDialog, ddmmyyyy, el, now, showError, vnDay } from "/static/home/scheduler_util.js";
+import { addDays, api, confirmDialog, dateInput, ddmmyyyy, el, now, showError, vnDay } from "/static/home/scheduler_util.js";
 
 const GENERATE_DAYS = 30;
 
@@ -36,8 +36,8 @@ export class Rules {
       monthDay: el("input", { id: "desk-rule-month-day", type: "number", min: "1", max: "31", value: "15" }),
       start: el("input", { id: "desk-rule-start", type: "time", value: "08:00", required: true }),
       end: el("input", { id: "desk-rule-end", type: "time", value: "11:00", required: true }),
-      from: el("input", { id: "desk-rule-from", type: "date" }),
-      to: el("input", { id: "desk-rule-to", type: "date" }),
+      from: dateInput({ id: "desk-rule-from" }),
+      to: dateInput({ id: "desk-rule-to" }),
       hostKind: el("select", { id: "desk-rule-host-kind" }),
       room: el("select", { id: "desk-rule-room" }),
       slot: el("input", { id: "desk-rule-slot", type: "number", min: "5", max: "240", step: "5" }),
@@ -62,8 +62,8 @@ export class Rules {
     c.site.addEventListener("change", () => roomOptions(c.room, this.tree.get(c.site.value)));
 
     const g = (this.gen = {
-      from: el("input", { id: "desk-gen-from", type: "date", required: true }),
-      to: el("input", { id: "desk-gen-to", type: "date", required: true }),
+      from: dateInput({ id: "desk-gen-from", required: true }),
+      to: dateInput({ id: "desk-gen-to", required: true }),
       site: el("select", { id: "desk-gen-site" }),
       skip: el("input", { id: "desk-gen-skip", type: "checkbox" }),
     });
@@ -140,8 +140,8 @@ export class Rules {
     this.renderText();
     this.resetAdd();
     const today = vnDay(now());
-    g.from.value = today;
-    g.to.value = addDays(today, GENERATE_DAYS);
+    g.from.iso = today;
+    g.to.iso = addDays(today, GENERATE_DAYS);
   }
 
   renderText() {
@@ -215,8 +215,8 @@ export class Rules {
     c.weekday.value = "0";
     c.start.value = "08:00";
     c.end.value = "11:00";
-    c.from.value = "";
-    c.to.value = "";
+    c.from.iso = "";
+    c.to.iso = "";
     c.slot.value = "";
     const own = [...c.site.options].some((o) => o.value === this.me.site);
     c.site.value = own ? this.me.site : (c.site.options[0]?.value ?? "");
@@ -332,15 +332,26 @@ export class Rules {
       if (c.frequency.value === "weekly") body.weekday = Number(c.weekday.value);
       else body.month_day = Number(c.monthDay.value);
     }
-    if (c.from.value) body.valid_from = c.from.value;
-    if (c.to.value) body.valid_to = c.to.value;
+    if (c.from.iso) body.valid_from = c.from.iso;
+    if (c.to.iso) body.valid_to = c.to.iso;
     if (c.room.value) body.room_id = Number(c.room.value);
     if (/^\d+$/.test(c.slot.value.trim())) body.slot_minutes = Number(c.slot.value.trim());
     return body;
   }
 
+  /** The first date field with text that is no day (dd/mm/yyyy), focused; else null. */
+  badDate(...inputs) {
+    const bad = inputs.find((input) => input.value.trim() && !input.iso);
+    bad?.focus();
+    return bad ?? null;
+  }
+
   async add() {
     showError(this.addError, null);
+    if (this.badDate(this.controls.from, this.controls.to)) {
+      showError(this.addError, { code: "bad_date" });
+      return;
+    }
     const body = this.body();
     if (!body.title) {
       showError(this.addError, { code: "missing_title" });
@@ -382,7 +393,11 @@ export class Rules {
     const g = this.gen;
     showError(this.genError, null);
     this.genResult.hidden = true;
-    const body = { from: g.from.value, to: g.to.value, skip_conflicts: g.skip.checked };
+    if (this.badDate(g.from, g.to)) {
+      showError(this.genError, { code: "bad_date" });
+      return;
+    }
+    const body = { from: g.from.iso, to: g.to.iso, skip_conflicts: g.skip.checked };
     if (g.site.value) body.site = g.site.value;
     this.genButton.disabled = true;
     try {

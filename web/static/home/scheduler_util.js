@@ -6,7 +6,7 @@ import "/static/home/scheduler_messages.js";
 import { has, t } from "/static/shared/i18n.js";
 import { ApiError, addDays, el } from "/static/home/util.js";
 
-export { ApiError, SiteTree, addDays, api, el, fold, mondayOf, now, setCsrfToken, vnDay } from "/static/home/util.js";
+export { ApiError, SiteTree, addDays, api, dateInput, el, fold, formatVnDate, mondayOf, now, parseVnDate, setCsrfToken, vnDay } from "/static/home/util.js";
 
 export const TIME_ZONE = "Asia/Ho_Chi_Minh";
 

@@ -2,7 +2,7 @@
 // header, errors as the server names them), Vietnam dates and times, a DOM builder,
 // a confirmation dialog. Only the home and sign-in pages import this module.
 
-import { getLanguage, has, t } from "/static/shared/i18n.js";
+import { getLanguage, has, onLanguageChange, t } from "/static/shared/i18n.js";
 
 export const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -208,6 +208,94 @@ export function waitText(ms) {
   return t("time.s", { s });
 }
 
+// -- dates as the office writes them -------------------------------------------------
+//
+// <input type="date"> shows the browser's locale (mm/dd/yyyy in an en-US Chromium); the
+// offices write dd/mm/yyyy. Date fields are text inputs that show and take dd/mm/yyyy
+// (d/m/yyyy, dots or dashes accepted and tidied), whatever the browser's locale; their
+// `iso` property is the day as YYYY-MM-DD ("" while empty or not a real day).
+
+const VN_DATE = /^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$/;
+
+/** "dd/mm/yyyy" (or d/m/yyyy, with / . or -) as YYYY-MM-DD; null if it is no real day. */
+export function parseVnDate(text) {
+  const match = VN_DATE.exec(String(text ?? ""));
+  if (!match) return null;
+  const [d, m, y] = match.slice(1).map(Number);
+  const date = new Date(Date.UTC(y, m - 1, d));
+  if (y < 1900 || date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return null;
+  return date.toISOString().slice(0, 10);
+}
+
+/** YYYY-MM-DD as dd/mm/yyyy ("" for ""). */
+export function formatVnDate(day) {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day ?? "")) return "";
+  const [y, m, d] = day.split("-");
+  return `${d}/${m}/${y}`;
+}
+
+/** A date field: a text input showing dd/mm/yyyy, its day in `input.iso` (get and set).
+ * Arrow Up/Down move it a day (from today when empty); a text that is no day, or out of
+ * `min`/`max` (YYYY-MM-DD), is marked invalid with a sentence the form shows. */
+export function dateInput(attrs = {}) {
+  const { min, max, ...rest } = attrs;
+  const input = el("input", {
+    ...rest,
+    type: "text",
+    inputmode: "numeric",
+    autocomplete: "off",
+    maxlength: 10,
+    // The pattern attribute is a v-flag regexp: "/" and "-" are escaped in classes.
+    pattern: "\\s*\\d{1,2}[\\/.\\-]\\d{1,2}[\\/.\\-]\\d{4}\\s*",
+    class: ["date-field", rest.class].filter(Boolean).join(" "),
+  });
+  input.dataset.dateField = "";
+  Object.defineProperty(input, "iso", {
+    get: () => parseVnDate(input.value) ?? "",
+    set: (day) => {
+      input.value = formatVnDate(day);
+      check();
+    },
+  });
+  const label = () => {
+    input.placeholder = t("date.placeholder");
+    input.title = t("date.hint");
+  };
+  let ownProblem = false; // aria-invalid set here (other code may set it for its reasons)
+  function check() {
+    const text = input.value.trim();
+    const day = parseVnDate(text);
+    let problem = "";
+    if (text && !day) problem = t("date.invalid");
+    else if (day && min && day < min) problem = t("date.before", { day: formatVnDate(min) });
+    else if (day && max && day > max) problem = t("date.after", { day: formatVnDate(max) });
+    input.setCustomValidity(problem);
+    if (problem) input.setAttribute("aria-invalid", "true");
+    else if (ownProblem) input.removeAttribute("aria-invalid");
+    ownProblem = Boolean(problem);
+    return day;
+  }
+  input.addEventListener("input", () => check());
+  input.addEventListener("change", () => {
+    const day = check();
+    if (day) input.value = formatVnDate(day); // 4/12/2026 -> 04/12/2026
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
+    const day = parseVnDate(input.value) ?? vnDay(now());
+    event.preventDefault();
+    input.iso = parseVnDate(input.value) ? addDays(day, event.key === "ArrowUp" ? 1 : -1) : day;
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  label();
+  onLanguageChange(() => {
+    label();
+    check();
+  });
+  return input;
+}
+
 // -- DOM ------------------------------------------------------------------------------
 
 /** el("a", {href, class, dataset: {...}, onclick}, ...children): a new element. */
@@ -278,11 +366,12 @@ export function fold(text) {
 /** How lists order sites by level: central offices, provinces, then the rest. */
 export const LEVEL_ORDER = { central: 0, province: 1, district: 2, department: 3, commune: 4 };
 
-/** The sites from GET /api/sites, and what the person's site may touch (the server's
- * rule: a central site everything, else its province's subtree). One tree for the
- * home page's sections and the scheduler's desk. */
+/** The sites from GET /api/sites, and what the person may touch: `scope` is GET /api/me's
+ * {root, sites} (root null and sites null: every site, a central office). The rule is the
+ * server's alone (sessions/sitetree.py scope_root); this only reads its answer. One tree
+ * for the home page's sections and the scheduler's desk. */
 export class SiteTree {
-  constructor(sites, personSite) {
+  constructor(sites, scope) {
     this.byId = new Map(sites.map((s) => [s.id, s]));
     this.children = new Map();
     for (const site of sites) {
@@ -290,8 +379,8 @@ export class SiteTree {
       if (!this.children.has(site.parent)) this.children.set(site.parent, []);
       this.children.get(site.parent).push(site.id);
     }
-    this.root = this.scopeRoot(personSite);
-    this.scope = this.root === null ? null : this.subtree(this.root);
+    this.root = scope?.root ?? null;
+    this.scope = scope?.sites ? new Set(scope.sites) : null;
   }
 
   get(id) {
@@ -320,21 +409,6 @@ export class SiteTree {
       }
     }
     return out;
-  }
-
-  /** null for a central site (every site), else its province (or the top of its tree). */
-  scopeRoot(id) {
-    let site = this.byId.get(id);
-    let top = id;
-    const seen = new Set();
-    while (site && !seen.has(site.id)) {
-      if (site.level === "central") return null;
-      if (site.level === "province") return site.id;
-      seen.add(site.id);
-      top = site.id;
-      site = site.parent ? this.byId.get(site.parent) : undefined;
-    }
-    return top;
   }
 
   inScope(id) {

@@ -21,12 +21,16 @@ import {
   stateLabel,
 } from "/static/shared/bridge_client.js";
 import { setLanguage, t } from "/static/shared/i18n.js";
-import { formatTime } from "/static/shared/time_format.js";
+import { duration, formatTime, vnDateTime } from "/static/shared/time_format.js";
 
 const TIME_ZONE = "Asia/Ho_Chi_Minh";
 const ACK_TIMEOUT_MS = 20000;
 const LIVE_STATES = new Set(["connecting", "connected", "disconnected"]);
 const IN_SESSION = new Set(["joined", "reconnecting"]);
+/** The home page's kiosk mode (home/room.js): the wall screen goes back to the home,
+ * which waits for the next session of the day and joins it by itself. */
+const KIOSK_KEY = "rb.home.kiosk";
+const KIOSK_RETURN_S = 10;
 
 const $ = (id) => document.getElementById(id);
 
@@ -146,6 +150,50 @@ function end(phase) {
   // Joining again is refused once the session is over, as it was for a refused token.
   $("rejoin").hidden = phase === "error" || phase === "closed";
   client.setPhase(phase);
+  if (phase === "closed" && kioskMode()) kioskReturn();
+}
+
+function kioskMode() {
+  try {
+    return globalThis.localStorage?.getItem(KIOSK_KEY) === "1";
+  } catch {
+    return false;
+  }
+}
+
+/** Kiosk: the ended notice for a few seconds, then back to the home page's waiting
+ * screen (a button keeps this page instead). */
+function kioskReturn() {
+  const box = document.getElementById("session-ended");
+  if (!box || document.getElementById("kiosk-return")) return;
+  const deadline = Date.now() + KIOSK_RETURN_S * 1000;
+  const line = document.createElement("p");
+  line.id = "kiosk-return";
+  line.setAttribute("aria-live", "polite");
+  const text = document.createElement("span");
+  const stay = document.createElement("button");
+  stay.type = "button";
+  stay.id = "kiosk-stay";
+  line.append(text, " ", stay);
+  box.append(line);
+  const draw = () => {
+    const seconds = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    text.textContent = t("room.kiosk.return", { seconds });
+    stay.textContent = t("room.kiosk.stay");
+  };
+  const timer = setInterval(() => {
+    if (Date.now() >= deadline) {
+      clearInterval(timer);
+      location.assign("/");
+      return;
+    }
+    draw();
+  }, 250);
+  stay.addEventListener("click", () => {
+    clearInterval(timer);
+    line.remove();
+  });
+  draw();
 }
 
 function leave() {
@@ -293,9 +341,23 @@ function startClock() {
       second: "2-digit",
       hour12: false,
     }).format(new Date());
+    renderWaiting();
   };
   tick();
   setInterval(tick, 1000);
+}
+
+/** Too early: when the room may join (Vietnam time) and a countdown, ticking with the clock. */
+function renderWaiting() {
+  const box = $("waiting");
+  const waiting = state.phase === "waiting" && state.opensAt !== null;
+  box.hidden = !waiting;
+  if (!waiting) return;
+  box.dataset.opensAt = String(state.opensAt);
+  box.textContent = t("room.waiting.open", {
+    at: vnDateTime(state.opensAt),
+    left: duration(state.opensAt - Date.now()),
+  });
 }
 
 function render() {
@@ -313,6 +375,7 @@ function render() {
     : "";
   $("recorded").hidden = !(session?.recorded && IN_SESSION.has(state.phase));
   $("sound").hidden = !(state.audioBlocked && IN_SESSION.has(state.phase));
+  renderWaiting();
   renderOnAir();
   renderPresence();
   renderTiles();

@@ -49,12 +49,25 @@ export function bridgeState() {
     tracks: [],
     revision: null,
     subscribeState: "new",
+    /** Phase `waiting`: when the token becomes valid (ms since the epoch), and how many
+     * times the page has tried to connect. */
+    opensAt: null,
+    waitAttempts: 0,
   };
 }
 
-/** A socket on the /bridge namespace, authenticated with `token`. */
-export function connectBridge(token) {
-  return io("/bridge", { auth: { token } });
+/** Wait before going back to the page's own server after the node a redirect named
+ * could not be reached (it may have died: the cluster places the session again). */
+export const REDIRECT_RETRY_MS = 1000;
+
+/**
+ * A socket on the /bridge namespace, authenticated with `token`, on the page's own server
+ * or on the node `url` a `redirect` named. WebSocket only: the workers of one server share
+ * its port, and long-polling would need every request of a socket on the same worker.
+ */
+export function connectBridge(token, url = null) {
+  const where = url ? `${url.replace(/\/+$/, "")}/bridge` : "/bridge";
+  return io(where, { auth: { token }, transports: ["websocket"] });
 }
 
 /** Emit `event` and await its ack within `timeoutMs`; an `{error}` reply throws ProtocolError. */
@@ -212,6 +225,12 @@ export function showTrack(view, kind, track, { render, refused }) {
 
 // ---------------------------------------------------------------- the page's connection
 
+/** Waiting for a session to open: the first retry after this long, doubling to WAIT_MAX_MS. */
+const WAIT_FIRST_MS = 1000;
+const WAIT_MAX_MS = 30000;
+/** A retry at the opening moment comes this late, so the server's clock agrees it is valid. */
+const WAIT_MARGIN_MS = 300;
+
 /**
  * The page's side of the /bridge socket, the same for the room page and the console.
  *
@@ -269,11 +288,15 @@ export class BridgePage {
     this.join(token);
   }
 
-  join(token) {
+  join(token, url = null) {
     const { state, tag } = this;
-    this.setPhase("connecting");
-    const socket = connectBridge(token);
+    this.token = token;
+    /** The node a redirect named, or null for the page's own server. */
+    this.node = url;
+    this.setPhase(state.endpointId ? "reconnecting" : "connecting");
+    const socket = connectBridge(token, url);
     this.socket = socket;
+    socket.on("redirect", (data) => this.moveTo(data?.url ?? null));
     socket.on("connect", () => {
       state.socketId = socket.id;
       console.info(`${tag}: socket connected`, socket.id);
@@ -304,6 +327,18 @@ export class BridgePage {
   onConnectError(err) {
     const { socket, state } = this;
     console.warn(`${this.tag}: connect_error`, err?.message, err?.data);
+    if (err?.data?.code === "redirect" && err.data.url) {
+      this.moveTo(err.data.url);
+      return;
+    }
+    if (socket.active && this.node) {
+      // The node the session was on is unreachable: ask the page's own server again
+      // (it places the session anew once the node is declared dead).
+      setTimeout(() => this.moveTo(null), REDIRECT_RETRY_MS);
+      socket.off();
+      socket.disconnect();
+      return;
+    }
     if (socket.active) {
       this.setPhase(state.endpointId ? "reconnecting" : "connecting");
       if (state.warning?.code !== "server_restarting") {
@@ -313,6 +348,11 @@ export class BridgePage {
     }
     const error = normaliseError(err?.data);
     const message = error.message || String(err?.message ?? "");
+    const opensAt = Date.parse(err?.data?.not_before ?? "");
+    if (error.code === "token_not_yet_valid" && Number.isFinite(opensAt)) {
+      this.waitForOpening(opensAt);
+      return;
+    }
     if (error.code === "session_closed") {
       this.close({
         session_id: state.session?.id ?? null,
@@ -327,7 +367,31 @@ export class BridgePage {
     this.fail({ code: error.code, message });
   }
 
+  /**
+   * Too early (`token_not_yet_valid` with `not_before`): phase `waiting`, `state.opensAt`
+   * (ms) for the page's countdown, and connect again by itself: polling with backoff
+   * (1 s doubling to 30 s), never later than the moment the token becomes valid.
+   */
+  waitForOpening(opensAt) {
+    const { state } = this;
+    state.opensAt = opensAt;
+    state.error = null;
+    state.waitAttempts = (state.waitAttempts ?? 0) + 1;
+    this.backoffMs = Math.min((this.backoffMs ?? WAIT_FIRST_MS / 2) * 2, WAIT_MAX_MS);
+    const untilOpen = opensAt - Date.now() + WAIT_MARGIN_MS;
+    const delay = Math.max(WAIT_FIRST_MS, Math.min(untilOpen, this.backoffMs));
+    this.setPhase("waiting");
+    clearTimeout(this.waitTimer);
+    this.waitTimer = setTimeout(() => {
+      if (this.state.phase !== "waiting") return;
+      console.info(`${this.tag}: trying again (attempt ${this.state.waitAttempts + 1})`);
+      this.socket.connect();
+    }, delay);
+  }
+
   async onWelcome(welcome) {
+    this.state.opensAt = null;
+    this.backoffMs = null;
     // A welcome after a reconnection is a new endpoint: start every leg again.
     this.teardown();
     adoptWelcome(this.state, welcome);
@@ -341,6 +405,17 @@ export class BridgePage {
       this.hooks.render();
     });
     await this.hooks.joined(welcome);
+  }
+
+  /** Leave this socket for one on `url` (a node), or on the page's own server (null). */
+  moveTo(url) {
+    console.info(`${this.tag}: moving to`, url ?? "the page's server");
+    const old = this.socket;
+    old?.off();
+    old?.disconnect();
+    this.teardown();
+    if (this.state.closed || this.state.phase === "error") return;
+    this.join(this.token, url);
   }
 
   onDisconnect(reason) {

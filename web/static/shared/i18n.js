@@ -41,6 +41,8 @@ const messages = {
     "room.waiting.media": "Đang chờ hình ảnh…",
     "room.phase.init": "Đang chuẩn bị",
     "room.phase.connecting": "Đang kết nối máy chủ",
+    "room.phase.waiting": "Chưa đến giờ vào phiên",
+    "room.waiting.open": "Phòng tiếp được vào phiên từ {at} (giờ Việt Nam), còn {left}. Trang sẽ tự kết nối khi đến giờ.",
     "room.phase.joined": "Đã vào phiên",
     "room.phase.reconnecting": "Mất kết nối, đang thử lại",
     "room.phase.left": "Bạn đã rời phiên",
@@ -58,6 +60,15 @@ const messages = {
     "room.onair.muted": "Người điều hành đã tắt micrô của điểm cầu này",
     "room.onair.case": "Vụ việc đang xem xét: {case} (từ {since})",
     "room.sound": "Bật âm thanh các điểm cầu",
+
+    "room.kiosk.return": "Chế độ kiosk: sau {seconds} giây trở về màn hình chờ, tự vào phiên tiếp theo trong ngày.",
+    "room.kiosk.stay": "Ở lại trang này",
+
+    "date.placeholder": "ngày/tháng/năm",
+    "date.hint": "Ghi ngày theo dạng ngày/tháng/năm, ví dụ 04/12/2026. Phím mũi tên lên, xuống: sang ngày sau, ngày trước.",
+    "date.invalid": "Ngày không hợp lệ: ghi theo dạng ngày/tháng/năm, ví dụ 04/12/2026.",
+    "date.before": "Ngày phải từ {day} trở đi.",
+    "date.after": "Ngày phải đến {day} là muộn nhất.",
 
     "closed.title.at": "Phiên đã kết thúc lúc {time}",
     "closed.title": "Phiên đã kết thúc",
@@ -117,6 +128,8 @@ const messages = {
     "room.waiting.media": "Waiting for video…",
     "room.phase.init": "Preparing",
     "room.phase.connecting": "Connecting to the server",
+    "room.phase.waiting": "Not open yet",
+    "room.waiting.open": "The room may join from {at} (Vietnam time), in {left}. The page connects by itself then.",
     "room.phase.joined": "In the session",
     "room.phase.reconnecting": "Connection lost, retrying",
     "room.phase.left": "You left the session",
@@ -134,6 +147,15 @@ const messages = {
     "room.onair.muted": "The operator muted this site's microphone",
     "room.onair.case": "Case under discussion: {case} (since {since})",
     "room.sound": "Turn on the sites' sound",
+
+    "room.kiosk.return": "Kiosk mode: back to the waiting screen in {seconds} s, to join the day's next session by itself.",
+    "room.kiosk.stay": "Stay on this page",
+
+    "date.placeholder": "dd/mm/yyyy",
+    "date.hint": "Write the day as day/month/year, for example 04/12/2026. Arrow up and down: the next and previous day.",
+    "date.invalid": "Not a valid day: write it as day/month/year, for example 04/12/2026.",
+    "date.before": "The day must be {day} or later.",
+    "date.after": "The day must be {day} at the latest.",
 
     "closed.title.at": "The session ended at {time}",
     "closed.title": "The session has ended",

@@ -15,6 +15,24 @@ export function formatTime(iso, { date = false, seconds = false } = {}) {
   );
 }
 
+/** Instant `ms` in Vietnam time as dd/mm/yyyy HH:mm, whatever the language. */
+export function vnDateTime(ms) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-GB", {
+      timeZone: TIME_ZONE,
+      day: "2-digit",
+      month: "2-digit",
+      year: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    })
+      .formatToParts(new Date(ms))
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.day}/${parts.month}/${parts.year} ${parts.hour}:${parts.minute}`;
+}
+
 /** `ms` as H:MM:SS, for the session clock. */
 export function duration(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));

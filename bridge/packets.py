@@ -1,0 +1,358 @@
+"""Packet-level forwarding (``RB_FORWARDING=packet``): RTP packets, rewritten once per
+packet and subscriber, with a retransmission cache.
+
+An up-track's :class:`PacketSource` gets every media packet of the publisher before
+aiortc's jitter buffer (``rtc_internals.tap_rtp``), keeps it in a ring for NACKs and
+hands it to each :class:`PacketDownTrack`, which rewrites the 12-byte header (its own
+SSRC, payload type, sequence number and timestamp), SRTP-protects it and sends the
+datagram, all in one synchronous loop on the event loop: no packet object, no
+coroutine hop, no re-packetising per subscriber.
+
+Sequence numbers and timestamps of a down-track are continuous across pauses (the
+patch matrix), keyframe waits and up-track renewals: each time it starts forwarding
+again it re-bases its offsets so the next packet follows the last one sent, the
+timestamp advanced by the wall-clock time in between.
+
+Video starts at a keyframe, detected in the first packet of a frame (VP8 payload
+descriptor and header, H264 IDR or SPS NAL); keyframe requests go through the
+up-track's throttle as in frame mode. The recorder still gets whole frames: the
+receiver's jitter buffer runs once per up-track and ``tap_receiver`` stays.
+
+RTCP: a subscriber's NACK is answered from the up-track's cache (as RTX when
+negotiated); sender reports carry the publisher's NTP/RTP pair translated by the
+down-track's timestamp offset, so a browser keeps audio and video in sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections.abc import Callable
+
+from aiortc import RTCRtpTransceiver
+
+from bridge.downtrack import DownTrack
+from bridge.frames import EncodedFrame, EndpointId, TrackInfo
+from bridge.rtc_internals import Downlink, hook_retransmit
+
+logger = logging.getLogger(__name__)
+
+CACHE_PACKETS = 1024
+"""Packets an up-track keeps for retransmission (a power of two; about 3 s of 2 Mbps
+video). 0 turns the cache off: NACKs then go unanswered."""
+HISTORY = 1024
+"""Sequence numbers a down-track remembers to map a NACK back to the cache."""
+REPORT_INTERVAL = 0.25
+"""How often a down-track refreshes what its sender's RTCP reports say (seconds)."""
+
+_HEADER = struct.Struct("!BBHII")
+_RTX_OSN = struct.Struct("!H")
+
+
+def vp8_keyframe_start(payload: bytes) -> bool:
+    """Whether an RTP VP8 payload (RFC 7741) starts a keyframe: S bit set, partition 0,
+    and the VP8 payload header's P bit clear."""
+    if len(payload) < 2:
+        return False
+    first = payload[0]
+    if not first & 0x10 or first & 0x07:
+        return False
+    offset = 1
+    if first & 0x80:
+        extension = payload[1]
+        offset = 2
+        if extension & 0x80:  # I: picture id, 7 or 15 bits
+            if len(payload) <= offset:
+                return False
+            offset += 2 if payload[offset] & 0x80 else 1
+        if extension & 0x40:  # L: TL0PICIDX
+            offset += 1
+        if extension & 0x30:  # T or K: TID/KEYIDX
+            offset += 1
+    return len(payload) > offset and not payload[offset] & 0x01
+
+
+def h264_keyframe_start(payload: bytes) -> bool:
+    """Whether an RTP H264 payload (RFC 6184) starts an access unit a decoder can start
+    from: an SPS, alone or in a STAP-A (encoders send SPS and PPS before every IDR).
+
+    An IDR slice alone is not enough: it may be the second slice of the picture, or the
+    SPS before it may have gone by, and a fresh decoder could use neither.
+    """
+    if not payload:
+        return False
+    nal = payload[0] & 0x1F
+    if nal == 7:
+        return True
+    if nal == 24:  # STAP-A
+        offset = 1
+        while offset + 2 < len(payload):
+            size = (payload[offset] << 8) | payload[offset + 1]
+            if payload[offset + 2] & 0x1F == 7:
+                return True
+            offset += 2 + size
+    return False
+
+
+def keyframe_detector(codec: str) -> Callable[[bytes], bool]:
+    """The packet-level keyframe test for MIME subtype ``codec``; audio always starts."""
+    name = codec.lower()
+    if name == "vp8":
+        return vp8_keyframe_start
+    if name == "h264":
+        return h264_keyframe_start
+    return lambda _payload: True
+
+
+class PacketSource:
+    """One up-track's packets: the retransmission cache and the fan-out to down-tracks."""
+
+    def __init__(self, info: TrackInfo) -> None:
+        self.info = info
+        self._is_keyframe_start = keyframe_detector(info.codec)
+        size = CACHE_PACKETS
+        self._cache_mask = size - 1
+        self._cache: list[tuple[int, int, int, bytes] | None] = [None] * size
+        self._downtracks: list[PacketDownTrack] = []
+        self.report: tuple[int, int] | None = None
+        """The publisher's last sender report: (NTP timestamp, RTP timestamp)."""
+        self.packets_in = 0
+        self.ended = False
+
+    def add(self, downtrack: PacketDownTrack) -> None:
+        """Forward to ``downtrack`` from now on."""
+        if downtrack not in self._downtracks:
+            self._downtracks.append(downtrack)
+
+    def remove(self, downtrack: PacketDownTrack) -> None:
+        """Stop forwarding to ``downtrack``."""
+        if downtrack in self._downtracks:
+            self._downtracks.remove(downtrack)
+
+    def on_packet(self, seq: int, timestamp: int, marker: int, payload: bytes) -> None:
+        """One media packet of the publisher (RTX already unwrapped), on the event loop."""
+        if self.ended:
+            return
+        self.packets_in += 1
+        if self._cache_mask >= 0:
+            self._cache[seq & self._cache_mask] = (seq, timestamp, marker, payload)
+        keyframe = self._is_keyframe_start(payload)
+        for downtrack in self._downtracks:
+            try:
+                downtrack.forward(seq, timestamp, marker, payload, keyframe)
+            except Exception:
+                # One subscriber's failure must not stop the others, nor the publisher's
+                # receive loop this runs in.
+                logger.exception("track %s: forwarding to %s failed", self.info.track_id, downtrack)
+
+    def on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
+        """The publisher's RTCP sender report."""
+        self.report = (ntp_timestamp, rtp_timestamp)
+
+    def cached(self, seq: int) -> tuple[int, int, int, bytes] | None:
+        """The cached packet ``seq`` as (seq, timestamp, marker, payload), if still held."""
+        if self._cache_mask < 0:
+            return None
+        entry = self._cache[seq & self._cache_mask]
+        return entry if entry is not None and entry[0] == seq else None
+
+    def end(self) -> None:
+        """The publisher's track ended."""
+        self.ended = True
+        self._downtracks.clear()
+        self._cache = []
+        self._cache_mask = -1
+
+
+class PacketDownTrack(DownTrack):
+    """A down-track that forwards the up-track's RTP packets to one subscriber.
+
+    It is still the ``MediaStreamTrack`` of the subscriber's ``RTCRtpSender`` (so
+    negotiation, RTCP and the sender's lifecycle stay aiortc's), but its ``recv`` hands
+    the sender no frame: the sender's first read says the transport is up, and from then
+    on packets go out through :class:`bridge.rtc_internals.Downlink`.
+    """
+
+    def __init__(
+        self,
+        info: TrackInfo,
+        subscriber: EndpointId,
+        request_keyframe: Callable[[], None],
+        source: PacketSource,
+        *,
+        forwarding: bool = True,
+    ) -> None:
+        super().__init__(info, subscriber, request_keyframe, forwarding=forwarding)
+        self.source = source
+        self._transceiver: RTCRtpTransceiver | None = None
+        self._link: Downlink | None = None
+        self._ended_event = asyncio.Event()
+        self._clock_rate = info.clock_rate
+        # Header rewriting: out = in + offset; re-based whenever forwarding (re)starts.
+        self._rebase = True
+        self._base_seq = 0
+        self._seq_offset = 0
+        self._ts_offset = 0
+        self._last_seq = -1
+        self._last_ts = 0
+        self._last_sent = 0.0
+        self._rtx_seq = 0
+        self._history_out = [-1] * HISTORY
+        self._history_in = [0] * HISTORY
+        self._history_ts = [0] * HISTORY
+        self.packets_out = 0
+        """Packets sent (retransmissions included)."""
+        self.retransmitted = 0
+        """Packets resent for a NACK."""
+        self.nack_misses = 0
+        """NACKed packets no longer (or never) in the cache."""
+
+    def bind(self, transceiver: RTCRtpTransceiver) -> None:
+        """The subscriber's m-line carrying this track (its sender is read at start)."""
+        self._transceiver = transceiver
+
+    # -- frame-mode entry points, unused here ------------------------------------------
+
+    def push(self, frame: EncodedFrame) -> None:
+        """Frames are not forwarded in packet mode (the recorder still gets them); they
+        are only counted, as in frame mode, for the metrics."""
+        self.counters.frames_in += 1
+        self.counters.bytes_in += len(frame.data)
+
+    def set_forwarding(self, forwarding: bool) -> None:
+        if forwarding == self._forwarding:
+            return
+        self._forwarding = forwarding
+        if forwarding:
+            self._rebase = True
+            if self._video:
+                self._needs_keyframe = True
+                self.request_keyframe()
+
+    def end(self) -> None:
+        self._ended = True
+        self.source.remove(self)
+        self._ended_event.set()
+
+    async def next_frame(self) -> tuple[bytes, int] | None:
+        """Start forwarding (the transport is up), then keep the sender's RTCP reports
+        true until the track ends; never returns a frame."""
+        if self._ended or self._transceiver is None:
+            return None
+        if self._link is None:
+            self._link = Downlink(self._transceiver)
+            hook_retransmit(self._link.sender, self.retransmit)
+            self._started = True
+            self.source.add(self)
+            if self._needs_keyframe:
+                self.request_keyframe()
+        while not self._ended:
+            self._update_report()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended_event.wait(), REPORT_INTERVAL)
+        return None
+
+    # -- the hot path ------------------------------------------------------------------
+
+    def forward(
+        self, seq: int, timestamp: int, marker: int, payload: bytes, keyframe: bool
+    ) -> None:
+        """One packet of the up-track: rewrite, protect and send it, or drop it."""
+        if not self._forwarding:
+            return
+        if self._needs_keyframe:
+            if not keyframe:
+                self.counters.frames_dropped += marker
+                if marker:
+                    self._waited += 1
+                    if self._waited % 10 == 0:
+                        self.request_keyframe()
+                return
+            self._needs_keyframe = False
+            self._waited = 0
+            self._rebase = True
+        if self._rebase:
+            self._rebase_on(seq, timestamp)
+        elif (seq - self._base_seq) & 0x8000:
+            return  # older than where forwarding (re)started
+        link = self._link
+        if link is None:
+            return
+        out_seq = (seq + self._seq_offset) & 0xFFFF
+        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
+        data = (
+            _HEADER.pack(0x80, (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc)
+            + payload
+        )
+        if not link.send(data):
+            return
+        slot = out_seq % HISTORY
+        self._history_out[slot] = out_seq
+        self._history_in[slot] = seq
+        self._history_ts[slot] = self._ts_offset
+        if self._last_seq < 0 or not (out_seq - self._last_seq) & 0x8000:
+            self._last_seq = out_seq
+            self._last_ts = out_ts
+            self._last_sent = time.monotonic()
+        self.packets_out += 1
+        self.counters.bytes_out += len(payload)
+        self.counters.frames_out += marker
+
+    def _rebase_on(self, seq: int, timestamp: int) -> None:
+        self._rebase = False
+        self._base_seq = seq
+        if self._last_seq < 0:
+            self._seq_offset = 0
+            self._ts_offset = 0
+            return
+        elapsed = max(1, int((time.monotonic() - self._last_sent) * self._clock_rate))
+        self._seq_offset = (self._last_seq + 1 - seq) & 0xFFFF
+        self._ts_offset = (self._last_ts + elapsed - timestamp) & 0xFFFFFFFF
+
+    def retransmit(self, out_seq: int) -> None:
+        """The subscriber lost ``out_seq``: resend it from the cache (RTX if negotiated)."""
+        link = self._link
+        slot = out_seq % HISTORY
+        if link is None or self._history_out[slot] != out_seq:
+            self.nack_misses += 1
+            return
+        entry = self.source.cached(self._history_in[slot])
+        if entry is None:
+            self.nack_misses += 1
+            return
+        _seq, timestamp, marker, payload = entry
+        out_ts = (timestamp + self._history_ts[slot]) & 0xFFFFFFFF
+        if link.rtx_payload_type is None:
+            data = _HEADER.pack(0x80, (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc)
+            data += payload
+        else:
+            data = _HEADER.pack(
+                0x80, (marker << 7) | link.rtx_payload_type, self._rtx_seq, out_ts, link.rtx_ssrc
+            )
+            data += _RTX_OSN.pack(out_seq) + payload
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        if link.send(data):
+            self.retransmitted += 1
+            self.packets_out += 1
+
+    def _update_report(self) -> None:
+        """Translate the publisher's sender report into this down-track's timestamps.
+
+        Until the publisher's first report the NTP/RTP pair stays zero, which receivers
+        ignore: a pair of our own (send time) followed by the publisher's would be two
+        different clocks, and a browser would resynchronise audio and video on the switch.
+        """
+        link = self._link
+        if link is None or self._last_seq < 0:
+            return
+        ntp = rtp = 0
+        report = self.source.report
+        if report is not None:
+            ntp = report[0]
+            rtp = (report[1] + self._ts_offset) & 0xFFFFFFFF
+        link.set_report(
+            ntp, rtp, self.packets_out & 0xFFFFFFFF, self.counters.bytes_out & 0xFFFFFFFF
+        )

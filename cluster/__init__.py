@@ -1,0 +1,1 @@
+"""Nodes of a deployment: the registry of server processes and session placement."""

@@ -1,0 +1,33 @@
+"""Where a session's media lives: this node, or another one the client is sent to."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from core.sessions import SessionInfo
+
+
+class PlacementError(Exception):
+    """No node can take the session now; ``code`` goes to the client."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Placement(Protocol):
+    """Answers, for an admitted connection, which node holds its session's media."""
+
+    async def locate(self, session: SessionInfo) -> str | None:
+        """None when the session is (now) placed on this node; else the URL of its node.
+
+        Raises :class:`PlacementError` when no node serves.
+        """
+
+
+class Here:
+    """A single node: every session is here."""
+
+    async def locate(self, session: SessionInfo) -> str | None:
+        return None

@@ -1,0 +1,144 @@
+"""schemathesis over ``/api/openapi.json`` against the real app (issue 12, item 7).
+
+A live aiohttp server on 127.0.0.1 (its own thread and event loop, SQLite in a temporary
+folder with the default site tree) is fuzzed operation by operation, as an administrator
+with a bearer token: every answer must be no server error (5xx), declare its status, carry
+the declared content type, and match the declared schema, for the success and the error
+responses alike. Bounded: ``MAX_EXAMPLES`` cases per operation, no per-case deadline
+(the machine is shared), so the whole run takes well under two minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from config.settings import Settings
+from core.access import Role
+from core.db import make_engine
+from sessions.store import Store
+from signaling.tokens import issue_token
+from tests.conftest import free_port
+from web.app import create_app
+from web.schedule.openapi import spec
+
+SECRET = "openapi-fuzz-test-secret-0123456789abcdef"
+MAX_EXAMPLES = 25
+"""Cases per operation."""
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+schema = schemathesis.openapi.from_dict(spec())
+
+BOOKED: list[tuple[str, list[int]]] = []
+"""Sessions booked before the fuzz (id, slot ids): half the cases naming a session or a
+slot name one of these, so opening, closing, cancelling, tokens and slot bookings are
+fuzzed on real sessions too, not only answered 404."""
+
+STATUSES: dict[str, Counter[int]] = {}
+"""Answers per operation, printed at the end (the figures for a report)."""
+
+
+@schemathesis.serializer("application/toml")
+def toml_body(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
+    """A site tree is TOML text: sent as the generated string (UTF-8)."""
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    url: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The real app on a free port, served from a thread with its own event loop."""
+    data_dir: Path = tmp_path_factory.mktemp("openapi-fuzz")
+    port = free_port()
+    settings = Settings(host="127.0.0.1", port=port, data_dir=data_dir, secret=SECRET)
+    app = create_app(settings)
+    url = f"http://127.0.0.1:{port}"
+    loop = asyncio.new_event_loop()
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, name="openapi-fuzz", daemon=True)
+    thread.start()
+    engine = make_engine(settings.effective_database_url)
+    Store(engine).load_tree()  # the app migrated the database; the default site tree
+    engine.dispose()
+    token = issue_token(SECRET, role=Role.ADMINISTRATOR, site="tw-hanoi", subject="fuzz")
+    headers = {"Authorization": f"Bearer {token}"}
+    for hour in range(7, 17):
+        body: dict[str, Any] = {
+            "title": f"Tiếp công dân lúc {hour} giờ",
+            "host_site": "tw-hanoi",
+            "participants": ["bac-ninh", "da-nang"],
+            "starts_at": f"2027-03-01T{hour:02d}:00:00+07:00",
+            "ends_at": f"2027-03-01T{hour:02d}:50:00+07:00",
+            "slot_minutes": 10,
+        }
+        answer = requests.post(f"{url}/api/sessions", json=body, headers=headers, timeout=30)
+        assert answer.status_code == 201, answer.text
+        BOOKED.append((answer.json()["id"], [s["id"] for s in answer.json()["slots"]]))
+    started = time.monotonic()
+    try:
+        yield Live(url, headers)
+    finally:
+        took = time.monotonic() - started
+        cases = sum(sum(c.values()) for c in STATUSES.values())
+        print(
+            f"\nschemathesis: {len(STATUSES)} operations, {cases} cases in {took:.1f} s,"
+            f" load average {os.getloadavg()[0]:.2f}"
+        )
+        for name, counts in sorted(STATUSES.items()):
+            print(f"  {name}: {dict(sorted(counts.items()))}")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_answers_as_documented(case: Any, live: Live) -> None:
+    path = case.path_parameters or {}
+    if "session_id" in path and BOOKED and hash(str(path["session_id"])) % 2 == 0:
+        session_id, slots = BOOKED[hash(str(path["session_id"])) % len(BOOKED)]
+        path["session_id"] = session_id
+        if "slot_id" in path and isinstance(path["slot_id"], int) and path["slot_id"] % 2 == 0:
+            path["slot_id"] = slots[path["slot_id"] % len(slots)]
+    response = case.call(base_url=live.url, headers=live.headers, timeout=30)
+    STATUSES.setdefault(case.operation.label, Counter())[response.status_code] += 1
+    case.validate_response(response, checks=CHECKS, headers=live.headers)

@@ -1,0 +1,57 @@
+"""Packet-level keyframe detection on payloads packetised by aiortc's real encoders."""
+
+from __future__ import annotations
+
+import fractions
+
+import pytest
+from aiortc.codecs import get_encoder
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av import VideoFrame
+
+from bridge.packets import h264_keyframe_start, keyframe_detector, vp8_keyframe_start
+
+CODECS = {
+    "vp8": RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
+    "h264": RTCRtpCodecParameters(
+        mimeType="video/H264",
+        clockRate=90000,
+        payloadType=102,
+        parameters={"packetization-mode": "1", "profile-level-id": "42e01f"},
+    ),
+}
+
+
+def _frames(codec: str, count: int) -> list[list[bytes]]:
+    encoder = get_encoder(CODECS[codec])
+    out = []
+    for i in range(count):
+        frame = VideoFrame(width=640, height=480)
+        for plane in frame.planes:
+            plane.update(bytes([(i * 7 + 31 * n) % 256 for n in range(plane.buffer_size)]))
+        frame.pts = i * 3000
+        frame.time_base = fractions.Fraction(1, 90000)
+        payloads, _ts = encoder.encode(frame, force_keyframe=i == 3)
+        out.append(payloads)
+    return out
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264"])
+def test_only_the_first_packet_of_a_keyframe_starts_one(codec: str) -> None:
+    detect = keyframe_detector(codec)
+    frames = _frames(codec, 5)
+    starts = [[detect(p) for p in payloads] for payloads in frames]
+    for index in (0, 3):  # the first frame and the forced one
+        assert starts[index][0], f"frame {index} starts a keyframe"
+        assert not any(starts[index][1:]), "only at its first packet"
+    for index in (1, 2, 4):
+        assert not any(starts[index]), f"frame {index} is a delta frame"
+
+
+def test_garbage_is_not_a_keyframe() -> None:
+    for data in (b"", b"\x10", b"\x90\x80", b"\x9c"):
+        assert not vp8_keyframe_start(data)
+    # An IDR slice without its SPS (single, FU-A start) does not start a keyframe.
+    for data in (b"", b"\x1c", b"\x18\x00\x05\x01", b"\x01\x02", b"\x65\x88", b"\x7c\x85"):
+        assert not h264_keyframe_start(data)
+    assert keyframe_detector("opus")(b"anything")

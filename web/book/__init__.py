@@ -1,0 +1,1 @@
+"""HTTP routes of the reception book, the watch list and the reports."""

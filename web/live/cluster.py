@@ -1,0 +1,226 @@
+"""This process as a node: the registry, placement for signaling, draining on SIGTERM.
+
+With ``REDIS_URL`` the node registers in Redis (``cluster.registry.RedisCluster``); a
+connection whose session is placed on another node is sent there (``redirect``). Without
+it there is one node, in memory, and nothing changes for ``make serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.web_runner import GracefulExit
+
+from bridge.relay import Relay
+from cluster.registry import (
+    REFRESH,
+    Cluster,
+    LocalCluster,
+    NoNodeServing,
+    RedisCluster,
+    Stats,
+    new_node_id,
+)
+from config.settings import Settings
+from core.sessions import Directory, SessionEnd, SessionInfo, SessionState
+from sessions.lifecycle import Lifecycle
+from signaling.namespace import LEAVE_GRACE, BridgeNamespace
+from signaling.placement import PlacementError
+
+logger = logging.getLogger(__name__)
+
+CLUSTER = web.AppKey("cluster", Cluster)
+
+
+class ClusterPlacement:
+    """Signaling's placement question answered by the registry."""
+
+    def __init__(self, cluster: Cluster, home_nodes: dict[str, str]) -> None:
+        self._cluster = cluster
+        self._home_nodes = home_nodes
+
+    async def locate(self, session: SessionInfo) -> str | None:
+        try:
+            node = await self._cluster.place(session.id, self._home_nodes.get(session.host_site))
+        except NoNodeServing as exc:
+            raise PlacementError(NoNodeServing.code, str(exc)) from None
+        return None if node.id == self._cluster.node.id else node.url
+
+
+class ReleasePlacement:
+    """A session listener: a session that ended here lets go of its placement."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+
+    async def session_opened(self, session: SessionInfo) -> None:
+        return None
+
+    async def session_ended(self, session: SessionInfo, end: SessionEnd) -> None:
+        try:
+            await self._cluster.release(session.id)
+        except Exception:
+            logger.exception("session %s: releasing its placement failed", session.id)
+
+
+def make_cluster(settings: Settings, relay: Relay) -> Cluster:
+    """The registry for ``settings``: Redis when configured, else this node alone."""
+
+    def stats() -> Stats:
+        hubs = list(relay.hubs.values())
+        return Stats(sessions=len(hubs), tracks=sum(len(h.uptracks) for h in hubs))
+
+    node_id = settings.node_id or new_node_id()
+    if settings.redis_url:
+        return RedisCluster(
+            settings.redis_url,
+            node_id,
+            settings.advertised_url,
+            stats,
+            prefix=settings.cluster_prefix,
+        )
+    return LocalCluster(node_id, settings.advertised_url, stats)
+
+
+class EndedElsewhere:
+    """Sessions held here but closed through another node (a REST close reaching node A
+    for a session on node B) end here too: every ``interval`` seconds each hub's session
+    is looked up and, once closed or cancelled, ended through this node's lifecycle."""
+
+    def __init__(
+        self, relay: Relay, directory: Directory, lifecycle: Lifecycle, interval: float
+    ) -> None:
+        self._relay = relay
+        self._directory = directory
+        self._lifecycle = lifecycle
+        self._interval = interval
+
+    async def check(self) -> list[str]:
+        ended = []
+        for session_id in list(self._relay.hubs):
+            info = await self._directory.session(session_id)
+            if info is None or info.state not in (SessionState.CLOSED, SessionState.CANCELLED):
+                continue
+            if session_id in self._relay.hubs:
+                await self._lifecycle.ended_elsewhere(info)
+                ended.append(session_id)
+        return ended
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("looking for sessions ended on other nodes failed")
+
+
+class Drain:
+    """SIGTERM on a node of a cluster: no new placements, sessions go on until they end
+    or ``seconds`` pass; then their endpoints are sent to another node and the server
+    stops (a second SIGTERM, or SIGINT, stops it at once)."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        placement: ClusterPlacement,
+        relay: Relay,
+        namespace: BridgeNamespace,
+        seconds: float,
+    ) -> None:
+        self._cluster = cluster
+        self._placement = placement
+        self._relay = relay
+        self._namespace = namespace
+        self._seconds = seconds
+        self.task: asyncio.Task[None] | None = None
+
+    def on_sigterm(self) -> None:
+        if self.task is not None:
+            logger.info("second SIGTERM: stopping now")
+            _stop()
+            return
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def run(self) -> None:
+        try:
+            await self._cluster.drain()
+            deadline = asyncio.get_running_loop().time() + self._seconds
+            # The relay has no event for "last hub gone"; a look twice a second will do.
+            while self._relay.hubs and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+            await self._move_rest()
+        except Exception:
+            logger.exception("draining failed; stopping")
+        logger.info("node %s drained: stopping", self._cluster.node.id)
+        _stop()
+
+    async def _move_rest(self) -> None:
+        for session_id, hub in list(self._relay.hubs.items()):
+            await self._cluster.release(session_id)
+            try:
+                node = await self._cluster.place(session_id, None)
+            except NoNodeServing:
+                logger.warning("session %s: no other node serves; it ends here", session_id)
+                continue
+            moved = await self._namespace.move(session_id, node.url)
+            logger.info(
+                "session %s (host %s): %d endpoints sent to node %s",
+                session_id,
+                hub.host_site,
+                moved,
+                node.id,
+            )
+        await asyncio.sleep(LEAVE_GRACE * 2)
+
+
+def _stop() -> None:
+    def raise_exit() -> None:
+        raise GracefulExit()
+
+    asyncio.get_running_loop().call_soon(raise_exit)
+
+
+def setup_cluster(
+    app: web.Application,
+    cluster: Cluster,
+    placement: ClusterPlacement,
+    relay: Relay,
+    namespace: BridgeNamespace,
+    settings: Settings,
+    lifecycle: Lifecycle,
+    directory: Directory,
+) -> None:
+    """Register the node while the app runs; with Redis, SIGTERM drains and sessions
+    closed through other nodes end here too."""
+    app[CLUSTER] = cluster
+
+    async def node(app: web.Application) -> AsyncIterator[None]:
+        await cluster.start()
+        watcher = None
+        if settings.redis_url:
+            ended = EndedElsewhere(relay, directory, lifecycle, REFRESH)
+            watcher = asyncio.get_running_loop().create_task(ended.run())
+        drain = Drain(cluster, placement, relay, namespace, settings.drain_seconds)
+        loop = asyncio.get_running_loop()
+        handled = False
+        if settings.redis_url:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGTERM, drain.on_sigterm)
+                handled = True
+        yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        if handled:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGTERM)
+        await cluster.stop()
+
+    app.cleanup_ctx.append(node)
