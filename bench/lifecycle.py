@@ -54,6 +54,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
+from bench.probe import PROBE_FILE_ENV
 from core.access import Role
 from signaling.client import BridgeClient
 from signaling.namespace import NAMESPACE
@@ -192,13 +193,15 @@ async def settle(pid: int, quiet: float = 2.0, within: float = 20.0) -> Sample:
 class ServerProcess:
     """``reception-bridge serve`` in a child process with its own data folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, probe: bool = False) -> None:
         self.root = root
         self.data_dir = root / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = root / "server.log"
-        self.command = [sys.executable, "-m", "web.cli"]
+        self.probe_path = root / "probe.json" if probe else None
+        """Where ``bench.probe`` writes the server's asyncio task count (``probe=True``)."""
+        self.command = [sys.executable, "-m", "bench.probe" if probe else "web.cli"]
         """How to run ``reception-bridge`` (``load-sites``, ``serve`` are appended)."""
         self.process: asyncio.subprocess.Process | None = None
 
@@ -218,7 +221,26 @@ class ServerProcess:
             DATABASE_URL="",  # the embedded SQLite in the data folder
             REDIS_URL="",  # the in-memory Socket.IO manager
         )
+        if self.probe_path is not None:
+            env[PROBE_FILE_ENV] = str(self.probe_path)
         return env
+
+    async def tasks(self, within: float = 10.0) -> int:
+        """The server's live asyncio tasks, counted after this call (needs ``probe``)."""
+        return int((await self.task_census(within))["tasks"])
+
+    async def task_census(self, within: float = 10.0) -> dict[str, Any]:
+        """The probe's count after this call: ``tasks`` and ``by_coroutine``."""
+        assert self.probe_path is not None, "started without the probe"
+        asked = time.time()
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                data = json.loads(self.probe_path.read_text())
+                if float(data["at"]) > asked:
+                    return dict(data)
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"the probe wrote no task count in {within}s")
 
     def log_tail(self, lines: int = 40) -> str:
         with contextlib.suppress(OSError):
@@ -368,7 +390,7 @@ def _missing(clients: list[ChurnClient], sites: list[str], kind: str) -> list[st
     ]
 
 
-async def _until(condition: Callable[[], bool], within: float) -> bool:
+async def until(condition: Callable[[], bool], within: float) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not condition():
@@ -419,15 +441,16 @@ class Churn:
                 raise CycleError(f"POST {path}: {resp.status} {answer}")
             return answer
 
-    async def cycle(self, index: int, endpoints: int) -> CycleResult:
-        t0 = time.monotonic()
-        provinces = list(PROVINCES[: max(3, endpoints - 1)])
-        sites = [HOST, *provinces][:endpoints]
+    async def open_session(
+        self, title: str, provinces: list[str], sites: list[str]
+    ) -> tuple[str, list[str]]:
+        """Book a recorded session of ``HOST`` and ``provinces`` over REST, open it, and
+        return its id and a room token for each of ``sites``."""
         now = datetime.now(UTC).replace(microsecond=0)
         session = await self._post(
             "/api/sessions",
             {
-                "title": f"Chu trình mở, kết nối, đóng #{index}",
+                "title": title,
                 "host_site": HOST,
                 "starts_at": (now - timedelta(minutes=5)).isoformat(),
                 "ends_at": (now + timedelta(hours=2)).isoformat(),
@@ -441,10 +464,19 @@ class Churn:
         tokens = await asyncio.gather(
             *(self._post(f"/api/sessions/{session_id}/room-token", {"site": s}) for s in sites)
         )
-        clients = [
-            ChurnClient(self.server.url, str(t["token"]), s)
-            for s, t in zip(sites, tokens, strict=True)
-        ]
+        return session_id, [str(t["token"]) for t in tokens]
+
+    async def close_session(self, session_id: str, reason: str = "bench") -> None:
+        await self._post(f"/api/sessions/{session_id}/close", {"reason": reason})
+
+    async def cycle(self, index: int, endpoints: int) -> CycleResult:
+        t0 = time.monotonic()
+        provinces = list(PROVINCES[: max(3, endpoints - 1)])
+        sites = [HOST, *provinces][:endpoints]
+        session_id, tokens = await self.open_session(
+            f"Chu trình mở, kết nối, đóng #{index}", provinces, sites
+        )
+        clients = [ChurnClient(self.server.url, t, s) for s, t in zip(sites, tokens, strict=True)]
         try:
             await asyncio.gather(*(c.connect(wait=30) for c in clients))
             await asyncio.gather(
@@ -452,7 +484,7 @@ class Churn:
             )
             for c in clients:
                 c.watch("publish", c.publish_pc)
-            flowing = await _until(
+            flowing = await until(
                 lambda: (
                     not _missing(clients, sites, "video") and not _missing(clients, sites, "audio")
                 ),
@@ -467,8 +499,8 @@ class Churn:
             for c in clients:
                 c.watch("subscribe", c.subscribe_pc)
             t_close = time.monotonic()
-            await self._post(f"/api/sessions/{session_id}/close", {"reason": "bench"})
-            released = await _until(lambda: all(c.released() for c in clients), RELEASE_WITHIN)
+            await self.close_session(session_id)
+            released = await until(lambda: all(c.released() for c in clients), RELEASE_WITHIN)
             release_seconds = time.monotonic() - t_close
             if not released:
                 raise CycleError(

@@ -294,6 +294,10 @@ class Participant:
 
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         # Synchronous on purpose: the receiver must be tapped before it starts.
+        if self._closed:
+            # A publish offer still being applied when the endpoint went: the hub has
+            # let it go, and a receiver that never starts would never end the up-track.
+            return
         transceiver = next(t for t in pc.getTransceivers() if t.receiver.track is track)
         receiver = transceiver.receiver
         codec = negotiated_codec(transceiver)
@@ -472,6 +476,8 @@ class Participant:
                 return
             if offer is None:
                 continue
+            if self._closed:
+                return
             try:
                 await self._send_offer(offer)
             except Exception:
@@ -618,24 +624,44 @@ class Participant:
         await self.close()
 
     async def close(self) -> None:
-        """Close both connections; never waits longer than :data:`CLOSE_TIMEOUT` each."""
+        """Close both connections; never waits longer than :data:`CLOSE_TIMEOUT` each.
+
+        A negotiation under way (a publish answer or a subscribe offer being made) is
+        let finish first, never cancelled nor closed under: aioice binds a connection's
+        UDP sockets while it gathers and hands them to the connection only at the end,
+        so a close or a cancellation meanwhile left them open for good (issue 12).
+        """
         if self._closed:
             return
         self._closed = True
+        where = f"{self.hub.session_id}/{self.site}/{self.endpoint_id}"
         for sub in self._subscriptions.values():
             self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
         self._subscriptions.clear()
         self._free.clear()
-        if self._offer_task is not None:
-            self._offer_task.cancel()
         if self._orphan_timer is not None:
             self._orphan_timer.cancel()
             self._orphan_timer = None
         self._orphans.clear()
         self._published.clear()
-        for pc in (self._publish_pc, self._subscribe_pc):
-            if pc is not None:
-                await _close_pc(pc, f"{self.hub.session_id}/{self.site}/{self.endpoint_id}")
+        if self._offer_task is not None and not self._offer_task.done():
+            _, pending = await asyncio.wait({self._offer_task}, timeout=CLOSE_TIMEOUT)
+            if pending:
+                logger.warning("%s: subscribe offer still under way at close", where)
+                self._offer_task.cancel()
+        locked = False
+        try:
+            await asyncio.wait_for(self._publish_lock.acquire(), CLOSE_TIMEOUT)
+            locked = True
+        except TimeoutError:
+            logger.warning("%s: publish answer still under way at close", where)
+        try:
+            for pc in (self._publish_pc, self._subscribe_pc):
+                if pc is not None:
+                    await _close_pc(pc, where)
+        finally:
+            if locked:
+                self._publish_lock.release()
         for task in list(self._tasks):
             task.cancel()
 

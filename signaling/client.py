@@ -109,6 +109,8 @@ class ReceivedTrack:
     """The publishing endpoint."""
     frames: int = 0
     """Frames received (encoded, or decoded when decoding)."""
+    payload_bytes: int = 0
+    """Encoded payload bytes received (not counted when decoding)."""
     codec: str = ""
     """MIME type of the frames."""
     keyframe: bytes | None = field(default=None, repr=False)
@@ -510,6 +512,7 @@ class BridgeClient:
 
         def on_frame(codec: RTCRtpCodecParameters, data: bytes, timestamp: int) -> None:
             received.frames += 1
+            received.payload_bytes += len(data)
             received.codec = codec.mimeType
             if received.keyframe is None:
                 received.keyframe = data

@@ -45,6 +45,9 @@ LEAVE_GRACE = 0.5
 ACK_WAIT = 15.0
 """Longest a socket told to go waits for its own events still being handled."""
 
+LOGGED_CHARS = 120
+"""Longest part of a client-chosen event name or message that goes into the log."""
+
 Result = dict[str, Any]
 
 
@@ -126,7 +129,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if event == MALFORMED_EVENT:
             return await self._refuse(sid, event, "bad_request", "the message is not valid JSON")
         if not hasattr(self, f"on_{event}"):
-            return await self._refuse(sid, event, "unknown_event", f"no such event: {event}")
+            return await self._refuse(
+                sid, event, "unknown_event", f"no such event: {event[:LOGGED_CHARS]}"
+            )
         if len(args) > 2:
             return await self._refuse(
                 sid, event, "bad_request", f"{event} takes one payload, not {len(args) - 1}"
@@ -145,7 +150,11 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await super().trigger_event(event, *args)
 
     async def _refuse(self, sid: str, event: str, code: str, message: str) -> Result:
-        logger.info("%s: %s refused: %s", self._where(sid), event, message)
+        # The name and the message may carry what a client sent: quoted and cut short,
+        # so that no line break or lone surrogate of theirs reaches the log as is.
+        logger.info(
+            "%s: %r refused: %r", self._where(sid), event[:LOGGED_CHARS], message[:LOGGED_CHARS]
+        )
         await self.emit("error", error(code, message, event), to=sid)
         return _error_result(code, message)
 
@@ -281,6 +290,9 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return
         await endpoint.hub.leave(endpoint.participant.endpoint_id, dropped=not endpoint.leaving)
         await endpoint.participant.close()
+        # Events still waiting for the join go on now and find the endpoint gone
+        # instead of holding their task for JOIN_TIMEOUT.
+        endpoint.joined.set()
         session_id = endpoint.hub.session_id
         if not any(e.hub.session_id == session_id for e in self._endpoints.values()):
             # Nobody of the session is connected here: its info is looked up again on
@@ -345,6 +357,8 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             await asyncio.wait_for(endpoint.joined.wait(), JOIN_TIMEOUT)
         except TimeoutError:
             raise BridgeError("the endpoint did not finish joining") from None
+        if self._endpoints.get(sid) is not endpoint:
+            raise BridgeError("the endpoint has left")
         return endpoint
 
     # -- events ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from config.settings import Settings
 from core.sessions import Directory
 from ops.webhooks import Webhooks
-from signaling.wire import SafePacket
+from signaling.wire import SafePacket, SafeServer
 from web.accounts.setup import setup_accounts
 from web.archive.keys import ARCHIVE
 from web.archive.setup import setup_archive
@@ -41,7 +41,7 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         # Several server processes share rooms and broadcasts through Redis; media
         # never travels through it.
         manager = socketio.AsyncRedisManager(settings.redis_url)
-    return socketio.AsyncServer(
+    return SafeServer(
         async_mode="aiohttp",
         serializer=SafePacket,
         client_manager=manager,
