@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from core.cases import CaseKind
+from core.cases import Outcome as Outcome
+from core.cases import RefusalReason as RefusalReason
+
+Kind = CaseKind
+"""An entry's kind: the archive's case kinds (``core.cases``), one list for both."""
+
 
 class BookError(Exception):
     """A refusal of the book: ``code`` is stable, ``kind`` maps to an HTTP status."""
@@ -29,17 +36,6 @@ def invalid(code: str, message: str) -> BookError:
     return BookError("invalid", code, message)
 
 
-class Kind(enum.StrEnum):
-    COMPLAINT = "complaint"
-    """Khiếu nại."""
-    DENUNCIATION = "denunciation"
-    """Tố cáo: the denouncer's identity is confidential."""
-    PETITION = "petition"
-    """Kiến nghị, phản ánh."""
-    MIXED = "mixed"
-    """Several of the above in one visit (nội dung hỗn hợp)."""
-
-
 class Channel(enum.StrEnum):
     IN_PERSON = "in_person"
     """Trực tiếp tại trụ sở."""
@@ -51,28 +47,6 @@ class Channel(enum.StrEnum):
     """Cơ quan khác chuyển đến."""
     PRESS = "press"
     """Báo chí."""
-
-
-class Outcome(enum.StrEnum):
-    ACCEPTED = "accepted"
-    """Tiếp nhận để giải quyết."""
-    FORWARDED = "forwarded"
-    """Chuyển đến cơ quan có thẩm quyền (``forwarded_to`` names it)."""
-    GUIDED = "guided"
-    """Hướng dẫn, trả lại."""
-    REFUSED = "refused"
-    """Từ chối tiếp (``refusal_reason`` says why)."""
-
-
-class RefusalReason(enum.StrEnum):
-    """The legal reasons to refuse a reception (Law on Citizen Reception 2013, art. 9)."""
-
-    NOT_IN_CONTROL = "not_in_control"
-    """Say rượu, dùng chất kích thích, không làm chủ được hành vi."""
-    THREAT_OR_INSULT = "threat_or_insult"
-    """Đe dọa, xúc phạm, vi phạm nội quy nơi tiếp công dân."""
-    ALREADY_SETTLED = "already_settled"
-    """Vụ việc đã giải quyết đúng pháp luật, đã được trả lời bằng văn bản."""
 
 
 class Status(enum.StrEnum):

@@ -2,9 +2,48 @@
 
 from __future__ import annotations
 
+import enum
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+
+
+class CaseKind(enum.StrEnum):
+    """What a citizen brings (the archive's cases and the reception book's entries)."""
+
+    COMPLAINT = "complaint"
+    """Khiếu nại."""
+    DENUNCIATION = "denunciation"
+    """Tố cáo: the denouncer's identity is confidential."""
+    PETITION = "petition"
+    """Kiến nghị, phản ánh (petition or feedback)."""
+    MIXED = "mixed"
+    """Several of the above in one visit (nội dung hỗn hợp)."""
+
+
+class Outcome(enum.StrEnum):
+    """What the reception did with it."""
+
+    ACCEPTED = "accepted"
+    """Tiếp nhận để giải quyết (accepted for resolution)."""
+    FORWARDED = "forwarded"
+    """Chuyển đến cơ quan có thẩm quyền (``forwarded_to`` names it)."""
+    GUIDED = "guided"
+    """Hướng dẫn, trả lại (returned with guidance)."""
+    REFUSED = "refused"
+    """Từ chối tiếp (``refusal_reason`` says why)."""
+
+
+class RefusalReason(enum.StrEnum):
+    """The legal reasons to refuse a reception (Law on Citizen Reception 2013, art. 9)."""
+
+    NOT_IN_CONTROL = "not_in_control"
+    """Say rượu, dùng chất kích thích, không làm chủ được hành vi."""
+    THREAT_OR_INSULT = "threat_or_insult"
+    """Đe dọa, xúc phạm, vi phạm nội quy nơi tiếp công dân."""
+    ALREADY_SETTLED = "already_settled"
+    """Vụ việc đã giải quyết đúng pháp luật, đã được trả lời bằng văn bản."""
+
 
 MAX_CASE_NUMBER = 64
 """Longest case number accepted (characters)."""

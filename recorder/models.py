@@ -24,42 +24,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.cases import CaseKind as CaseKind
+from core.cases import Outcome as Outcome
+from core.cases import RefusalReason as RefusalReason
 from core.db import Base, UTCDateTime
 
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
     return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e])
-
-
-class CaseKind(enum.StrEnum):
-    COMPLAINT = "complaint"
-    """Khiếu nại."""
-    DENUNCIATION = "denunciation"
-    """Tố cáo: the denouncer's identity is confidential."""
-    PETITION = "petition"
-    """Kiến nghị, phản ánh (petition or feedback)."""
-    MIXED = "mixed"
-    """Several of the above in one visit."""
-
-
-class Outcome(enum.StrEnum):
-    ACCEPTED = "accepted"
-    """Accepted for resolution."""
-    FORWARDED = "forwarded"
-    """Forwarded to the competent body."""
-    GUIDED = "guided"
-    """Returned with guidance."""
-    REFUSED = "refused"
-    """Refused; ``refusal_reason`` says why."""
-
-
-class RefusalReason(enum.StrEnum):
-    NOT_IN_CONTROL = "not_in_control"
-    """Intoxicated or not in control of their actions."""
-    THREAT_OR_INSULT = "threat_or_insult"
-    """Threatened, insulted or broke the reception rules."""
-    ALREADY_SETTLED = "already_settled"
-    """Already settled and answered in writing."""
 
 
 class RecordingStatus(enum.StrEnum):
