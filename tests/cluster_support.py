@@ -107,13 +107,13 @@ class Sessions:
                 raise RuntimeError(f"POST {path}: {resp.status} {answer}")
             return answer
 
-    async def open_session(self, title: str, participants: list[str]) -> str:
+    async def open_session(self, title: str, participants: list[str], host: str = HOST) -> str:
         now = datetime.now(UTC).replace(microsecond=0)
         session = await self.post(
             "/api/sessions",
             {
                 "title": title,
-                "host_site": HOST,
+                "host_site": host,
                 "starts_at": (now - timedelta(minutes=5)).isoformat(),
                 "ends_at": (now + timedelta(hours=2)).isoformat(),
                 "participants": participants,
