@@ -275,9 +275,14 @@ class RedisCluster:
         return f"{self._prefix}:nodes"
 
     async def start(self) -> None:
-        await self._write()
+        try:
+            await self._write()
+            logger.info("node %s registered at %s", self.node.id, self.node.url)
+        except Exception as exc:
+            # Redis is away at start: the node serves what reaches it (``/readyz`` says
+            # not ready) and registers at the next refresh that succeeds.
+            logger.warning("node %s: Redis unreachable, not registered yet: %s", self.node.id, exc)
         self._task = asyncio.get_running_loop().create_task(self._keep_fresh())
-        logger.info("node %s registered at %s", self.node.id, self.node.url)
 
     async def _write(self) -> None:
         stats = self._stats()
@@ -319,6 +324,10 @@ class RedisCluster:
             # Gone at once rather than at the TTL; its placements are reaped next.
             await self._redis.delete(self._node_key(self.node.id))
             await self.reap()
+        except Exception as exc:
+            logger.warning(
+                "node %s: record not removed (it expires by itself): %s", self.node.id, exc
+            )
         finally:
             await self._redis.aclose()
 
