@@ -57,6 +57,8 @@ class StoreServer:
     thread: ServerThread
     password: str
     pages: list[BrowserPage] = field(default_factory=list)
+    booked: list[str] = field(default_factory=list)
+    """Sessions :meth:`book` made, for :meth:`end_booked`."""
 
     def token(self, role: Role = Role.ADMINISTRATOR, site: str = HOST) -> str:
         return issue_token(self.secret, role=role, site=site, subject=f"{role}@e2e")
@@ -111,7 +113,20 @@ class StoreServer:
                 "record": record,
             },
         )
+        self.booked.append(str(booked["id"]))
         return booked
+
+    def end_booked(self) -> None:
+        """Close or cancel what :meth:`book` made and is still planned or open: a site
+        without a named room receives in one session at a time, so a server shared by
+        several tests must not keep one test's sessions in the next one's way."""
+        for session_id in self.booked:
+            state = self.session_state(session_id)
+            if state == "open":
+                self.call("POST", f"/api/sessions/{session_id}/close", {"reason": "e2e"})
+            elif state == "planned":
+                self.call("POST", f"/api/sessions/{session_id}/cancel", {"reason": "e2e"})
+        self.booked.clear()
 
     def session_state(self, session_id: str) -> str:
         return str(self.call("GET", f"/api/sessions/{session_id}")["state"])
