@@ -1,6 +1,6 @@
 """Scale-out benchmark (issue 10): forwarded streams with one node process and with two.
 
-    python -m bench.cluster [--step 4] [--max-per-session 48] [--seconds 6]
+    python -m bench.cluster [--step 4] [--max-per-session 48] [--seconds 10]
 
 (a) For 1 and then 2 node processes (``reception-bridge serve --workers N`` with
 ``REDIS_URL``; the one-process run also has Redis, so both run the same code), two
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--step", type=int, default=4, help="subscribers added per session")
     parser.add_argument("--max-per-session", type=int, default=48)
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured window")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("--points", type=int, default=4, help="cascade: points on node B")
     parser.add_argument("--subscribers", type=int, default=8, help="cascade: on node A")

@@ -80,6 +80,11 @@ class Registry:
         value = await self.redis.get(f"{self.prefix}:node:{node_id}")
         return json.loads(value) if value else None
 
+    async def board(self, session_id: str) -> dict[str, Any] | None:
+        """The board the session's node keeps beside the placement."""
+        value = await self.redis.get(f"{self.prefix}:board:{session_id}")
+        return dict(json.loads(value)) if value else None
+
     async def cleanup(self) -> None:
         keys = [k async for k in self.redis.scan_iter(match=f"{self.prefix}:*")]
         if keys:

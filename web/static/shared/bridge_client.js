@@ -69,7 +69,7 @@ export function bridgeState() {
 
 /** Wait before going back to the page's own server after the node a redirect named
  * could not be reached (it may have died: the cluster places the session again). */
-export const REDIRECT_RETRY_MS = 1000;
+export const REDIRECT_RETRY_MS = 400;
 
 /**
  * A socket on the /bridge namespace, authenticated with `token`, on the page's own server
