@@ -323,3 +323,19 @@ async def test_drain_timeout_moves_endpoints_and_a_close_through_a_ends_the_sess
     finally:
         await _close_all(clients, sessions, a, b)
         await registry.cleanup()
+
+
+async def test_bench_cluster_short_two_workers_one_session_each(redis_url: str) -> None:
+    """A bounded run of ``bench/cluster.py`` (a): ``serve --workers 2`` places one
+    session on each worker and a subscriber per session receives its publisher's video
+    through the entry port. Figures printed, not asserted."""
+    from bench.cluster import ramp
+
+    result = await ramp(2, 1, 1, 2.0, redis_url)
+    print(json.dumps(result))
+    assert sorted(result["placements"]) == ["bench-0", "bench-1"], result
+    batch = result["batches"][0]
+    assert batch["streams"] == 2
+    # Every subscriber received video (how much of it is the benchmark's question).
+    assert batch["delivered_share_min"] > 0, batch
+    assert batch["server_cpu_cores"] > 0 and batch["client_cpu_cores"] > 0, batch
