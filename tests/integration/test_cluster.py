@@ -50,10 +50,13 @@ def _frames(client: BridgeClient, site: str) -> int:
     return client.frames_from(site, "video")
 
 
-async def _nodes(tmp_path: Path, redis: str, prefix: str) -> tuple[NodeProcess, NodeProcess]:
+async def _nodes(
+    tmp_path: Path, redis: str, prefix: str, *, record: bool = False
+) -> tuple[NodeProcess, NodeProcess]:
     home = {HOST: "node-b", OTHER_HOST: "node-b"}
-    a = NodeProcess(tmp_path, "node-a", redis, prefix, home_nodes=home)
-    b = NodeProcess(tmp_path, "node-b", redis, prefix, home_nodes=home)
+    env = {"RB_RECORD_ON_OPEN": "true"} if record else {}
+    a = NodeProcess(tmp_path, "node-a", redis, prefix, home_nodes=home, extra_env=env)
+    b = NodeProcess(tmp_path, "node-b", redis, prefix, home_nodes=home, extra_env=env)
     await a.start()
     await b.start()
     return a, b
@@ -84,6 +87,19 @@ async def _media_both_ways(host: BridgeClient, province: BridgeClient, log: str 
     ), (host.received, province.received, log)
 
 
+def _manifest(node: NodeProcess, recording_id: str) -> dict[str, Any]:
+    """The recording's manifest in the nodes' shared data folder ({} before it exists)."""
+    path = node.data_dir / "archive" / "recordings" / recording_id / "manifest.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _parts(manifest: dict[str, Any], site: str) -> list[int]:
+    return sorted(int(f["part"]) for f in manifest.get("files", []) if f["site"] == site)
+
+
 async def _close_all(clients: list[BridgeClient], sessions: Sessions, *nodes: NodeProcess) -> None:
     for client in clients:
         await client.close()
@@ -95,11 +111,13 @@ async def _close_all(clients: list[BridgeClient], sessions: Sessions, *nodes: No
 async def test_join_through_a_session_on_b_then_b_dies(tmp_path: Path, redis_url: str) -> None:
     redis, prefix = redis_url, new_prefix()
     registry = Registry(redis, prefix)
-    a, b = await _nodes(tmp_path, redis, prefix)
+    a, b = await _nodes(tmp_path, redis, prefix, record=True)
     sessions = Sessions(a.url)
     clients: list[BridgeClient] = []
     try:
-        session_id = await sessions.open_session("Phiên qua hai nút", [PROVINCE, WATCHER])
+        session_id = await sessions.open_session(
+            "Phiên qua hai nút", [PROVINCE, WATCHER], record=True
+        )
         # Opened through node A, placed on the host site's home node.
         assert await registry.placement(session_id) == "node-b"
         clients = await _pair(a.url, sessions, session_id)
@@ -120,13 +138,17 @@ async def test_join_through_a_session_on_b_then_b_dies(tmp_path: Path, redis_url
         await operator.command("mark_case", case_number=CASE, text="Khiếu nại đất đai")
         kept: dict[str, Any] = {}
         for _ in range(50):
-            kept = await registry.board(session_id) or {}
+            kept = (await registry.board(session_id) or {}).get("board", {})
             if kept.get("markers"):
                 break
             await asyncio.sleep(0.1)
         assert [m["case_number"] for m in kept.get("markers", [])] == [CASE], kept
         assert kept["points"][PROVINCE] == {"state": "live", "muted": True}, kept
         assert kept["points"][WATCHER] == {"state": "standby", "muted": False}, kept
+        # B records into the shared data folder (its first part of each site).
+        assert await until(
+            lambda: _parts(_manifest(b, session_id), HOST) == [1], MEDIA_WITHIN, step=0.2
+        ), (_manifest(b, session_id), b.log_tail())
 
         # The node's record counts the session at its next refresh (every 2 s); media
         # may well flow before that.
@@ -190,6 +212,30 @@ async def test_join_through_a_session_on_b_then_b_dies(tmp_path: Path, redis_url
         assert points[WATCHER]["patch"] == "standby", points
         assert state["current_case"]["case_number"] == CASE, state
         assert [m["case_number"] for m in state["markers"]] == [CASE]
+
+        # The recording goes on in the same folder and manifest: A adds a part for the
+        # host after B's (recovered) first one; no second recording of the session.
+        assert await until(
+            lambda: _parts(_manifest(a, session_id), HOST)[-1:] == [2], MEDIA_WITHIN, step=0.2
+        ), (_manifest(a, session_id), a.log_tail())
+        assert not (a.data_dir / "archive" / "recordings" / f"{session_id}.2").exists()
+        assert await until(
+            lambda: bool((board_on_a() or {}).get("recording", {}).get("active")), MEDIA_WITHIN
+        ), board_on_a()
+        # Closed on A: sealed, every file closed (B's recording worker outlives B and
+        # closes B's files; had it died too, A remuxes them and the state says
+        # recovered), the marker made on B in it.
+        await operator.sio.emit("command", {"op": "close_session"}, namespace=NAMESPACE)
+        assert await until(
+            lambda: _manifest(a, session_id).get("state") not in (None, "recording"),
+            MEDIA_WITHIN,
+            step=0.2,
+        ), a.log_tail()
+        sealed = _manifest(a, session_id)
+        assert sealed["state"] in ("complete", "recovered"), sealed
+        assert all(f["closed"] for f in sealed["files"]), sealed["files"]
+        assert _parts(sealed, HOST) == [1, 2] and _parts(sealed, PROVINCE) == [1, 2], sealed
+        assert [m["case_number"] for m in sealed["markers"]] == [CASE], sealed["markers"]
         last = max(first_frame.values())
         print(
             json.dumps(

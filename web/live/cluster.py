@@ -12,7 +12,8 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
@@ -64,7 +65,8 @@ class BoardKeeper:
         try:
             while True:
                 self._again.discard(session_id)
-                board = json.dumps(hub.board(), separators=(",", ":"))
+                kept = {"node": self._cluster.node.id, "board": hub.board()}
+                board = json.dumps(kept, separators=(",", ":"))
                 try:
                     await self._cluster.save_board(session_id, board)
                 except Exception as exc:
@@ -85,11 +87,19 @@ class ClusterPlacement:
     the board the previous node kept, and every hub here keeps its board."""
 
     def __init__(
-        self, cluster: Cluster, home_nodes: dict[str, str], relay: Relay | None = None
+        self,
+        cluster: Cluster,
+        home_nodes: dict[str, str],
+        relay: Relay | None = None,
+        *,
+        continue_recording: Callable[[str], None] | None = None,
     ) -> None:
         self._cluster = cluster
         self._home_nodes = home_nodes
         self._relay = relay
+        self._continue_recording = continue_recording
+        """Told of a session taken over from a node that died (not one that drained and
+        seals its own recording), before its hub opens here."""
         self.keeper = BoardKeeper(cluster)
 
     async def locate(self, session: SessionInfo) -> str | None:
@@ -114,6 +124,9 @@ class ClusterPlacement:
             except Exception as exc:
                 logger.warning("session %s: kept board unreadable: %s", session.id, exc)
                 kept = None
+            board, writer = _parse_kept(session.id, kept)
+            if writer is not None and writer != self._cluster.node.id:
+                await self._taken_over(session.id, writer)
             if session.id in self._relay.hubs:
                 hub = self._relay.hubs[session.id]  # opened meanwhile by another join
             else:
@@ -121,12 +134,41 @@ class ClusterPlacement:
                     hub = self._relay.hub(session.id, session.host_site)
                 except SessionEnded:
                     return  # the namespace refuses the connection
-                if kept:
+                if board is not None:
                     try:
-                        hub.restore_board(json.loads(kept))
+                        hub.restore_board(board)
                     except (ValueError, TypeError, AttributeError) as exc:
                         logger.error("session %s: kept board not restored: %s", session.id, exc)
         hub.add_presence_listener(self.keeper.changed)
+
+    async def _taken_over(self, session_id: str, writer: str) -> None:
+        """``session_id`` was held by node ``writer``: if that node is gone (died), its
+        recording continues here."""
+        if self._continue_recording is None:
+            return
+        try:
+            live = {n.id for n in await self._cluster.nodes()}
+        except Exception as exc:
+            logger.warning("session %s: nodes unreadable: %s", session_id, exc)
+            return
+        if writer not in live:
+            logger.warning("session %s: taken over from node %s, gone", session_id, writer)
+            self._continue_recording(session_id)
+
+
+def _parse_kept(session_id: str, kept: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The board and the node that wrote it, from what :class:`BoardKeeper` wrote."""
+    if not kept:
+        return None, None
+    try:
+        data = json.loads(kept)
+        board, writer = data["board"], data["node"]
+        if not isinstance(board, dict) or not isinstance(writer, str):
+            raise TypeError("board must be an object and node a string")
+    except (ValueError, TypeError, KeyError) as exc:
+        logger.error("session %s: kept board unreadable: %s", session_id, exc)
+        return None, None
+    return board, writer
 
 
 class ReleasePlacement:

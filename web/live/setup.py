@@ -111,7 +111,10 @@ def setup_live(
     cluster = make_cluster(settings, relay)
     # With Redis a session may move between nodes: its board travels through Redis.
     placement = ClusterPlacement(
-        cluster, settings.home_nodes, relay if settings.redis_url else None
+        cluster,
+        settings.home_nodes,
+        relay if settings.redis_url else None,
+        continue_recording=recorder.continue_recording,
     )
     lifecycle = Lifecycle(
         store,
