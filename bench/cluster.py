@@ -23,10 +23,11 @@ no idle core to use: ``scaling_ratio`` there says little about the relay. The JS
 therefore also gives, per batch, the servers' CPU (the node processes, from /proc) and
 the clients' (the publishers in this process and the subscriber processes),
 ``streams_per_server_core`` (streams over the server cores used at the best batch: the
-figure that leaves the clients out) and ``scaling_ratio_server_cpu`` (two processes'
-streams per server core times two, over one process's: the ratio if each node process
-had a core of its own and the clients ran elsewhere). A failed batch is measured once
-more before it counts as the limit (the machine is shared).
+figure that leaves the clients out) and ``scaling_ratio_server_cpu``: at the most
+streams both runs measured, one process's server CPU over two processes' together, times
+two; the ratio if each node process had a core of its own and the clients ran elsewhere
+(2.0 when splitting a load over two processes costs nothing). A failed batch is measured
+once more before it counts as the limit (the machine is shared).
 
 (b) The cascade is measured by ``bench.cascade.measure`` when that module exists; its
 keys are merged in, else they are null with the reason.
@@ -458,6 +459,23 @@ async def _window(
     )
 
 
+def _server_cpu_ratio(one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any]:
+    """What two node processes would carry against one if each had a core of its own
+    and the clients ran elsewhere: at the most streams both runs measured, the server CPU
+    of one process over that of two, times two (2.0 when splitting the work costs
+    nothing)."""
+    cpu_one = {b["streams"]: b["server_cpu_cores"] for b in one["batches"]}
+    cpu_two = {b["streams"]: b["server_cpu_cores"] for b in two["batches"]}
+    common = sorted(set(cpu_one) & set(cpu_two))
+    if not common or not cpu_two[common[-1]]:
+        return {"scaling_ratio_server_cpu": None, "server_cpu_compared_at_streams": None}
+    n = common[-1]
+    return {
+        "scaling_ratio_server_cpu": round(2 * cpu_one[n] / cpu_two[n], 2),
+        "server_cpu_compared_at_streams": n,
+    }
+
+
 def cascade(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
     """Part (b) from ``bench.cascade`` (written with the cascade) when it exists."""
     if importlib.util.find_spec("bench.cascade") is None:
@@ -486,13 +504,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "scaling_ratio": round(two["streams"] / one["streams"], 2) if one["streams"] else None,
         "streams_per_server_core_one_process": one["streams_per_server_core"],
         "streams_per_server_core_two_processes": two["streams_per_server_core"],
-        # What two node processes would carry against one if each had a core of its own
-        # and the clients ran elsewhere: streams per server core, times the cores used.
-        "scaling_ratio_server_cpu": (
-            round(2 * two["streams_per_server_core"] / one["streams_per_server_core"], 2)
-            if one["streams_per_server_core"] and two["streams_per_server_core"]
-            else None
-        ),
+        **_server_cpu_ratio(one, two),
         "delivered_goal": DELIVERED_GOAL,
         "step_per_session": args.step,
         "sessions": len(HOSTS),
