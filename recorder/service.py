@@ -203,9 +203,7 @@ class Recorder:
             folder = self.folder(f"{session_id}.{n}")
         return latest
 
-    async def _continue(
-        self, session: SessionInfo, hub: SinkHost, legal_basis: str
-    ) -> bool | None:
+    async def _continue(self, session: SessionInfo, hub: SinkHost, legal_basis: str) -> bool | None:
         """Continue the unfinished recording of ``session`` (see
         :meth:`continue_recording`); None when there is none to continue."""
         folder = await asyncio.to_thread(self._unfinished, session.id)
