@@ -206,12 +206,13 @@ async def test_the_board_taken_over_by_another_hub_goes_on_as_it_was() -> None:
     with pytest.raises(ValueError, match="fresh hub"):
         new.restore_board(board)
     fresh = Hub("t", HOST)
-    for bad in (
+    bads: list[dict[str, object]] = [
         {"points": []},
         {"points": {"bac-ninh": {"state": "off"}}},
         {"markers": [{"case_number": "", "at": "2026-12-03T09:00:00+00:00"}]},
         {"markers": [{"case_number": "1", "at": "yesterday"}]},
-    ):
+    ]
+    for bad in bads:
         with pytest.raises(ValueError):
             fresh.restore_board(bad)
         assert fresh.board() == {"directed": False, "points": {}, "markers": []}
