@@ -24,10 +24,11 @@ therefore also gives, per batch, the servers' CPU (the node processes, from /pro
 the clients' (the publishers in this process and the subscriber processes),
 ``streams_per_server_core`` (streams over the server cores used at the best batch: the
 figure that leaves the clients out) and ``scaling_ratio_server_cpu``: at the most
-streams both runs measured, one process's server CPU over two processes' together, times
-two; the ratio if each node process had a core of its own and the clients ran elsewhere
-(2.0 when splitting a load over two processes costs nothing). A failed batch is measured
-once more before it counts as the limit (the machine is shared).
+streams both runs passed, one process's server CPU per forwarded Mbit/s over two
+processes' together, times two; the ratio if each node process had a core of its own and
+the clients ran elsewhere (2.0 when splitting a load over two processes costs nothing).
+A failed batch is measured once more before it counts as the limit (the machine is
+shared).
 
 (b) The cascade is measured by ``bench.cascade.measure`` when that module exists; its
 keys are merged in, else they are null with the reason.
@@ -461,17 +462,24 @@ async def _window(
 
 def _server_cpu_ratio(one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any]:
     """What two node processes would carry against one if each had a core of its own
-    and the clients ran elsewhere: at the most streams both runs measured, the server CPU
-    of one process over that of two, times two (2.0 when splitting the work costs
-    nothing)."""
-    cpu_one = {b["streams"]: b["server_cpu_cores"] for b in one["batches"]}
-    cpu_two = {b["streams"]: b["server_cpu_cores"] for b in two["batches"]}
-    common = sorted(set(cpu_one) & set(cpu_two))
-    if not common or not cpu_two[common[-1]]:
+    and the clients ran elsewhere: at the most streams both runs passed, one process's
+    server CPU per forwarded Mbit/s over two processes' (together), times two (2.0 when
+    splitting the work costs nothing). Per Mbit/s, since a starved publisher sends less."""
+
+    def cost(run: dict[str, Any]) -> dict[int, float]:
+        return {
+            b["streams"]: b["server_cpu_cores"] / b["forwarded_mbps"]
+            for b in run["batches"]
+            if b["passed"] and b["forwarded_mbps"] > 0
+        }
+
+    cost_one, cost_two = cost(one), cost(two)
+    common = sorted(set(cost_one) & set(cost_two))
+    if not common or not cost_two[common[-1]]:
         return {"scaling_ratio_server_cpu": None, "server_cpu_compared_at_streams": None}
     n = common[-1]
     return {
-        "scaling_ratio_server_cpu": round(2 * cpu_one[n] / cpu_two[n], 2),
+        "scaling_ratio_server_cpu": round(2 * cost_one[n] / cost_two[n], 2),
         "server_cpu_compared_at_streams": n,
     }
 
