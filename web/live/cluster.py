@@ -77,7 +77,7 @@ class BoardKeeper:
             self._writing.pop(session_id, None)
 
     async def settle(self) -> None:
-        """Wait for writes under way (tests, shutdown)."""
+        """Wait for writes under way (shutdown)."""
         await asyncio.gather(*self._writing.values(), return_exceptions=True)
 
 
@@ -343,6 +343,7 @@ def setup_cluster(
         if handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGTERM)
+        await placement.keeper.settle()  # the last board written before Redis goes
         await cluster.stop()
 
     app.cleanup_ctx.append(node)
