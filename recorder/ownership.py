@@ -108,6 +108,8 @@ def hold_worker_lock(folder: Path) -> int:
 
 def is_written(folder: Path) -> bool:
     """True if a live process holds ``folder``'s writer lock (tests, diagnostics)."""
+    if not folder.is_dir():
+        return False
     ownership = claim(folder)
     if ownership is None:
         return True
