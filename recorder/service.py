@@ -15,6 +15,10 @@ The recorder is the one writer of the recording state and of case markers on the
 session's board (the hub's director board): however a recording starts or stops
 (command, session opened or closed, a worker that gave up, shutdown) and whoever
 marks a case (the console, REST), it goes through here and the board hears it.
+
+A recording belongs to the one live process writing it (``recorder/ownership.py``: a
+``flock`` held in its folder): recovery and a node continuing a session take over only a
+recording whose writer is gone; :meth:`Recorder.release` lets one go unsealed (a drain).
 """
 
 from __future__ import annotations
