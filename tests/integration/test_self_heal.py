@@ -20,12 +20,12 @@ from typing import Any
 
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
-from bridge.legs import MEDIA_SILENCE, SILENCE_CHECK
+from bridge.legs import MEDIA_SILENCE, REPUBLISH_GRACE, SILENCE_CHECK
 from bridge.rtc_internals import sever_ice
 from core.access import Role
 from signaling.client import BridgeClient
-from tests.integration.conftest import HOST, Server, wait_for
-from web.keys import SETTINGS
+from tests.integration.conftest import HOST, SESSION, Server, wait_for
+from web.keys import RELAY, SETTINGS
 
 MIN_FRAMES = 10
 DETECTION_WITHIN = 60.0
@@ -290,3 +290,39 @@ async def test_bad_restart_and_resubscribe_requests_are_refused_and_nothing_brea
     finally:
         await hanoi.leave()
         await bac_ninh.leave()
+
+
+async def _goes(server: Server, hanoi: BridgeClient, site: str, go: str) -> None:
+    """``site`` publishes, then leaves (``leave``) or its page goes (``close``)."""
+    visitor = await _join(server, site)
+    await visitor.publish([VideoStreamTrack(), AudioStreamTrack()])
+    await wait_for(lambda: hanoi.frames_from(site, "video") >= MIN_FRAMES, what=site)
+    offers = len(hanoi.offers)
+    await (visitor.leave() if go == "leave" else visitor.close())
+    gone = "left" if go == "leave" else "disconnected"
+    await wait_for(lambda: _connection(hanoi, site) == gone, what=f"{site} {gone}")
+    # By the time the board says so, its up-tracks are over, not waiting.
+    hub = server.app[RELAY].hubs[SESSION]
+    tracks = [u for u in hub.uptracks.values() if u.info.site == site]
+    assert tracks == [], f"{site} ({go}) still holds {tracks}"
+    await wait_for(
+        lambda: len(hanoi.offers) > offers and all(t.ended for t in hanoi.tracks_from(site)),
+        within=REPUBLISH_GRACE / 2,
+        what=f"hanoi to be offered {site}'s m-lines back",
+    )
+
+
+async def test_a_leaver_s_tracks_end_at_once_not_after_the_republish_grace(
+    server: Server,
+) -> None:
+    """Only a failed leg's up-tracks wait REPUBLISH_GRACE for a republish. An endpoint
+    that leaves, or whose page goes (its connections closed, RTCP BYE sent, then its
+    socket), is gone: its up-tracks end as the server lets it go, and the others are
+    offered their m-lines back (inactive) at once."""
+    hanoi = await _join(server, HOST)
+    try:
+        await _goes(server, hanoi, "bac-ninh", "leave")
+        await _goes(server, hanoi, "da-nang", "close")
+        assert not hanoi.leg_failures
+    finally:
+        await hanoi.leave()
