@@ -258,8 +258,12 @@ def sent_counters(pc: RTCPeerConnection) -> SentCounters:
 
 
 def start_server(mode: str, port: int) -> subprocess.Popen[bytes]:
+    """The server process; with ``BENCH_PROFILE=<dir>`` it runs under cProfile and leaves
+    ``<dir>/<mode>.prof`` when it stops (the figures then include the profiler's cost)."""
+    profile = os.environ.get("BENCH_PROFILE")
+    prefix = ["-m", "cProfile", "-o", str(Path(profile) / f"{mode}.prof")] if profile else []
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.relay", "--serve", mode, "--port", str(port)],
+        [sys.executable, *prefix, "-m", "bench.relay", "--serve", mode, "--port", str(port)],
         cwd=Path(__file__).resolve().parent.parent,
     )
 

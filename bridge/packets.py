@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 import time
 from collections.abc import Callable
 
@@ -36,7 +35,7 @@ from aiortc import RTCRtpTransceiver
 
 from bridge.downtrack import DownTrack
 from bridge.frames import EncodedFrame, EndpointId, TrackInfo
-from bridge.rtc_internals import Downlink, hook_retransmit
+from bridge.rtc_internals import Downlink, abs_send_time, hook_retransmit
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +46,6 @@ HISTORY = 1024
 """Sequence numbers a down-track remembers to map a NACK back to the cache."""
 REPORT_INTERVAL = 0.25
 """How often a down-track refreshes what its sender's RTCP reports say (seconds)."""
-
-_HEADER = struct.Struct("!BBHII")
-_RTX_OSN = struct.Struct("!H")
 
 
 def vp8_keyframe_start(payload: bytes) -> bool:
@@ -140,13 +136,20 @@ class PacketSource:
         if self._cache_mask >= 0:
             self._cache[seq & self._cache_mask] = (seq, timestamp, marker, payload)
         keyframe = self._is_keyframe_start(payload)
+        send_time = abs_send_time(time.time())
         for downtrack in self._downtracks:
             try:
-                downtrack.forward(seq, timestamp, marker, payload, keyframe)
+                downtrack.forward(seq, timestamp, marker, payload, keyframe, send_time)
             except Exception:
                 # One subscriber's failure must not stop the others, nor the publisher's
-                # receive loop this runs in.
-                logger.exception("track %s: forwarding to %s failed", self.info.track_id, downtrack)
+                # receive loop this runs in; it is logged once per down-track.
+                downtrack.failures += 1
+                if downtrack.failures == 1:
+                    logger.exception(
+                        "track %s: forwarding to %s failed (logged once; counted in failures)",
+                        self.info.track_id,
+                        downtrack.subscriber,
+                    )
 
     def on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The publisher's RTCP sender report."""
@@ -209,6 +212,8 @@ class PacketDownTrack(DownTrack):
         """Packets resent for a NACK."""
         self.nack_misses = 0
         """NACKed packets no longer (or never) in the cache."""
+        self.failures = 0
+        """Packets whose forwarding raised (the first one is logged)."""
 
     def bind(self, transceiver: RTCRtpTransceiver) -> None:
         """The subscriber's m-line carrying this track (its sender is read at start)."""
@@ -258,7 +263,7 @@ class PacketDownTrack(DownTrack):
     # -- the hot path ------------------------------------------------------------------
 
     def forward(
-        self, seq: int, timestamp: int, marker: int, payload: bytes, keyframe: bool
+        self, seq: int, timestamp: int, marker: int, payload: bytes, keyframe: bool, send_time: int
     ) -> None:
         """One packet of the up-track: rewrite, protect and send it, or drop it."""
         if not self._forwarding:
@@ -283,11 +288,9 @@ class PacketDownTrack(DownTrack):
             return
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        data = (
-            _HEADER.pack(0x80, (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc)
-            + payload
-        )
-        if not link.send(data):
+        if not link.send(
+            (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc, payload, send_time
+        ):
             return
         slot = out_seq % HISTORY
         self._history_out[slot] = out_seq
@@ -325,16 +328,23 @@ class PacketDownTrack(DownTrack):
             return
         _seq, timestamp, marker, payload = entry
         out_ts = (timestamp + self._history_ts[slot]) & 0xFFFFFFFF
+        send_time = abs_send_time(time.time())
         if link.rtx_payload_type is None:
-            data = _HEADER.pack(0x80, (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc)
-            data += payload
-        else:
-            data = _HEADER.pack(
-                0x80, (marker << 7) | link.rtx_payload_type, self._rtx_seq, out_ts, link.rtx_ssrc
+            sent = link.send(
+                (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc, payload, send_time
             )
-            data += _RTX_OSN.pack(out_seq) + payload
+        else:
+            sent = link.send(
+                (marker << 7) | link.rtx_payload_type,
+                self._rtx_seq,
+                out_ts,
+                link.rtx_ssrc,
+                payload,
+                send_time,
+                out_seq,
+            )
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        if link.send(data):
+        if sent:
             self.retransmitted += 1
             self.packets_out += 1
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import fractions
+import logging
 
 import pytest
 from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from av import VideoFrame
 
-from bridge.packets import h264_keyframe_start, keyframe_detector, vp8_keyframe_start
+from bridge.frames import EndpointId, Kind, TrackId, TrackInfo
+from bridge.packets import (
+    PacketDownTrack,
+    PacketSource,
+    h264_keyframe_start,
+    keyframe_detector,
+    vp8_keyframe_start,
+)
 
 CODECS = {
     "vp8": RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
@@ -55,3 +63,28 @@ def test_garbage_is_not_a_keyframe() -> None:
     for data in (b"", b"\x1c", b"\x18\x00\x05\x01", b"\x01\x02", b"\x65\x88", b"\x7c\x85"):
         assert not h264_keyframe_start(data)
     assert keyframe_detector("opus")(b"anything")
+
+
+class _Broken(PacketDownTrack):
+    """A down-track whose forwarding raises (a bug in one subscriber's path)."""
+
+    def forward(self, *args: object) -> None:
+        raise RuntimeError("broken subscriber path")
+
+
+def test_a_failing_downtrack_is_logged_once_and_the_others_still_get_packets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    info = TrackInfo(TrackId("t"), "cam", EndpointId("p"), "site", Kind.AUDIO, "opus", 48000)
+    source = PacketSource(info)
+    broken = _Broken(info, EndpointId("s1"), lambda: None, source)
+    fine = PacketDownTrack(info, EndpointId("s2"), lambda: None, source)
+    source.add(broken)
+    source.add(fine)
+    with caplog.at_level(logging.ERROR, logger="bridge.packets"):
+        for seq in range(5):
+            source.on_packet(seq, 960 * seq, 1, b"\x01audio")
+    assert broken.failures == 5
+    assert [r.getMessage().count("logged once") for r in caplog.records] == [1]
+    # The healthy down-track was reached each time (no link yet: re-based, not sent).
+    assert fine.failures == 0 and not fine._rebase
