@@ -29,6 +29,7 @@ packetise (bench/relay.py times frames end to end by their bytes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import inspect
 import logging
@@ -45,7 +46,14 @@ from aiortc.codecs import depayload
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
-from aiortc.rtp import RtcpSrPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
 
@@ -316,6 +324,7 @@ def tap_rtp(
     on_report: ReportCallback,
     *,
     light: bool = False,
+    remb_cap: Callable[[int], int] | None = None,
 ) -> None:
     """Hand every RTP packet ``receiver`` gets to ``on_packet`` before its jitter buffer.
 
@@ -328,6 +337,9 @@ def tap_rtp(
 
     ``light`` skips the receiver's own RTP handling (no statistics, NACKs, jitter buffer
     or frames): a benchmark's subscriber that only counts packets.
+
+    ``remb_cap`` rewrites the bitrate of every REMB the receiver sends the publisher
+    (its own estimate of the uplink, from abs-send-time) into ``remb_cap(estimate)``.
     """
     handle_rtp = receiver._handle_rtp_packet
     handle_rtcp = receiver._handle_rtcp_packet
@@ -358,7 +370,41 @@ def tap_rtp(
     handle_rtp_packet._rb_tapped = True  # type: ignore[attr-defined]
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
     setattr(receiver, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
+    if remb_cap is not None:
+        send_rtcp = receiver._send_rtcp
 
+        async def send_capped_rtcp(packet: Any) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                with contextlib.suppress(ValueError):
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                    packet.fci = pack_remb_fci(remb_cap(bitrate), ssrcs)
+            await send_rtcp(packet)
+
+        setattr(receiver, "_send_rtcp", send_capped_rtcp)  # noqa: B010
+
+
+def hook_remb(sender: RTCRtpSender, on_remb: Callable[[int], None]) -> None:
+    """Call ``on_remb(bitrate)`` for every REMB a subscriber sends about ``sender``'s
+    stream (its receive-side estimate of the path from us, in bit/s); the sender's own
+    handling (which only tunes an encoder, and there is none) is kept."""
+    handle_rtcp = sender._handle_rtcp_packet
+    if getattr(handle_rtcp, "_rb_remb", False):
+        raise RuntimeError("sender is already hooked for REMB")
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if sender._ssrc in ssrcs:
+                    on_remb(bitrate)
+        await handle_rtcp(packet)
+
+    handle_rtcp_packet._rb_remb = True  # type: ignore[attr-defined]
+    setattr(sender, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
+
+
+DATAGRAM_SOCKET_ATTR = "_sock"
+"""The socket of asyncio's selector datagram transport (what its ``sendto`` calls)."""
 
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
@@ -474,7 +520,8 @@ class Downlink:
         self._pair = pair
         self._addr = pair.remote_addr
         protocol = pair.protocol
-        self._socket = protocol.transport._sock if type(protocol) is StunProtocol else None
+        direct = type(protocol) is StunProtocol
+        self._socket = getattr(protocol.transport, DATAGRAM_SOCKET_ATTR) if direct else None
 
     def send(
         self,

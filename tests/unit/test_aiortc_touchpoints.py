@@ -332,14 +332,22 @@ def test_packet_forwarding_internals_used_exist() -> None:
     assert "self._buffer = ffi.buffer(self._cdata)" in process
     assert "func(self._srtp[0], self._cdata, len_p)" in process
     assert callable(lib.srtp_protect)
-    assert "self._sock.sendto(data, addr)" in inspect.getsource(
-        asyncio.selector_events._SelectorDatagramTransport.sendto
-    )
+    datagram: Any = asyncio.selector_events
+    sendto = inspect.getsource(datagram._SelectorDatagramTransport.sendto)
+    assert f"self.{rtc_internals.DATAGRAM_SOCKET_ATTR}.sendto(data, addr)" in sendto
     # The negotiated header extensions (ids the answer chose) live on the transceiver.
     assert "transceiver._headerExtensions" in inspect.getsource(RTCPeerConnection)
     # A subscriber's NACK calls _retransmit; the RTCP loop reports the counters we write.
     sender_rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
     assert "await self._retransmit(seq)" in sender_rtcp
+    # REMB: the receiver sends its estimate through _send_rtcp, the sender hears it in
+    # _handle_rtcp_packet (both looked up on the instance).
+    assert "await self._send_rtcp(rtcp_packet)" in handler
+    assert "fci=pack_remb_fci(*remb)" in handler
+    assert "unpack_remb_fci(packet.fci)" in sender_rtcp
+    assert "await recipient._handle_rtcp_packet(packet)" in inspect.getsource(
+        RTCDtlsTransport._handle_rtcp_data
+    )
     rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
     for attr in rtc_internals.SENDER_SR_ATTRS:
         assert "self.__" + attr.split("__")[1] in rtcp
@@ -355,12 +363,21 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
     reports: list[tuple[int, int]] = []
     at_a: list[tuple[int, int, int, bytes]] = []
     extensions_at_a: dict[int, Any] = {}
+    uplink_estimates: list[int] = []
+    rembs_at_a: list[int] = []
+
+    def cap(own: int) -> int:
+        uplink_estimates.append(own)
+        return 123_456
 
     @b.on("track")
     def on_track(track: Any) -> None:
         transceiver = next(t for t in b.getTransceivers() if t.receiver.track is track)
         rtc_internals.tap_rtp(
-            transceiver.receiver, lambda *p: at_b.append(p), lambda *r: reports.append(r)
+            transceiver.receiver,
+            lambda *p: at_b.append(p),
+            lambda *r: reports.append(r),
+            remb_cap=cap,
         )
         with pytest.raises(RuntimeError):
             rtc_internals.tap_rtp(transceiver.receiver, lambda *p: None, lambda *r: None)
@@ -375,10 +392,13 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
             extensions_at_a[packet.sequence_number] = packet.extensions
             await tapped(packet, arrival_time_ms)
 
-        transceiver.receiver._handle_rtp_packet = keep_extensions
+        setattr(transceiver.receiver, "_handle_rtp_packet", keep_extensions)  # noqa: B010
 
     a_side = a.addTransceiver(VideoStreamTrack(), direction="sendrecv")
     a_side.setCodecPreferences(rtc_internals.codec_preferences("video", ["video/VP8"]))
+    rtc_internals.hook_remb(a_side.sender, rembs_at_a.append)
+    with pytest.raises(RuntimeError):
+        rtc_internals.hook_remb(a_side.sender, rembs_at_a.append)
     try:
         await a.setLocalDescription(await a.createOffer())
         await b.setRemoteDescription(a.localDescription)
@@ -413,6 +433,9 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
         )
         await _wait(lambda: any(p[0] == rtx_seq for p in at_a), "the retransmitted packet")
         assert next(p for p in at_a if p[0] == rtx_seq)[3] == b"\x10\x00again"
+        # b's REMB about a's stream left b capped, and a's sender heard the capped rate.
+        await _wait(lambda: bool(rembs_at_a), "a REMB from b")
+        assert uplink_estimates and set(rembs_at_a) == {123_456}
         link.set_report(1 << 32, 7, 3, 4)
         assert getattr(b_side.sender, rtc_internals.SENDER_SR_ATTRS[2]) == 3
 
