@@ -9,6 +9,7 @@ other tests.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from tests.e2e.final_window import Window, assert_steady, measure_final_window
 from tests.e2e.harness import MEDIA_TIMEOUT_S, RoomPage, wait_until
 
 pytestmark = pytest.mark.chromium
+
+SYNC_TIMEOUT_S = 40.0
+"""How long Chromium may take to bring a remote site's audio and video within 80 ms."""
 
 
 @pytest.fixture(params=["frame", "packet"])
@@ -130,16 +134,21 @@ def test_audio_and_video_stay_in_sync_through_the_relay(open_room: OpenRoom) -> 
         timeout=MEDIA_TIMEOUT_S,
         message=lambda: f"no playout estimate for both tracks: {hanoi.stats()}",
     )
-    offsets = []
-    for _ in range(20):
+    # Chromium converges on lip sync by steps (it delays the stream ahead a little at a
+    # time): wait for 2 s in a row within 80 ms, up to SYNC_TIMEOUT_S.
+    offsets: list[float] = []
+    deadline = time.monotonic() + SYNC_TIMEOUT_S
+    while time.monotonic() < deadline:
         value = offset()
         if value is not None:
             offsets.append(value)
+        if len(offsets) >= 8 and all(abs(v) <= 80 for v in offsets[-8:]):
+            break
         hanoi.page.wait_for_timeout(250)
-    offsets.sort()
-    median = offsets[len(offsets) // 2]
-    print(f"AV_SYNC audio-video offsets ms: median {median:.1f}, all {offsets}")
-    assert abs(median) <= 80, f"audio and video {median:.0f} ms apart: {offsets}"
+    print(f"AV_SYNC audio-video offsets ms, every 250 ms: {offsets}")
+    assert len(offsets) >= 8 and all(abs(v) <= 80 for v in offsets[-8:]), (
+        f"audio and video never within 80 ms for 2 s: {offsets}"
+    )
 
 
 def test_a_site_joins_later_and_another_leaves(open_room: OpenRoom) -> None:
