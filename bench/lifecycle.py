@@ -41,7 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -413,6 +413,34 @@ class CycleResult:
     observed: tuple[Observed, ...]
 
 
+Post = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""POST ``path`` with a JSON body as an administrator; the answer's JSON (raises on an
+error status)."""
+
+
+async def open_session(
+    post: Post, title: str, participants: list[str], host: str = HOST, *, record: bool
+) -> str:
+    """Book a session of ``host`` and ``participants`` running from 5 minutes ago for 2
+    hours, open it through ``post``, and return its id (benchmarks and tests share it)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    session = await post(
+        "/api/sessions",
+        {
+            "title": title,
+            "host_site": host,
+            "starts_at": (now - timedelta(minutes=5)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "participants": participants,
+            "allow_day_off": True,
+            "record": record,
+        },
+    )
+    session_id = str(session["id"])
+    await post(f"/api/sessions/{session_id}/open", {})
+    return session_id
+
+
 class Churn:
     """Drives cycles against one server over REST and ``/bridge``."""
 
@@ -446,21 +474,7 @@ class Churn:
     ) -> tuple[str, list[str]]:
         """Book a recorded session of ``HOST`` and ``provinces`` over REST, open it, and
         return its id and a room token for each of ``sites``."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        session = await self._post(
-            "/api/sessions",
-            {
-                "title": title,
-                "host_site": HOST,
-                "starts_at": (now - timedelta(minutes=5)).isoformat(),
-                "ends_at": (now + timedelta(hours=2)).isoformat(),
-                "participants": provinces,
-                "allow_day_off": True,
-                "record": True,
-            },
-        )
-        session_id = str(session["id"])
-        await self._post(f"/api/sessions/{session_id}/open")
+        session_id = await open_session(self._post, title, provinces, record=True)
         tokens = await asyncio.gather(
             *(self._post(f"/api/sessions/{session_id}/room-token", {"site": s}) for s in sites)
         )

@@ -35,7 +35,7 @@ from recorder.archive import Archive, ArchiveError, MarkerView
 from recorder.framequeue import DropRun, QueueLimits, QueueStats
 from recorder.integrity import seal
 from recorder.isolation import IsolatedRunner
-from recorder.manifest import Manifest, RecordingState
+from recorder.manifest import Manifest, RecordingState, read_manifest
 from recorder.models import RecordingStatus
 from recorder.recovery import close_unfinished, unfinished_folders
 from recorder.sink import RecordingSink
@@ -127,6 +127,7 @@ class Recorder:
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._continuing: set[str] = set()
         self.sealed_listeners: list[Callable[[Manifest], None]] = []
         """Told of every recording sealed (webhooks); called on the event loop, must
         not block."""
@@ -179,6 +180,61 @@ class Recorder:
         """Hook: a session closed; returns the sealed manifest if it was recorded."""
         return await self.stop(session_id)
 
+    def continue_recording(self, session_id: str) -> None:
+        """The next :meth:`start` of ``session_id`` continues its unfinished recording
+        (a node of a cluster took the session over from a node that died while recording
+        it, in the shared storage): the dead writer's open files are closed (as at
+        recovery), and the new parts go into the same folder and manifest, on the same
+        clock. Without an unfinished recording the start is a normal one."""
+        self._continuing.add(session_id)
+
+    def _unfinished(self, session_id: str) -> Path | None:
+        """The latest folder of ``session_id`` whose manifest still says recording."""
+        folder = self.folder(session_id)
+        latest = None
+        n = 1
+        while folder.exists():
+            try:
+                if read_manifest(folder).state is RecordingState.RECORDING:
+                    latest = folder
+            except (OSError, ValueError, KeyError, TypeError):
+                logger.error("%s: manifest unreadable, not continued", folder)
+            n += 1
+            folder = self.folder(f"{session_id}.{n}")
+        return latest
+
+    async def _continue(self, session: SessionInfo, hub: SinkHost, legal_basis: str) -> bool | None:
+        """Continue the unfinished recording of ``session`` (see
+        :meth:`continue_recording`); None when there is none to continue."""
+        folder = await asyncio.to_thread(self._unfinished, session.id)
+        if folder is None:
+            return None
+        manifest = await self.runner.run(close_unfinished, folder)
+        started_at = datetime.fromisoformat(manifest.started_at)
+        # The same clock as the first part: offsets go on from the recording's start.
+        t0 = time.monotonic() - (self._clock() - started_at).total_seconds()
+        await asyncio.to_thread(
+            self.archive.open_recording,
+            folder.name,
+            title=session.title,
+            host_site=session.host_site,
+            sites=sorted(session.sites),
+            started_at=started_at,
+            legal_basis=legal_basis,
+        )
+        worker = await self._spawn(folder, started_at, t0)
+        active = _Active(session, worker, self._sink(worker, hub), hub, started_at, t0, folder)
+        self._tap(active)
+        self._active[session.id] = active
+        logger.warning(
+            "session %s: recording continues into %s after %d files of a node gone",
+            session.id,
+            folder,
+            len(manifest.files),
+        )
+        await self._tell(session.id, hub, started_at)
+        return True
+
     async def start(
         self, session: SessionInfo, hub: SinkHost, *, legal_basis: str = DEFAULT_LEGAL_BASIS
     ) -> bool:
@@ -186,6 +242,11 @@ class Recorder:
         async with self._lock:
             if session.id in self._active:
                 return False
+            if session.id in self._continuing:
+                self._continuing.discard(session.id)
+                continued = await self._continue(session, hub, legal_basis)
+                if continued is not None:
+                    return continued
             folder = self.folder(session.id)
             if folder.exists():
                 # A second recording of the same session (stopped, then restarted) gets

@@ -73,8 +73,8 @@ class _Feed(MediaStreamTrack):
 
 MAX_REDIRECTS = 3
 """Redirects followed for one connection before giving up."""
-BACKOFF_FIRST = 0.25
-BACKOFF_MAX = 1.0
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 0.4
 """Reconnection waits (seconds): doubled after each failure up to the maximum."""
 
 

@@ -109,7 +109,13 @@ def setup_live(
     record_when_open = RecordWhenOpen(recorder, app[DIRECTORY])
     relay = Relay([record_when_open, *hub_listeners], forwarding=settings.forwarding)
     cluster = make_cluster(settings, relay)
-    placement = ClusterPlacement(cluster, settings.home_nodes)
+    # With Redis a session may move between nodes: its board travels through Redis.
+    placement = ClusterPlacement(
+        cluster,
+        settings.home_nodes,
+        relay if settings.redis_url else None,
+        continue_recording=recorder.continue_recording,
+    )
     lifecycle = Lifecycle(
         store,
         [

@@ -49,6 +49,8 @@ export function bridgeState() {
     closed: null,
     endpointId: null,
     socketId: null,
+    /** The node a `redirect` sent the page to (its address), or null: the page's own server. */
+    node: null,
     role: null,
     site: null,
     session: null,
@@ -69,7 +71,7 @@ export function bridgeState() {
 
 /** Wait before going back to the page's own server after the node a redirect named
  * could not be reached (it may have died: the cluster places the session again). */
-export const REDIRECT_RETRY_MS = 1000;
+export const REDIRECT_RETRY_MS = 400;
 
 /**
  * A socket on the /bridge namespace, authenticated with `token`, on the page's own server
@@ -374,6 +376,7 @@ export class BridgePage {
     this.token = token;
     /** The node a redirect named, or null for the page's own server. */
     this.node = url;
+    state.node = url;
     this.setPhase(state.endpointId ? "reconnecting" : "connecting");
     const socket = connectBridge(token, url);
     this.socket = socket;
