@@ -54,7 +54,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
-from bench.probe import PROBE_FILE_ENV
+from bench.probe import PROBE_FILE_ENV, objects_paths
 from core.access import Role
 from signaling.client import BridgeClient
 from signaling.namespace import NAMESPACE
@@ -228,6 +228,21 @@ class ServerProcess:
     async def tasks(self, within: float = 10.0) -> int:
         """The server's live asyncio tasks, counted after this call (needs ``probe``)."""
         return int((await self.task_census(within))["tasks"])
+
+    async def object_census(self, within: float = 60.0) -> dict[str, int]:
+        """Live Python objects of the server by type (the commonest), counted by the
+        probe on the server's loop after a full collection (needs ``probe``)."""
+        assert self.probe_path is not None, "started without the probe"
+        request, answer = objects_paths(self.probe_path)
+        answer.unlink(missing_ok=True)
+        request.touch()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            if answer.exists():
+                return dict(json.loads(answer.read_text())["objects"])
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"the probe counted no objects in {within}s")
 
     async def task_census(self, within: float = 10.0) -> dict[str, Any]:
         """The probe's count after this call: ``tasks`` and ``by_coroutine``."""

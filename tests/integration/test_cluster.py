@@ -4,8 +4,9 @@ A session is placed on node B (the host site's home node); endpoints given node 
 address are sent to B (``redirect``) and media flows both ways. Node B killed with
 SIGKILL: its record expires, its placements are let go, the endpoints reconnect through
 A and receive media again. Draining: SIGTERM on a node with a live session; the next
-session goes elsewhere and the live one ends normally. Timings are printed, never
-asserted (a shared, noisy machine).
+session goes elsewhere and the live one ends normally. A recording belongs to its live
+writer: a node started later leaves it alone, a drain hands it to the next node as the
+next part. Timings are printed, never asserted (a shared, noisy machine).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tests.cluster_support import (
     new_prefix,
     until,
 )
+from tests.recorder_support import ffprobe
 
 pytestmark = pytest.mark.redis
 
@@ -98,6 +100,23 @@ def _manifest(node: NodeProcess, recording_id: str) -> dict[str, Any]:
 
 def _parts(manifest: dict[str, Any], site: str) -> list[int]:
     return sorted(int(f["part"]) for f in manifest.get("files", []) if f["site"] == site)
+
+
+def _recordings(node: NodeProcess) -> list[str]:
+    return sorted(p.name for p in (node.data_dir / "archive" / "recordings").iterdir())
+
+
+def _playable(node: NodeProcess, recording_id: str, ffprobe_path: str) -> dict[str, int]:
+    """Decoded video frames of every file of the recording (each must have some)."""
+    folder = node.data_dir / "archive" / "recordings" / recording_id
+    frames = {}
+    for entry in _manifest(node, recording_id)["files"]:
+        probe = ffprobe(ffprobe_path, folder / entry["name"])
+        video = [s for s in probe["streams"] if s["codec_type"] == "video"]
+        assert video and int(video[0]["nb_read_frames"]) > 0, (entry, probe)
+        assert float(probe["format"]["duration"]) > 0, (entry, probe)
+        frames[entry["name"]] = int(video[0]["nb_read_frames"])
+    return frames
 
 
 async def _close_all(clients: list[BridgeClient], sessions: Sessions, *nodes: NodeProcess) -> None:
@@ -319,14 +338,20 @@ async def test_draining_node_takes_no_new_session_and_its_session_ends_normally(
 
 
 async def test_drain_timeout_moves_endpoints_and_a_close_through_a_ends_the_session_on_b(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, redis_url: str, ffprobe_path: str
 ) -> None:
     redis, prefix = redis_url, new_prefix()
     registry = Registry(redis, prefix)
     home = {HOST: "node-b"}
-    a = NodeProcess(tmp_path, "node-a", redis, prefix, home_nodes=home)
+    record = {"RB_RECORD_ON_OPEN": "true"}
+    a = NodeProcess(tmp_path, "node-a", redis, prefix, home_nodes=home, extra_env=record)
     b = NodeProcess(
-        tmp_path, "node-b", redis, prefix, home_nodes=home, extra_env={"RB_DRAIN_SECONDS": "2"}
+        tmp_path,
+        "node-b",
+        redis,
+        prefix,
+        home_nodes=home,
+        extra_env={"RB_DRAIN_SECONDS": "2", **record},
     )
     await a.start()
     await b.start()
@@ -351,11 +376,19 @@ async def test_drain_timeout_moves_endpoints_and_a_close_through_a_ends_the_sess
 
         # A live session on B when B drains: past the drain timeout its endpoints are
         # sent to A (``redirect``), join there and receive media again.
-        live = await sessions.open_session("Phiên chuyển nút khi nghỉ", [PROVINCE])
+        live = await sessions.open_session("Phiên chuyển nút khi nghỉ", [PROVINCE], record=True)
         host, province = await _pair(a.url, sessions, live)
         clients += [host, province]
         assert host.url == b.url and province.url == b.url
         assert await until(lambda: _frames(host, PROVINCE) >= 10, MEDIA_WITHIN)
+        assert await until(
+            lambda: (
+                _parts(_manifest(b, live), HOST) == [1]
+                and _parts(_manifest(b, live), PROVINCE) == [1]
+            ),
+            MEDIA_WITHIN,
+            step=0.2,
+        ), (_manifest(b, live), b.log_tail())
         b.terminate()
         assert await until(
             lambda: host.reconnections == 1 and province.reconnections == 1, MEDIA_WITHIN
@@ -366,6 +399,88 @@ async def test_drain_timeout_moves_endpoints_and_a_close_through_a_ends_the_sess
         assert await asyncio.wait_for(b.process.wait(), 30) == 0, b.log_tail()
         assert await registry.placement(live) == "node-a"
         assert host.session_closed is None and province.session_closed is None
+
+        # The recording went on as the next part of the same recording: B closed its
+        # part and let it go unsealed, A continued it (no second folder of the session).
+        moved = _manifest(a, live)
+        assert moved["state"] == "recording", moved
+        assert await until(
+            lambda: (
+                _parts(_manifest(a, live), HOST) == [1, 2]
+                and _parts(_manifest(a, live), PROVINCE) == [1, 2]
+            ),
+            MEDIA_WITHIN,
+            step=0.2,
+        ), (_manifest(a, live), a.log_tail())
+        assert f"{live}.2" not in _recordings(a), _recordings(a)
+        b_parts = [f for f in _manifest(a, live)["files"] if f["part"] == 1]
+        assert all(f["closed"] and not f["recovered"] for f in b_parts), b_parts
+        # Sealed once, when the session really ends (closed over REST on A).
+        await sessions.post(f"/api/sessions/{live}/close", {"reason": "test"})
+        assert await until(
+            lambda: _manifest(a, live).get("state") not in (None, "recording"),
+            MEDIA_WITHIN,
+            step=0.2,
+        ), a.log_tail()
+        sealed = _manifest(a, live)
+        assert sealed["state"] == "complete", sealed
+        assert all(f["closed"] and f["sha256"] for f in sealed["files"]), sealed["files"]
+        assert _parts(sealed, HOST) == [1, 2] and _parts(sealed, PROVINCE) == [1, 2], sealed
+        print(json.dumps({"drained_recording_frames": _playable(a, live, ffprobe_path)}))
+    finally:
+        await _close_all(clients, sessions, a, b)
+        await registry.cleanup()
+
+
+async def test_a_node_started_later_leaves_the_live_recording_of_another_alone(
+    tmp_path: Path, redis_url: str, ffprobe_path: str
+) -> None:
+    """Node B records; node A starts on the same data folder meanwhile: A's recovery at
+    start does not seal B's recording (B's writer lock is held), which goes on in its
+    first parts and is sealed complete when the session ends."""
+    redis, prefix = redis_url, new_prefix()
+    registry = Registry(redis, prefix)
+    home = {HOST: "node-b"}
+    record = {"RB_RECORD_ON_OPEN": "true"}
+    b = NodeProcess(tmp_path, "node-b", redis, prefix, home_nodes=home, extra_env=record)
+    a = NodeProcess(tmp_path, "node-a", redis, prefix, home_nodes=home, extra_env=record)
+    await b.start()
+    sessions = Sessions(b.url)
+    clients: list[BridgeClient] = []
+    try:
+        live = await sessions.open_session("Phiên ghi khi nút A khởi động", [PROVINCE], record=True)
+        clients = await _pair(b.url, sessions, live)
+        host, province = clients
+        await _media_both_ways(host, province, b.log_tail())
+        assert await until(
+            lambda: (
+                _parts(_manifest(b, live), HOST) == [1]
+                and _parts(_manifest(b, live), PROVINCE) == [1]
+            ),
+            MEDIA_WITHIN,
+            step=0.2,
+        ), (_manifest(b, live), b.log_tail())
+
+        await a.start()  # its recover() has run once it serves
+        after_start = _manifest(a, live)
+        assert after_start["state"] == "recording", after_start
+        assert not any(f["closed"] or f["recovered"] for f in after_start["files"]), after_start
+
+        # B goes on writing the same files; the session ends: sealed by B, complete.
+        before = _frames(province, HOST)
+        assert await until(lambda: _frames(province, HOST) >= before + 10, MEDIA_WITHIN)
+        await sessions.post(f"/api/sessions/{live}/close", {"reason": "test"})
+        assert await until(
+            lambda: _manifest(b, live).get("state") not in (None, "recording"),
+            MEDIA_WITHIN,
+            step=0.2,
+        ), b.log_tail()
+        sealed = _manifest(b, live)
+        assert sealed["state"] == "complete", sealed
+        assert _parts(sealed, HOST) == [1] and _parts(sealed, PROVINCE) == [1], sealed
+        assert all(f["closed"] and not f["recovered"] for f in sealed["files"]), sealed
+        assert _recordings(b) == [live], _recordings(b)
+        print(json.dumps({"recording_frames": _playable(b, live, ffprobe_path)}))
     finally:
         await _close_all(clients, sessions, a, b)
         await registry.cleanup()

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from aiohttp.web_runner import GracefulExit
 from bridge.hub import Hub
 from bridge.relay import Relay, SessionEnded
 from cluster.registry import (
+    DRAINING,
     REFRESH,
     Cluster,
     LocalCluster,
@@ -93,13 +94,17 @@ class ClusterPlacement:
         relay: Relay | None = None,
         *,
         continue_recording: Callable[[str], None] | None = None,
+        release_recording: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self._cluster = cluster
         self._home_nodes = home_nodes
         self._relay = relay
         self._continue_recording = continue_recording
-        """Told of a session taken over from a node that died (not one that drained and
-        seals its own recording), before its hub opens here."""
+        """Told of a session taken over from a node that died or drains, before its hub
+        opens here."""
+        self.release_recording = release_recording
+        """A draining node closes its part of a session's recording with this, unsealed,
+        before it moves the session (the next node continues the recording)."""
         self.keeper = BoardKeeper(cluster)
 
     async def locate(self, session: SessionInfo) -> str | None:
@@ -142,17 +147,19 @@ class ClusterPlacement:
         hub.add_presence_listener(self.keeper.changed)
 
     async def _taken_over(self, session_id: str, writer: str) -> None:
-        """``session_id`` was held by node ``writer``: if that node is gone (died), its
-        recording continues here."""
+        """``session_id`` was held by node ``writer``: if that node is gone (died) or
+        drains (it moved the session here), its recording continues here. The recorder
+        takes the recording over only once its writer let it go (``recorder/ownership.py``)."""
         if self._continue_recording is None:
             return
         try:
-            live = {n.id for n in await self._cluster.nodes()}
+            live = {n.id: n.state for n in await self._cluster.nodes()}
         except Exception as exc:
             logger.warning("session %s: nodes unreadable: %s", session_id, exc)
             return
-        if writer not in live:
-            logger.warning("session %s: taken over from node %s, gone", session_id, writer)
+        if writer not in live or live[writer] == DRAINING:
+            how = "gone" if writer not in live else "draining"
+            logger.warning("session %s: taken over from node %s, %s", session_id, writer, how)
             self._continue_recording(session_id)
 
 
@@ -290,6 +297,14 @@ class Drain:
             except NoNodeServing:
                 logger.warning("session %s: no other node serves; it ends here", session_id)
                 continue
+            release = self._placement.release_recording
+            if release is not None:
+                # The part recorded here is closed, not sealed: the next node continues
+                # the same recording (sealed when the session really ends).
+                try:
+                    await release(session_id)
+                except Exception:
+                    logger.exception("session %s: letting its recording go failed", session_id)
             moved = await self._namespace.move(session_id, node.url)
             logger.info(
                 "session %s (host %s): %d endpoints sent to node %s",

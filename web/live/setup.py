@@ -115,6 +115,7 @@ def setup_live(
         settings.home_nodes,
         relay if settings.redis_url else None,
         continue_recording=recorder.continue_recording,
+        release_recording=recorder.release,
     )
     lifecycle = Lifecycle(
         store,
