@@ -569,6 +569,7 @@ class Downlink:
         # when aioice nominates another pair (pair.remote_addr builds a tuple).
         self._pair: Any = None
         self._socket: Any = None
+        self._transport: Any = None
         self._addr: tuple[str, int] = ("", 0)
         # The SRTP session's buffer, written and protected in place.
         self._session: Any = None
@@ -599,8 +600,11 @@ class Downlink:
         self._pair = pair
         self._addr = pair.remote_addr
         protocol = pair.protocol
-        direct = type(protocol) is StunProtocol
-        self._socket = getattr(protocol.transport, DATAGRAM_SOCKET_ATTR) if direct else None
+        self._transport = protocol.transport
+        # Straight to the socket only for a plain UDP pair whose transport is asyncio's
+        # (a severed one, see sever_ice, goes through its silent stand-in).
+        direct = type(protocol) is StunProtocol and not isinstance(self._transport, _Silent)
+        self._socket = getattr(self._transport, DATAGRAM_SOCKET_ATTR) if direct else None
 
     def send(
         self,
@@ -622,7 +626,7 @@ class Downlink:
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return False
-        if pair is not self._pair:
+        if pair is not self._pair or pair.protocol.transport is not self._transport:
             self._use_pair(pair)
         session = dtls._tx_srtp
         if session is not self._session:

@@ -466,6 +466,13 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
         rtc_internals.hook_retransmit(b_side.sender, lost.append)
         await b_side.sender._retransmit(17)
         assert lost == [17]
+
+        # A severed connection (sever_ice) stays silent on this path too.
+        assert rtc_internals.sever_ice(b) > 0
+        silent_seq = (at_a[-1][0] + 1000) & 0xFFFF  # ahead of b's sender, not a replay
+        link.send(video_pt, silent_seq, 90000, link.ssrc, b"\x10\x00lost", send_time)
+        await asyncio.sleep(1.0)  # what the socket would have delivered by now
+        assert not any(p[3] == b"\x10\x00lost" for p in at_a)
     finally:
         await a.close()
         await b.close()
