@@ -17,6 +17,7 @@ from core.sessions import Directory, SessionEnd, SessionInfo, SessionListener, S
 from recorder.service import Recorder
 from sessions.lifecycle import Lifecycle
 from sessions.store import Store
+from signaling.cascade import CascadeHost, Satellites
 from signaling.commands import Commands
 from signaling.namespace import BridgeNamespace, EventObserver
 from signaling.placement import Placement
@@ -80,6 +81,8 @@ class RecordWhenOpen:
         task.add_done_callback(self._tasks.discard)
 
     async def _check(self, hub: Hub) -> None:
+        if hub.upstream is not None:
+            return  # a satellite's hub (cascade): its host records
         info = await self._directory.session(hub.session_id)
         if info is not None and info.state is SessionState.OPEN:
             await self._recorder.on_session_open(info, hub)
@@ -110,12 +113,29 @@ def setup_live(
     relay = Relay([record_when_open, *hub_listeners], forwarding=settings.forwarding)
     cluster = make_cluster(settings, relay)
     placement = ClusterPlacement(cluster, settings.home_nodes)
+    cascade_host = CascadeHost(
+        secret=app[SECRET],
+        directory=app[DIRECTORY],
+        relay=relay,
+        placement=placement,
+        ice_servers=settings.ice_servers,
+    )
+    satellites = Satellites(
+        secret=app[SECRET],
+        relay=relay,
+        placement=placement,
+        home_nodes=settings.home_nodes,
+        node_id=lambda: cluster.node.id,
+        ice_servers=settings.ice_servers,
+    )
     lifecycle = Lifecycle(
         store,
         [
             RecordingHook(recorder, relay, placement),
             relay,
             ReleasePlacement(cluster),
+            cascade_host,
+            satellites,
             ReturnMemory(),
             *session_listeners,
         ],
@@ -131,10 +151,12 @@ def setup_live(
         max_message_bytes=settings.max_message_bytes,
         placement=placement,
         observe=observe,
+        satellite=satellites if settings.redis_url else None,
     )
     sio = app[SIO]
     sio.eio.max_http_buffer_size = settings.max_message_bytes * HARD_LIMIT_FACTOR
     sio.register_namespace(namespace)
+    sio.register_namespace(cascade_host)
     app[RELAY] = relay
     app[LIFECYCLE] = lifecycle
     app[NAMESPACE] = namespace
@@ -146,6 +168,8 @@ def setup_live(
         with contextlib.suppress(asyncio.CancelledError):
             await clock
         await record_when_open.settle()
+        await satellites.close()
+        await cascade_host.close()
         await namespace.close()
 
     async def end_live_sessions(app: web.Application) -> None:
