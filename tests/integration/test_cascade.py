@@ -18,11 +18,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+import socketio
 from aiortc.mediastreams import AudioStreamTrack
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.lifecycle import HOST, SyntheticVideo
+from bench.lifecycle import HOST, SECRET, SyntheticVideo
+from core.access import Role
+from signaling.cascade import CASCADE_NAMESPACE, issue_link_token
 from signaling.client import BridgeClient
+from signaling.namespace import NAMESPACE
 from signaling.tokens import issue_token
 from tests.cluster_support import NodeProcess, Registry, Sessions, load_average, new_prefix, until
 
@@ -60,9 +64,31 @@ async def start_nodes(
     return a, b
 
 
+async def refusal(url: str, namespace: str, token: str) -> str:
+    """The code a connection to ``namespace`` with ``token`` is refused with."""
+    client = socketio.AsyncClient(reconnection=False)
+    got: list[Any] = []
+
+    async def on_error(data: Any) -> None:
+        got.append(data)
+
+    client.on("connect_error", on_error, namespace=namespace)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(
+            url,
+            auth={"token": token},
+            namespaces=[namespace],
+            transports=["websocket"],
+            wait_timeout=5,
+        )
+    await client.disconnect()
+    assert got, "refused without a reason"
+    data = got[0].get("data") if isinstance(got[0], dict) else None
+    return str((data or got[0]).get("code"))
+
+
 def admin_http() -> aiohttp.ClientSession:
     from bench.lifecycle import SECRET
-    from core.access import Role
 
     token = issue_token(SECRET, role=Role.ADMINISTRATOR, site=HOST, subject="test@cascade")
     return aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
@@ -79,6 +105,12 @@ async def test_points_on_two_nodes_share_one_link(tmp_path: Path, redis_url: str
         load_before = load_average()
         session_id = await sessions.open_session("Phiên nối tầng", [PROVINCE, *COMMUNES])
         assert await registry.placement(session_id) == "node-a"
+        # The link credential opens /cascade on the host only, and nothing else.
+        room = await sessions.room_token(session_id, PROVINCE)
+        link = issue_link_token(SECRET, session_id, "node-b")
+        assert await refusal(a.url, CASCADE_NAMESPACE, room) == "forbidden_role"
+        assert await refusal(a.url, NAMESPACE, link) == "token_invalid"
+        assert await refusal(b.url, CASCADE_NAMESPACE, link) == "not_host"
         host = BridgeClient(a.url, await sessions.room_token(session_id, HOST))
         await host.connect()
         await host.publish([SyntheticVideo(1), AudioStreamTrack()])
