@@ -222,3 +222,101 @@ async def test_points_on_two_nodes_share_one_link(tmp_path: Path, redis_url: str
         await a.stop()
         await b.stop()
         await registry.cleanup()
+
+
+async def test_when_the_host_dies_the_satellite_goes_on_and_becomes_the_host(
+    tmp_path: Path, redis_url: str
+) -> None:
+    prefix = new_prefix()
+    registry = Registry(redis_url, prefix)
+    a, b = await start_nodes(tmp_path, redis_url, prefix, (PROVINCE, *COMMUNES[:1]))
+    sessions = Sessions(a.url)
+    clients: list[BridgeClient] = []
+    try:
+        load_before = load_average()
+        session_id = await sessions.open_session(
+            "Phiên nối tầng, nút chủ mất", [PROVINCE, COMMUNES[0]]
+        )
+        host = BridgeClient(a.url, await sessions.room_token(session_id, HOST))
+        await host.connect()
+        await host.publish([SyntheticVideo(1), AudioStreamTrack()])
+        province = BridgeClient(b.url, await sessions.room_token(session_id, PROVINCE))
+        await province.connect()
+        await province.publish([SyntheticVideo(2), AudioStreamTrack()])
+        commune = BridgeClient(b.url, await sessions.room_token(session_id, COMMUNES[0]))
+        await commune.connect()
+        await commune.publish([SyntheticVideo(3), AudioStreamTrack()])
+        clients = [host, province, commune]
+        assert await until(
+            lambda: (
+                province.frames_from(HOST, "video") >= 10
+                and commune.frames_from(PROVINCE, "video") >= 10
+                and province.frames_from(COMMUNES[0], "video") >= 10
+            ),
+            MEDIA_WITHIN,
+        ), (province.received, b.log_tail())
+
+        killed = time.monotonic()
+        a.kill()
+        assert a.process is not None
+        await a.process.wait()
+        # The points on B go on seeing each other while the host is gone.
+        seen = commune.frames_from(PROVINCE, "video"), province.frames_from(COMMUNES[0], "video")
+        assert await until(
+            lambda: (
+                commune.frames_from(PROVINCE, "video") > seen[0] + 20
+                and province.frames_from(COMMUNES[0], "video") > seen[1] + 20
+            ),
+            MEDIA_WITHIN,
+        ), b.log_tail()
+        # Once A's record expired the session is placed on B, which hosts it now: the
+        # host site's room joins B directly and the points receive it.
+        for _ in range(int(MEDIA_WITHIN * 5)):
+            if await registry.placement(session_id) == "node-b":
+                break
+            await asyncio.sleep(0.2)
+        placed = time.monotonic()
+        assert await registry.placement(session_id) == "node-b"
+        new_host = BridgeClient(b.url, await sessions_b_token(b.url, session_id))
+        await new_host.connect()
+        clients.append(new_host)
+        assert new_host.redirects == [], new_host.redirects
+        # B's link let go of A: the session is B's own now, not a satellite's.
+        assert await until(
+            lambda: "placed on this node now" in b.log_path.read_text(errors="replace"),
+            MEDIA_WITHIN,
+        ), b.log_tail()
+        await new_host.publish([SyntheticVideo(4), AudioStreamTrack()])
+        assert await until(
+            lambda: (
+                province.frames_from(HOST, "video") >= 10
+                and commune.frames_from(HOST, "video") >= 10
+                and new_host.frames_from(PROVINCE, "video") >= 10
+            ),
+            MEDIA_WITHIN,
+        ), (province.received, b.log_tail())
+        print(
+            json.dumps(
+                {
+                    "kill_to_placed_on_b_s": round(placed - killed, 2),
+                    "kill_to_new_host_media_s": round(time.monotonic() - killed, 2),
+                    "load_average": [load_before, load_average()],
+                }
+            )
+        )
+    finally:
+        for client in clients:
+            await client.close()
+        await sessions.close()
+        await a.stop()
+        await b.stop()
+        await registry.cleanup()
+
+
+async def sessions_b_token(url: str, session_id: str) -> str:
+    """A room token of the host site, asked of node ``url`` (node A is dead)."""
+    helper = Sessions(url)
+    try:
+        return await helper.room_token(session_id, HOST)
+    finally:
+        await helper.close()
