@@ -288,17 +288,6 @@ class _End:
     def _publisher_of(self, mid: str) -> RemoteEndpoint | None:
         raise NotImplementedError
 
-    def stats(self) -> dict[str, int]:
-        """Tracks and payload bytes the link carries now, each way."""
-        out = [o for o in self._out.values() if not o.uptrack.ended]
-        ins = [u for u in self._in.values() if not u.ended]
-        return {
-            "tracks_out": len(out),
-            "tracks_in": len(ins),
-            "bytes_out": sum(o.downtrack.counters.bytes_out for o in self._out.values()),
-            "bytes_in": sum(u.counters.bytes_in for u in self._in.values()),
-        }
-
     async def close(self) -> None:
         """Close the link's connection; the endpoints behind it leave the hub."""
         if self.closed:
@@ -411,7 +400,7 @@ class HostEnd(_End):
                         "%s: track %s is gone; m-line %s idle", self._where(), track_id, mid
                     )
                     continue
-                downtrack = self._attach_sender(transceiver, uptrack)
+                downtrack = self._attach(transceiver, uptrack)
                 transceiver.sender.replaceTrack(downtrack)
                 transceiver.direction = "sendonly"
             try:
@@ -420,9 +409,6 @@ class HostEnd(_End):
             except Exception as exc:
                 raise BadSdp(f"no answer to the offer: {exc}") from None
             return str(self.pc.localDescription.sdp)
-
-    def _attach_sender(self, transceiver: RTCRtpTransceiver, uptrack: UpTrack) -> DownTrack:
-        return self._attach(transceiver, uptrack)
 
 
 OfferSender = Callable[[LinkOffer], Awaitable[str]]
@@ -438,9 +424,13 @@ class SatelliteEnd(_End):
         link_id: EndpointId,
         ice_servers: list[RTCIceServer],
         send_offer: OfferSender,
+        on_failed: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(hub, link_id, ice_servers, forward_all=True)
         self._send_offer = send_offer
+        self._on_failed = on_failed
+        """Called when a negotiation failed: the link is left in a state no next offer
+        can fix, so its owner starts it afresh."""
         self._host_tracks: dict[str, LinkTrack] = {}
         self._receiving: dict[str, str] = {}
         """Host track id to the mid receiving it."""
@@ -452,7 +442,13 @@ class SatelliteEnd(_End):
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self.failed: Exception | None = None
+        self.pc.on("connectionstatechange", self._on_state)
         self._listen()
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState == "failed" and not self.closed:
+            logger.warning("%s: the link's connection failed; starting it afresh", self._where())
+            self._on_failed()
 
     def tracks_changed(self) -> None:
         self.renegotiate()
@@ -519,6 +515,7 @@ class SatelliteEnd(_End):
                     return
                 logger.exception("%s: negotiation failed", self._where())
                 self.failed = exc
+                self._on_failed()
                 return
 
     async def _negotiate(self) -> None:

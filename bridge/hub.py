@@ -640,11 +640,14 @@ class Hub:
         return self._remembered.get((site, EndpointRole.ROOM))
 
     def point_endpoints(self, site: str) -> list[EndpointId]:
-        """Open endpoints of ``site``'s room (normally one)."""
+        """Open endpoints of ``site``'s room (normally one), here or behind a cascade link."""
         return [
             endpoint_id
             for endpoint_id, m in self._members.items()
-            if m.participant is not None
+            if (
+                m.participant is not None
+                or (m.link is not None and m.state is not ConnectionState.DISCONNECTED)
+            )
             and m.patch.site == site
             and m.patch.role is EndpointRole.ROOM
         ]

@@ -257,6 +257,21 @@ class CascadeHost(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.exception("cascade link %s: offer failed", sid)
             return {"error": error("internal", "the offer failed on the host")}
 
+    async def drop(self, endpoint_id: EndpointId) -> bool:
+        """An operator dropped ``endpoint_id``, a point of a satellite: the satellite
+        disconnects it. Returns whether a link holds it."""
+        for sid, link in list(self.links.items()):
+            if endpoint_id in link.hub.remote_endpoints(link.end.link_id):
+                logger.info(
+                    "session %s: endpoint %s dropped through node %s",
+                    link.session.id,
+                    endpoint_id,
+                    link.node,
+                )
+                await self.emit("drop", {"endpoint_id": endpoint_id}, to=sid)
+                return True
+        return False
+
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         link = self.links.pop(sid, None)
         if link is not None:
@@ -311,8 +326,10 @@ class SatelliteLink:
         token: Callable[[], str],
         locate: Callable[[], Awaitable[str | None]],
         ice_servers: tuple[IceServer, ...] = (),
+        drop: Callable[[EndpointId], Awaitable[bool]] | None = None,
     ) -> None:
         self.hub = hub
+        self._drop = drop
         self.session = session
         self.host_url = host_url
         self._token = token
@@ -324,9 +341,15 @@ class SatelliteLink:
         self._stopped = False
         self.connected = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _run(self) -> None:
         delay = RETRY_FIRST
@@ -370,8 +393,12 @@ class SatelliteLink:
                 raise RuntimeError(f"the host refused the offer: {answer}")
             return str(answer["sdp"])
 
+        def failed() -> None:
+            # Start the link afresh: the loop tears it down and connects again.
+            self._spawn(client.disconnect())
+
         end = self.end = SatelliteEnd(
-            self.hub, EndpointId("cascade-host"), _ice(self._ice_servers), send_offer
+            self.hub, EndpointId("cascade-host"), _ice(self._ice_servers), send_offer, failed
         )
         boards: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -381,7 +408,17 @@ class SatelliteLink:
         async def on_closed(payload: Any) -> None:
             logger.info("session %s: the host ended it", self.session.id)
 
+        async def on_drop(payload: Any) -> None:
+            endpoint_id = payload.get("endpoint_id") if isinstance(payload, dict) else None
+            if not isinstance(endpoint_id, str) or self._drop is None:
+                return
+            if self.hub.participant(EndpointId(endpoint_id)) is None:
+                logger.info("session %s: drop of %s, not here", self.session.id, endpoint_id)
+                return
+            await self._drop(EndpointId(endpoint_id))
+
         client.on("board", on_board, namespace=CASCADE_NAMESPACE)
+        client.on("drop", on_drop, namespace=CASCADE_NAMESPACE)
         client.on("session_closed", on_closed, namespace=CASCADE_NAMESPACE)
         await client.connect(
             self.host_url,
@@ -470,8 +507,11 @@ class Satellites:
         placement: Placement,
         home_nodes: dict[str, str],
         node_id: Callable[[], str],
+        serving: Callable[[], Awaitable[dict[str, str]]],
         ice_servers: tuple[IceServer, ...] = (),
     ) -> None:
+        self._serving = serving
+        """The serving nodes now: id to address."""
         self._secret = secret
         self._relay = relay
         self._placement = placement
@@ -480,6 +520,8 @@ class Satellites:
         self._ice_servers = ice_servers
         self.links: dict[str, SatelliteLink] = {}
         """Links by session id."""
+        self.drop: Callable[[EndpointId], Awaitable[bool]] | None = None
+        """Disconnects an endpoint of this node (the ``/bridge`` namespace sets it)."""
 
     async def serves(self, session: SessionInfo, site: str, role: str, host_url: str) -> bool:
         """Whether this node serves a connection of ``site`` although ``session`` is on
@@ -487,6 +529,8 @@ class Satellites:
         link to the host on the first one."""
         if role != EndpointRole.ROOM or self._home_nodes.get(site) != self._node_id():
             return False
+        if self._node_id() not in await self._serving():
+            return False  # draining: the session's node takes new rooms
         try:
             hub = self._relay.hub(session.id, session.host_site)
         except SessionEnded:
@@ -506,10 +550,23 @@ class Satellites:
                 token=lambda: issue_link_token(self._secret, session.id, node),
                 locate=locate,
                 ice_servers=self._ice_servers,
+                drop=self._drop_local,
             )
             link.start()
             logger.info("session %s: served here as a satellite of %s", session.id, host_url)
         return hub.upstream is not None
+
+    async def home_url(self, session: SessionInfo, site: str, role: str) -> str | None:
+        """The address of ``site``'s home node when it is another serving node (rooms
+        only); a room reaching this node is sent there, where it joins the session as a
+        satellite's point or as the host's."""
+        home = self._home_nodes.get(site)
+        if role != EndpointRole.ROOM or home is None or home == self._node_id():
+            return None
+        return (await self._serving()).get(home)
+
+    async def _drop_local(self, endpoint_id: EndpointId) -> bool:
+        return await self.drop(endpoint_id) if self.drop is not None else False
 
     async def session_opened(self, session: SessionInfo) -> None:
         return None

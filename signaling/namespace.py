@@ -84,9 +84,12 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         placement: Placement | None = None,
         observe: EventObserver | None = None,
         satellite: Satellite | None = None,
+        drop_elsewhere: Callable[[EndpointId], Awaitable[bool]] | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
         self._satellite = satellite
+        self._drop_elsewhere = drop_elsewhere
+        """Drops an endpoint connected to another node (a cascade's satellite)."""
         self._placement: Placement = placement if placement is not None else Here()
         self._observe = observe
         self._commands = commands
@@ -224,7 +227,8 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _locate(self, sid: str, session: SessionInfo, admission: Admission) -> None:
         """Refuse with ``redirect`` (and the node's URL) when the session is elsewhere,
-        unless this node serves the connection as a satellite (a cascade)."""
+        unless this node serves the connection as a satellite (a cascade); a room whose
+        site's home node is another serving node is sent there."""
         try:
             url = await self._placement.locate(session)
         except PlacementError as exc:
@@ -238,10 +242,13 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 message, {"code": "unavailable", "message": message}
             ) from None
-        if url is not None and self._satellite is not None:
-            role = str(admission.claims.role)
+        if self._satellite is not None:
+            role, site = str(admission.claims.role), admission.site.id
             try:
-                if await self._satellite.serves(session, admission.site.id, role, url):
+                home = await self._satellite.home_url(session, site, role)
+                if home is not None:
+                    url = home  # a room goes to its home node, which joins the session's
+                elif url is not None and await self._satellite.serves(session, site, role, url):
                     return
             except Exception:
                 logger.exception("connection %s: cascade of session %s failed", sid, session.id)
@@ -421,10 +428,18 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await self._delegate(sid, "state", action)
 
     async def _drop(self, endpoint_id: EndpointId) -> None:
+        if not await self.drop(endpoint_id) and self._drop_elsewhere is not None:
+            await self._drop_elsewhere(endpoint_id)
+
+    async def drop(self, endpoint_id: EndpointId) -> bool:
+        """Disconnect ``endpoint_id`` if it is connected here; returns whether it was."""
+        dropped = False
         for sid, endpoint in list(self._endpoints.items()):
             if endpoint.participant.endpoint_id == endpoint_id:
                 logger.info("%s: dropped by an operator", self._where(sid))
                 await self.disconnect(sid)
+                dropped = True
+        return dropped
 
     async def on_leave(self, sid: str, payload: Any = None) -> Result:
         async def action() -> Result:

@@ -39,3 +39,7 @@ class Satellite(Protocol):
 
     async def serves(self, session: SessionInfo, site: str, role: str, host_url: str) -> bool:
         """True when the connection stays here (its hub and the link to the host open)."""
+
+    async def home_url(self, session: SessionInfo, site: str, role: str) -> str | None:
+        """The address of ``site``'s home node when a room of it belongs there rather
+        than here (its home node is another node, and serving); else None."""

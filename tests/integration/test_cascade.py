@@ -33,7 +33,8 @@ from tests.cluster_support import NodeProcess, Registry, Sessions, load_average,
 pytestmark = pytest.mark.redis
 
 PROVINCE = "bac-ninh"
-COMMUNES = ("phuong-kinh-bac", "phuong-bac-giang")
+COMMUNES = ("phuong-kinh-bac", "phuong-bac-giang", "bac-ninh-so-nnmt")
+"""Two communes and a department of the province, at home on node B too."""
 MEDIA_WITHIN = 45.0
 """Longest wait for media (seconds): it bounds a broken cascade, it is no goal."""
 SETTLE = 1.0
@@ -123,9 +124,14 @@ async def test_points_on_two_nodes_share_one_link(tmp_path: Path, redis_url: str
             commune = BridgeClient(b.url, await sessions.room_token(session_id, site))
             await commune.connect()
             communes.append(commune)
+        # A room that reaches the host's node is sent to its home node.
+        late = BridgeClient(a.url, await sessions.room_token(session_id, COMMUNES[2]))
+        await late.connect()
+        communes.append(late)
         clients = [host, province, *communes]
+        assert late.redirects == [b.url], late.redirects
         for client in (province, *communes):
-            assert client.redirects == [] and client.url == b.url, client.redirects
+            assert client.url == b.url, client.redirects
 
         started = time.monotonic()
         watchers_b = (province, *communes)
@@ -147,7 +153,7 @@ async def test_points_on_two_nodes_share_one_link(tmp_path: Path, redis_url: str
             MEDIA_WITHIN,
         )
 
-        # The link carries each track once: A sends the host's 2 tracks though 3
+        # The link carries each track once: A sends the host's 2 tracks though 4
         # endpoints on B receive them; B sends the province's 2 tracks.
         at_a = await metrics(http, a.url)
         at_b = await metrics(http, b.url)
@@ -157,10 +163,10 @@ async def test_points_on_two_nodes_share_one_link(tmp_path: Path, redis_url: str
         assert at_b["rb_cascade_link_tracks{direction=in}"] == 2, at_b
         link_out = at_a["rb_cascade_link_bytes{direction=out}"]
         source = at_a["rb_cascade_source_bytes"]
-        # Bytes: what crossed is at most what the host published (never 3 copies).
+        # Bytes: what crossed is at most what the host published (never 4 copies).
         assert 0 < link_out <= source * 1.1, (link_out, source)
-        # Each of the 3 endpoints on B gets its down-tracks of the host's video there.
-        assert at_b["rb_downtracks"] >= 3 * 2
+        # Each of the 4 endpoints on B gets its down-tracks of the host's tracks there.
+        assert at_b["rb_downtracks"] >= 4 * 2
 
         # A patch-out on the host's console stops the province on both nodes.
         operator = BridgeClient(a.url, sessions.operator_token(session_id))
@@ -204,6 +210,11 @@ async def test_points_on_two_nodes_share_one_link(tmp_path: Path, redis_url: str
             MEDIA_WITHIN,
         ), (host.received, a.log_tail(), b.log_tail())
         resumed = time.monotonic() - patched_in
+
+        # A drop on the host's console disconnects the point on its own node.
+        ack = await operator.command("drop", site=PROVINCE)
+        assert "error" not in ack, ack
+        assert await until(province.disconnected.is_set, MEDIA_WITHIN), b.log_tail()
 
         final_a = await metrics(http, a.url)
         report: dict[str, Any] = {

@@ -98,6 +98,17 @@ async def test_a_remote_member_is_only_changed_through_its_link() -> None:
         )
     await _remote(hub, "b1", "bac-ninh")
     track = _publish(hub, "b1", "bac-ninh")
+    # The console's drop reaches it (through its link).
+    assert hub.point_endpoints("bac-ninh") == [EndpointId("b1")]
+    await hub.set_remote(
+        LINK,
+        EndpointId("b1"),
+        site="bac-ninh",
+        site_name="bac-ninh",
+        role=EndpointRole.ROOM,
+        state=ConnectionState.DISCONNECTED,
+    )
+    assert hub.point_endpoints("bac-ninh") == []
     await hub.remove_remote(EndpointId("b1"))
     assert track.ended and hub.uptracks == {}
 

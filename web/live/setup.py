@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bridge.hub import Hub
 from bridge.relay import HubListener, Relay
+from cluster.registry import SERVING
 from core.sessions import Directory, SessionEnd, SessionInfo, SessionListener, SessionState
 from recorder.service import Recorder
 from sessions.lifecycle import Lifecycle
@@ -113,6 +114,10 @@ def setup_live(
     relay = Relay([record_when_open, *hub_listeners], forwarding=settings.forwarding)
     cluster = make_cluster(settings, relay)
     placement = ClusterPlacement(cluster, settings.home_nodes)
+
+    async def serving_nodes() -> dict[str, str]:
+        return {n.id: n.url for n in await cluster.nodes() if n.state == SERVING}
+
     cascade_host = CascadeHost(
         secret=app[SECRET],
         directory=app[DIRECTORY],
@@ -126,6 +131,7 @@ def setup_live(
         placement=placement,
         home_nodes=settings.home_nodes,
         node_id=lambda: cluster.node.id,
+        serving=serving_nodes,
         ice_servers=settings.ice_servers,
     )
     lifecycle = Lifecycle(
@@ -152,7 +158,9 @@ def setup_live(
         placement=placement,
         observe=observe,
         satellite=satellites if settings.redis_url else None,
+        drop_elsewhere=cascade_host.drop,
     )
+    satellites.drop = namespace.drop
     sio = app[SIO]
     sio.eio.max_http_buffer_size = settings.max_message_bytes * HARD_LIMIT_FACTOR
     sio.register_namespace(namespace)
