@@ -397,9 +397,6 @@ class SatelliteLink:
             # Start the link afresh: the loop tears it down and connects again.
             self._spawn(client.disconnect())
 
-        end = self.end = SatelliteEnd(
-            self.hub, EndpointId("cascade-host"), _ice(self._ice_servers), send_offer, failed
-        )
         boards: asyncio.Queue[Any] = asyncio.Queue()
 
         async def on_board(payload: Any) -> None:
@@ -428,7 +425,12 @@ class SatelliteLink:
             wait_timeout=10,
         )
         logger.info("session %s: cascade link up to %s", self.session.id, self.host_url)
+        # The host hears of the points first, then of the m-lines that name them; the
+        # link's end offers as soon as it exists (it hears of the hub's tracks at once).
         await self._send_points()
+        end = self.end = SatelliteEnd(
+            self.hub, EndpointId("cascade-host"), _ice(self._ice_servers), send_offer, failed
+        )
         self.connected.set()
         applier = asyncio.get_running_loop().create_task(self._apply(end, boards))
         try:
