@@ -149,9 +149,17 @@ async def _token(http: aiohttp.ClientSession, url: str, session_id: str, site: s
         return str(answer["token"])
 
 
-async def measure(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
+def measure(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
     """K=``points`` publishers on node B watched by S=``subscribers`` on node A, the
-    session hosted on A; the figures over a window of ``seconds`` (see the module)."""
+    session hosted on A; the figures over a window of ``seconds`` (see the module).
+
+    Runs its own event loop (``asyncio.run``); from inside a loop await
+    :func:`measure_async` instead."""
+    return asyncio.run(measure_async(points, subscribers, seconds))
+
+
+async def measure_async(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
+    """:func:`measure` for a caller already in an event loop."""
     if points < 1 or subscribers < 1 or seconds <= 0:
         raise ValueError("points and subscribers must be at least 1, seconds positive")
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -240,7 +248,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.points, args.subscribers, args.seconds))))
+    print(json.dumps(measure(args.points, args.subscribers, args.seconds)))
 
 
 if __name__ == "__main__":
