@@ -41,7 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -54,7 +54,7 @@ from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
-from bench.probe import PROBE_FILE_ENV
+from bench.probe import PROBE_FILE_ENV, objects_paths
 from core.access import Role
 from signaling.client import BridgeClient
 from signaling.namespace import NAMESPACE
@@ -228,6 +228,21 @@ class ServerProcess:
     async def tasks(self, within: float = 10.0) -> int:
         """The server's live asyncio tasks, counted after this call (needs ``probe``)."""
         return int((await self.task_census(within))["tasks"])
+
+    async def object_census(self, within: float = 60.0) -> dict[str, int]:
+        """Live Python objects of the server by type (the commonest), counted by the
+        probe on the server's loop after a full collection (needs ``probe``)."""
+        assert self.probe_path is not None, "started without the probe"
+        request, answer = objects_paths(self.probe_path)
+        answer.unlink(missing_ok=True)
+        request.touch()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            if answer.exists():
+                return dict(json.loads(answer.read_text())["objects"])
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"the probe counted no objects in {within}s")
 
     async def task_census(self, within: float = 10.0) -> dict[str, Any]:
         """The probe's count after this call: ``tasks`` and ``by_coroutine``."""
@@ -413,6 +428,34 @@ class CycleResult:
     observed: tuple[Observed, ...]
 
 
+Post = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""POST ``path`` with a JSON body as an administrator; the answer's JSON (raises on an
+error status)."""
+
+
+async def open_session(
+    post: Post, title: str, participants: list[str], host: str = HOST, *, record: bool
+) -> str:
+    """Book a session of ``host`` and ``participants`` running from 5 minutes ago for 2
+    hours, open it through ``post``, and return its id (benchmarks and tests share it)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    session = await post(
+        "/api/sessions",
+        {
+            "title": title,
+            "host_site": host,
+            "starts_at": (now - timedelta(minutes=5)).isoformat(),
+            "ends_at": (now + timedelta(hours=2)).isoformat(),
+            "participants": participants,
+            "allow_day_off": True,
+            "record": record,
+        },
+    )
+    session_id = str(session["id"])
+    await post(f"/api/sessions/{session_id}/open", {})
+    return session_id
+
+
 class Churn:
     """Drives cycles against one server over REST and ``/bridge``."""
 
@@ -446,21 +489,7 @@ class Churn:
     ) -> tuple[str, list[str]]:
         """Book a recorded session of ``HOST`` and ``provinces`` over REST, open it, and
         return its id and a room token for each of ``sites``."""
-        now = datetime.now(UTC).replace(microsecond=0)
-        session = await self._post(
-            "/api/sessions",
-            {
-                "title": title,
-                "host_site": HOST,
-                "starts_at": (now - timedelta(minutes=5)).isoformat(),
-                "ends_at": (now + timedelta(hours=2)).isoformat(),
-                "participants": provinces,
-                "allow_day_off": True,
-                "record": True,
-            },
-        )
-        session_id = str(session["id"])
-        await self._post(f"/api/sessions/{session_id}/open")
+        session_id = await open_session(self._post, title, provinces, record=True)
         tokens = await asyncio.gather(
             *(self._post(f"/api/sessions/{session_id}/room-token", {"site": s}) for s in sites)
         )

@@ -10,6 +10,11 @@ counted. RSS, descriptors and UDP sockets are read from ``/proc`` by the bench i
 runs on the loop (``call_soon_threadsafe``), so it is exact; a probe thread waits for it
 and writes the file.
 
+On request it also counts the live Python objects by type (``gc.get_objects()``, on the
+loop, so nothing moves meanwhile): :func:`request_objects` leaves a request file next to
+``RB_PROBE_FILE``, the probe answers in ``<probe>.objects.json`` (a soak samples the idle
+server with it and prints the types that grew).
+
 For benchmarks and leak tests only: the product has no such hook.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import json
 import os
 import sys
@@ -60,11 +66,48 @@ def _count(loop: asyncio.AbstractEventLoop) -> dict[str, object] | None:
     return counted[0] if counted else None
 
 
+OBJECT_TYPES = 60
+"""How many of the commonest object types an objects census keeps."""
+
+
+def objects_paths(path: Path) -> tuple[Path, Path]:
+    """The request file and the answer file of an objects census, beside ``path``."""
+    return path.with_suffix(".objects.request"), path.with_suffix(".objects.json")
+
+
+def _objects(loop: asyncio.AbstractEventLoop) -> dict[str, int] | None:
+    done = threading.Event()
+    counted: list[dict[str, int]] = []
+
+    def count() -> None:
+        gc.collect()
+        names = collections.Counter(
+            f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects()
+        )
+        counted.append(dict(names.most_common(OBJECT_TYPES)))
+        done.set()
+
+    try:
+        loop.call_soon_threadsafe(count)
+    except RuntimeError:
+        return None
+    done.wait(30.0)
+    return counted[0] if counted else None
+
+
 def _probe(path: Path) -> None:
+    request, answer = objects_paths(path)
     while True:
         time.sleep(INTERVAL)
         if not _loops:
             continue
+        if request.exists():
+            objects = _objects(_loops[-1])
+            if objects is not None:
+                tmp = answer.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"objects": objects, "at": time.time()}))
+                os.replace(tmp, answer)
+                request.unlink(missing_ok=True)
         counted = _count(_loops[-1])
         if counted is None:
             continue

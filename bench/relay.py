@@ -330,9 +330,12 @@ def token_for(site: str) -> str:
     return issue_token(SECRET, role=Role.ROOM, site=site, session=SESSION)
 
 
-async def _subscribe_forward(
-    url: str, indices: list[int], counts: Any, ready: Any, stop: Any
+async def light_subscribers(
+    url: str, tokens: list[str], indices: list[int], counts: Any, ready: Any, stop: Any
 ) -> None:
+    """Light ``/bridge`` subscribers, one per token, that count complete frames from RTP
+    packets (no reassembly); ``counts[indices[k]]`` follows the frames of ``tokens[k]``,
+    ``ready`` counts the clients connected, ``stop`` ends them (``bench.cluster`` too)."""
     from signaling.client import BridgeClient
 
     class LightClient(BridgeClient):
@@ -346,8 +349,8 @@ async def _subscribe_forward(
             self.counters.append(count_frames(self.subscribe_pc, track))
 
     clients = []
-    for i in indices:
-        client = LightClient(url, token_for(SITES[i + 1]))
+    for token in tokens:
+        client = LightClient(url, token)
         client.counters = []
         clients.append(client)
     for client in clients:
@@ -359,6 +362,13 @@ async def _subscribe_forward(
             counts[i] = sum(c.complete for c in client.counters)
         await asyncio.sleep(0.05)
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def _subscribe_forward(
+    url: str, indices: list[int], counts: Any, ready: Any, stop: Any
+) -> None:
+    tokens = [token_for(SITES[i + 1]) for i in indices]
+    await light_subscribers(url, tokens, indices, counts, ready, stop)
 
 
 async def _subscribe_transcode(

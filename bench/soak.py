@@ -96,6 +96,8 @@ class Point:
     tasks_by_coroutine: dict[str, int]
     fd_kinds: dict[str, int]
     children: int
+    objects: dict[str, int] = field(default_factory=dict)
+    """Live Python objects by type (the commonest), after a full collection."""
 
 
 @dataclass(slots=True)
@@ -255,6 +257,7 @@ class Soak:
             tasks_by_coroutine=dict(census["by_coroutine"]),
             fd_kinds=sample.fd_kinds,
             children=sample.children,
+            objects=await self.server.object_census(),
         )
         self.tally.points.append(point)
         return point
@@ -264,6 +267,13 @@ def _growth(start: float, end: float) -> float | None:
     return round((end / start - 1) * 100, 1) if start else (0.0 if end == start else None)
 
 
+def _point(point: Point) -> dict[str, Any]:
+    """A sample as printed (its object census only through the growth below)."""
+    out = asdict(point)
+    del out["objects"]
+    return out
+
+
 def figures(tally: Tally, load_before: float, minutes: float) -> dict[str, Any]:
     start, middle, end = tally.points[0], tally.points[len(tally.points) // 2], tally.points[-1]
     growth = {
@@ -271,6 +281,17 @@ def figures(tally: Tally, load_before: float, minutes: float) -> dict[str, Any]:
         for name in ("rss_mb", "fds", "udp_sockets", "asyncio_tasks")
     }
     flat = all(g is not None and abs(g) <= 10.0 for g in growth.values())
+    # The pools fill over the first rounds (SQLite connections up to the pool's size,
+    # allocator arenas): half time to the end shows whether it keeps growing.
+    late = {
+        name: _growth(getattr(middle, name), getattr(end, name))
+        for name in ("rss_mb", "fds", "udp_sockets", "asyncio_tasks")
+    }
+    grown = {
+        name: end.objects.get(name, 0) - start.objects.get(name, 0)
+        for name in set(start.objects) | set(end.objects)
+    }
+    top_grown = dict(sorted(grown.items(), key=lambda kv: -kv[1])[:15])
     return {
         "bench": "soak",
         "minutes": minutes,
@@ -282,11 +303,13 @@ def figures(tally: Tally, load_before: float, minutes: float) -> dict[str, Any]:
         "rejoins": tally.rejoins,
         "operator_commands": tally.commands,
         "recordings_restarted": tally.recordings_restarted,
-        "start": asdict(start),
-        "middle": asdict(middle),
-        "end": asdict(end),
+        "start": _point(start),
+        "middle": _point(middle),
+        "end": _point(end),
         "growth_percent_start_to_end": growth,
+        "objects_grown_start_to_end": top_grown,
         "flat_within_10_percent": flat,
+        "growth_percent_middle_to_end": late,
         "media_mbit_per_s_received": round(
             tally.media_bytes * 8 / 1e6 / max(tally.media_seconds, 1e-9), 3
         ),

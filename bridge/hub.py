@@ -632,6 +632,71 @@ class Hub:
         await self._announce()
         return True
 
+    def board(self) -> dict[str, object]:
+        """The board as plain data, for another node to take the session over (issue 10):
+        whether an operator directs, each room point's patch and mute state, the case
+        markers. Connections, tracks and the recording state are not in it."""
+        points: dict[str, dict[str, object]] = {}
+        for (site, role), patch in self._remembered.items():
+            if role is EndpointRole.ROOM:
+                points[site] = {"state": str(patch.state), "muted": patch.muted}
+        for member in self._members.values():
+            patch = member.patch
+            if patch.role is EndpointRole.ROOM:
+                points[patch.site] = {"state": str(patch.state), "muted": patch.muted}
+        return {
+            "directed": self.direction.directed,
+            "points": points,
+            "markers": [m.as_dict() for m in self.direction.markers],
+        }
+
+    def restore_board(self, board: dict[str, object]) -> None:
+        """Take over :meth:`board` from the node that held the session before, on a hub
+        no endpoint has joined yet: points come back in their patch and mute state, the
+        case markers (the latest is the case under discussion) and the operator's
+        direction stay. Raises ValueError (nothing changed) on a malformed board."""
+        if self._members or self._remembered or self.direction.markers:
+            raise ValueError("a board is restored only on a fresh hub")
+        points = board.get("points", {})
+        markers = board.get("markers", [])
+        if not isinstance(points, dict) or not isinstance(markers, list):
+            raise ValueError("board points must be an object and markers a list")
+        remembered: dict[tuple[str, EndpointRole], Patch] = {}
+        for site, point in points.items():
+            if not isinstance(site, str) or not isinstance(point, dict):
+                raise ValueError("each board point must be an object by site")
+            remembered[(site, EndpointRole.ROOM)] = Patch(
+                endpoint_id=EndpointId(""),
+                site=site,
+                role=EndpointRole.ROOM,
+                host=site == self.host_site,
+                state=PatchState(point.get("state", PatchState.LIVE)),
+                muted=bool(point.get("muted", False)),
+            )
+        restored = []
+        for m in markers:
+            if not isinstance(m, dict):
+                raise ValueError("each board marker must be an object")
+            restored.append(
+                CaseMarker(
+                    case_number=str(m.get("case_number", "")),
+                    text=str(m.get("text", "")),
+                    at=datetime.fromisoformat(str(m.get("at", ""))),
+                    by=str(m.get("by", "")),
+                    archived=bool(m.get("archived", False)),
+                    archive_note=str(m.get("archive_note", "")),
+                )
+            )
+        self._remembered.update(remembered)
+        self.direction.markers.extend(restored)
+        self.direction.directed = bool(board.get("directed", False))
+        logger.info(
+            "session %s: board taken over (%d points, %d markers)",
+            self.session_id,
+            len(remembered),
+            len(restored),
+        )
+
     def point_patch(self, site: str) -> Patch | None:
         """The patch state of ``site``'s room, connected or not (None if never seen)."""
         for member in self._members.values():

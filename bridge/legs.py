@@ -7,15 +7,26 @@ asks for a new subscribe connection (``resubscribe``); see signaling/PROTOCOL.md
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiortc import RTCPeerConnection
 
+from bridge.rtc_internals import Arrivals
+
 REPUBLISH_GRACE = 30.0
 """How long a failed publisher's up-tracks wait for a republish (seconds). Subscribers
 keep their m-lines meanwhile; past it the tracks end and the others renegotiate."""
+
+MEDIA_SILENCE = 5.0
+"""A connected leg that hears nothing at all from its endpoint for this long (seconds) is
+taken for dead (reason ``silent``), long before ICE consent would expire (about 30 s).
+A live endpoint sends RTCP reports every 0.5-1.5 s (aiortc) or 1-5 s (browsers) for each
+stream it sends or receives, muted or not, and ICE consent checks every 2.5-6 s."""
+SILENCE_CHECK = 1.0
+"""How often a :class:`SilenceWatch` looks (seconds)."""
 
 
 class Leg(enum.StrEnum):
@@ -33,6 +44,9 @@ class FailureReason(enum.StrEnum):
     ICE_FAILED = "ice_failed"
     """ICE failed: no candidate pair works, or consent to send expired (RFC 7675: the
     other end stopped answering for about 30 s)."""
+    SILENT = "silent"
+    """The connection still said connected, but nothing arrived from the endpoint for
+    :data:`MEDIA_SILENCE` seconds (its network died): the relay's watchdog noticed."""
     DTLS_FAILED = "dtls_failed"
     """The DTLS transport failed (handshake or record error)."""
     CLOSED = "closed"
@@ -81,6 +95,60 @@ class LegWatch:
         if self.failed:
             return FailureReason.DTLS_FAILED
         return FailureReason.CLOSED
+
+
+class SilenceWatch:
+    """Calls ``on_silent()`` once when a connected leg goes quiet.
+
+    Every :data:`SILENCE_CHECK` seconds (a loop timer, no task) it looks at ``arrivals``:
+    while ``armed()`` says the endpoint should be talking (it has something to send or
+    receive) and the connection says ``connected``, :data:`MEDIA_SILENCE` seconds without
+    a datagram fire ``on_silent`` and end the watch. ``stop()`` ends it early.
+    """
+
+    def __init__(
+        self,
+        pc: RTCPeerConnection,
+        arrivals: Arrivals,
+        armed: Callable[[], bool],
+        on_silent: Callable[[], None],
+        silence: float = MEDIA_SILENCE,
+    ) -> None:
+        self._pc = pc
+        self._arrivals = arrivals
+        self._armed = armed
+        self._on_silent = on_silent
+        self._silence = silence
+        self._since = asyncio.get_running_loop().time()
+        self._timer: asyncio.TimerHandle | None = None
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(SILENCE_CHECK, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        now = asyncio.get_running_loop().time()
+        if self._pc.connectionState != "connected" or not self._armed():
+            # Silence counts from when the watch is armed on a connected leg.
+            self._since = now
+        else:
+            heard = max(self._since, self._arrivals.last or self._since)
+            if now - heard >= self._silence:
+                self._on_silent()
+                return
+        self._schedule()
+
+    def stop(self) -> None:
+        """No more checks."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @property
+    def running(self) -> bool:
+        """Still watching."""
+        return self._timer is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -41,7 +42,14 @@ from bridge.downtrack import DownTrack
 from bridge.errors import BadRequest, BadSdp
 from bridge.frames import EndpointId, Kind, TrackId
 from bridge.hub import ConnectionState, Hub
-from bridge.legs import REPUBLISH_GRACE, Leg, LegFailure, LegWatch
+from bridge.legs import (
+    REPUBLISH_GRACE,
+    FailureReason,
+    Leg,
+    LegFailure,
+    LegWatch,
+    SilenceWatch,
+)
 from bridge.packets import PacketDownTrack
 from bridge.patch import EndpointRole
 from bridge.rtc_internals import (
@@ -53,6 +61,7 @@ from bridge.rtc_internals import (
     send_pli,
     tap_receiver,
     tap_rtp,
+    watch_arrivals,
 )
 from bridge.uptrack import UpTrack
 from core.sessions import SessionEnd
@@ -213,6 +222,8 @@ class Participant:
         self._subscribe_waits = False
         """The subscribe leg failed: no new one until the endpoint asks (``resubscribe``)."""
         self._subscribe_connections = 0
+        self._silence: dict[Leg, SilenceWatch] = {}
+        """Media-silence watchdogs of the current legs (see :class:`SilenceWatch`)."""
 
     def __repr__(self) -> str:
         return f"Participant({self.endpoint_id} {self.site} {self.role})"
@@ -290,6 +301,8 @@ class Participant:
                 raise
             except Exception as exc:
                 raise BadSdp(f"offer cannot be applied: {exc}") from None
+            if Leg.PUBLISH not in self._silence:
+                self._watch_silence(Leg.PUBLISH, pc, lambda: bool(self._published))
             return str(pc.localDescription.sdp)
 
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
@@ -346,11 +359,12 @@ class Participant:
             await self._report_state()
         elif watch.down:
             self._retire_publish()
-            await self._leg_failed(Leg.PUBLISH, watch)
+            await self._leg_failed(Leg.PUBLISH, pc, watch.reason())
 
     def _retire_publish(self) -> None:
         """The publish connection is no longer used; its up-tracks wait for a new one."""
         self._publish_pc = None
+        self._stop_silence(Leg.PUBLISH)
         for uptrack in self._published.values():
             self._orphan(uptrack)
         self._published.clear()
@@ -374,10 +388,35 @@ class Participant:
             self.hub.uptrack_ended(uptrack)
         self._orphans.clear()
 
-    async def _leg_failed(self, leg: Leg, watch: LegWatch) -> None:
-        """The watched connection (already retired) failed: say so, show it, free it."""
-        pc = watch.pc
-        failure = LegFailure(leg, watch.reason())
+    def _watch_silence(self, leg: Leg, pc: RTCPeerConnection, armed: Callable[[], bool]) -> None:
+        """Start ``leg``'s media-silence watchdog on its new connection ``pc`` (its local
+        description set): silence while ``armed()`` fails the leg like ICE would."""
+        previous = self._silence.pop(leg, None)
+        if previous is not None:
+            previous.stop()
+        if self._closed:
+            return
+
+        def silent() -> None:
+            self._silence.pop(leg, None)
+            if self._closed or pc not in (self._publish_pc, self._subscribe_pc):
+                return
+            if leg is Leg.PUBLISH:
+                self._retire_publish()
+            else:
+                self._retire_subscribe()
+            self._spawn(self._leg_failed(leg, pc, FailureReason.SILENT))
+
+        self._silence[leg] = SilenceWatch(pc, watch_arrivals(pc), armed, silent)
+
+    def _stop_silence(self, leg: Leg) -> None:
+        watch = self._silence.pop(leg, None)
+        if watch is not None:
+            watch.stop()
+
+    async def _leg_failed(self, leg: Leg, pc: RTCPeerConnection, reason: FailureReason) -> None:
+        """The connection ``pc`` (already retired) failed: say so, show it, free it."""
+        failure = LegFailure(leg, reason)
         logger.warning(
             "%s %s connection failed (%s): freed, waiting for the endpoint to replace it",
             self._where("endpoint"),
@@ -420,11 +459,12 @@ class Participant:
             await self._report_state()
         elif watch.down:
             self._retire_subscribe()
-            await self._leg_failed(Leg.SUBSCRIBE, watch)
+            await self._leg_failed(Leg.SUBSCRIBE, pc, watch.reason())
 
     def _retire_subscribe(self) -> None:
         """Free the subscribe connection's down-tracks; no new one until ``resubscribe``."""
         self._subscribe_pc = None
+        self._stop_silence(Leg.SUBSCRIBE)
         self._subscribe_waits = True
         for sub in self._subscriptions.values():
             self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
@@ -466,6 +506,14 @@ class Participant:
             self._dirty = False
             try:
                 offer = await self._make_offer()
+            except InvalidStateError:
+                # The subscribe connection closed under the offer (the endpoint closed
+                # its DTLS, or it is leaving): its leg watch or close() takes over.
+                logger.info(
+                    "%s: subscribe connection closed while an offer was made",
+                    self._where("endpoint"),
+                )
+                return
             except Exception:
                 logger.exception(
                     "session %s site %s: endpoint %s subscribe offer failed",
@@ -567,6 +615,8 @@ class Participant:
         if not self._sync_subscriptions(pc):
             return None
         await pc.setLocalDescription(await pc.createOffer())
+        if Leg.SUBSCRIBE not in self._silence:
+            self._watch_silence(Leg.SUBSCRIBE, pc, lambda: bool(self._subscriptions))
         self._revision += 1
         self._outstanding = self._revision
         tracks = [
@@ -635,6 +685,8 @@ class Participant:
             return
         self._closed = True
         where = f"{self.hub.session_id}/{self.site}/{self.endpoint_id}"
+        for leg in list(self._silence):
+            self._stop_silence(leg)
         for sub in self._subscriptions.values():
             self.hub.unsubscribe(self.endpoint_id, sub.uptrack)
         self._subscriptions.clear()

@@ -18,7 +18,12 @@ and an ``RTCRtpReceiver`` that heard RTCP BYE has stopped its decoder for good a
 fires ``track`` for a transceiver whose receiver has no track yet.
 
 :func:`sever_ice` makes a connection's network go silent (both ways, sockets left open),
-as a dead link does, so tests and fault drills can watch a leg fail and heal.
+as a dead link does, so tests and fault drills can watch a leg fail and heal;
+:func:`watch_arrivals` notes when a connection last heard from the other end (the relay's
+media-silence watchdog, see :mod:`bridge.legs`).
+
+Importing this module also guards aioice's consent checks (``_guard_consent``): aioice
+0.13 starts them on a connection closed while ICE completed, where they run forever.
 
 :func:`tap_sender` lets a benchmark see each encoded frame a sender is about to
 packetise (bench/relay.py times frames end to end by their bytes).
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import functools
 import inspect
 import logging
 import queue
@@ -38,7 +44,7 @@ from typing import Any
 
 import av
 import pylibsrtp
-from aioice.ice import StunProtocol
+from aioice.ice import Connection, StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import depayload
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -163,6 +169,79 @@ def sever_ice(pc: RTCPeerConnection) -> int:
             protocol.datagram_received = _ignore
             severed += 1
     return severed
+
+
+class Arrivals:
+    """When a connection last heard anything from the other end (see :func:`watch_arrivals`)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        """Loop time of the latest datagram, None before the first one."""
+        self.count = 0
+        """Datagrams heard so far."""
+
+    def heard(self) -> None:
+        self.last = asyncio.get_running_loop().time()
+        self.count += 1
+
+
+def watch_arrivals(pc: RTCPeerConnection) -> Arrivals:
+    """Note every UDP datagram ``pc``'s ICE transports receive (STUN, DTLS, SRTP, SRTCP).
+
+    Call once its local description is set (aioice has bound its sockets). Each
+    socket's ``datagram_received`` is wrapped, so nothing is changed in what arrives. A
+    live endpoint is never silent for long: besides its media it sends RTCP reports
+    (every 0.5-1.5 s from aiortc, 1-5 s from browsers, muted tracks included) and ICE
+    consent checks (every 4-6 s from aiortc, about 2.5 s from browsers).
+    """
+    arrivals = Arrivals()
+    ice_transports = {t.receiver.transport.transport for t in pc.getTransceivers()}
+    for ice in ice_transports:
+        connection = getattr(ice, ICE_CONNECTION_ATTR)
+        for protocol in getattr(connection, ICE_PROTOCOLS_ATTR):
+            received = protocol.datagram_received
+
+            def datagram_received(
+                data: bytes | str,
+                addr: tuple[Any, ...],
+                received: Callable[[bytes | str, tuple[Any, ...]], None] = received,
+            ) -> None:
+                arrivals.heard()
+                received(data, addr)
+
+            protocol.datagram_received = datagram_received
+    return arrivals
+
+
+CONNECTION_CLOSING_ATTR = "_closing"
+"""aioice ``Connection``'s flag, set as soon as ``close()`` starts."""
+
+
+def _guard_consent() -> None:
+    """Keep aioice from starting consent checks on a connection already closed.
+
+    ``Connection.connect()`` starts ``query_consent`` once its check list completes. When
+    ``close()`` runs between the check list completing and ``connect()`` resuming (a
+    client that goes right after ICE connected), ``close()`` finds no consent task to
+    cancel, then ``connect()`` starts one on the closed connection: with no nominated
+    pair left it never fails, so it sleeps and loops for good (issue 12: tasks left
+    behind by quick disconnects). Guarded, it returns at once on a closing connection.
+    """
+    original = Connection.query_consent
+    if getattr(original, "_rb_guarded", False):
+        return
+
+    @functools.wraps(original)
+    async def query_consent(self: Connection) -> None:
+        if getattr(self, CONNECTION_CLOSING_ATTR):
+            return
+        await original(self)
+
+    query_consent._rb_guarded = True  # type: ignore[attr-defined]
+    Connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+_guard_consent()
 
 
 def media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:

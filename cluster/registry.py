@@ -113,6 +113,16 @@ class Cluster(Protocol):
     async def nodes(self) -> list[NodeInfo]:
         """Every live node."""
 
+    async def save_board(self, session_id: str, board: str) -> bool:
+        """Keep ``session_id``'s board (JSON) beside its placement, if this node holds
+        it; False when it does not (nothing written)."""
+
+    async def load_board(self, session_id: str) -> str | None:
+        """The board a node holding ``session_id`` kept last, if any."""
+
+    async def forget_board(self, session_id: str) -> None:
+        """The session ended: its board goes."""
+
 
 def _cpu_meter() -> Callable[[], float]:
     """CPU used by this process since the last call, in cores."""
@@ -159,6 +169,15 @@ class LocalCluster:
     async def nodes(self) -> list[NodeInfo]:
         stats = self._stats()
         return [_with(self.node, sessions=stats.sessions, tracks=stats.tracks)]
+
+    async def save_board(self, session_id: str, board: str) -> bool:
+        return False  # one node: the board lives and dies with its hub
+
+    async def load_board(self, session_id: str) -> str | None:
+        return None
+
+    async def forget_board(self, session_id: str) -> None:
+        return None
 
 
 def _text(value: bytes | str) -> str:
@@ -233,6 +252,16 @@ return 0
 """
 
 
+# KEYS[1] placement key, KEYS[2] board key; ARGV[1] this node's id, ARGV[2] the board,
+# ARGV[3] its TTL. Writes the board only while the session is placed on this node (a
+# node that let the session go, or was taken for dead, must not overwrite the next one's).
+_SAVE_BOARD = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
+
 class RedisCluster:
     """Nodes and placements in Redis, under ``prefix`` (tests share one Redis)."""
 
@@ -260,12 +289,16 @@ class RedisCluster:
         self._place = self._redis.register_script(_PLACE)
         self._release = self._redis.register_script(_RELEASE)
         self._reap = self._redis.register_script(_REAP)
+        self._save_board = self._redis.register_script(_SAVE_BOARD)
 
     def _node_key(self, node_id: str) -> str:
         return f"{self._prefix}:node:{node_id}"
 
     def _placement_key(self, session_id: str) -> str:
         return f"{self._prefix}:placement:{session_id}"
+
+    def _board_key(self, session_id: str) -> str:
+        return f"{self._prefix}:board:{session_id}"
 
     def _sessions_key(self, node_id: str) -> str:
         return f"{self._prefix}:node-sessions:{node_id}"
@@ -363,6 +396,20 @@ class RedisCluster:
             return []
         records = await self._redis.mget([self._node_key(i) for i in ids])
         return [NodeInfo.from_json(r) for r in records if r]
+
+    async def save_board(self, session_id: str, board: str) -> bool:
+        written = await self._save_board(
+            keys=[self._placement_key(session_id), self._board_key(session_id)],
+            args=[self.node.id, board, PLACEMENT_TTL],
+        )
+        return bool(written)
+
+    async def load_board(self, session_id: str) -> str | None:
+        value = await self._redis.get(self._board_key(session_id))
+        return _text(value) if value else None
+
+    async def forget_board(self, session_id: str) -> None:
+        await self._redis.delete(self._board_key(session_id))
 
     async def placement(self, session_id: str) -> str | None:
         """The node id holding ``session_id`` now, if any (for tests and operators)."""

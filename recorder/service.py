@@ -15,6 +15,10 @@ The recorder is the one writer of the recording state and of case markers on the
 session's board (the hub's director board): however a recording starts or stops
 (command, session opened or closed, a worker that gave up, shutdown) and whoever
 marks a case (the console, REST), it goes through here and the board hears it.
+
+A recording belongs to the one live process writing it (``recorder/ownership.py``: a
+``flock`` held in its folder): recovery and a node continuing a session take over only a
+recording whose writer is gone; :meth:`Recorder.release` lets one go unsealed (a drain).
 """
 
 from __future__ import annotations
@@ -35,8 +39,16 @@ from recorder.archive import Archive, ArchiveError, MarkerView
 from recorder.framequeue import DropRun, QueueLimits, QueueStats
 from recorder.integrity import seal
 from recorder.isolation import IsolatedRunner
-from recorder.manifest import Manifest, RecordingState
+from recorder.lifeline import HARD_STOP_SECONDS
+from recorder.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    RecordingState,
+    read_manifest,
+    write_manifest,
+)
 from recorder.models import RecordingStatus
+from recorder.ownership import Ownership, claim, worker_gone
 from recorder.recovery import close_unfinished, unfinished_folders
 from recorder.sink import RecordingSink
 from recorder.storage import check_name
@@ -47,6 +59,11 @@ logger = logging.getLogger(__name__)
 RECORDINGS = "recordings"
 MAX_RESTARTS = 3
 """A worker that keeps crashing is not restarted more often than this per recording."""
+CLAIM_WAIT = 10.0
+"""Seconds a node continuing a session's recording waits for its previous writer (a
+draining node closing its part) to let it go."""
+WORKER_WAIT = HARD_STOP_SECONDS + 3.0
+"""Seconds to wait for the worker of a writer that died to close its files."""
 DEFAULT_LEGAL_BASIS = (
     "Luật Tiếp công dân 42/2013/QH13; Nghị định 64/2014/NĐ-CP: tiếp công dân trực tuyến được "
     "ghi hình và lưu trữ (Law on Citizen Reception: online reception is recorded and kept)"
@@ -96,6 +113,8 @@ class _Active:
     started_at: datetime
     t0: float
     folder: Path
+    ownership: Ownership
+    """This process's writer lock on ``folder`` (``recorder/ownership.py``)."""
     tapped: bool = False
     """The sink is attached to the hub."""
     restarts: int = 0
@@ -127,6 +146,7 @@ class Recorder:
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        self._continuing: set[str] = set()
         self.sealed_listeners: list[Callable[[Manifest], None]] = []
         """Told of every recording sealed (webhooks); called on the event loop, must
         not block."""
@@ -179,27 +199,90 @@ class Recorder:
         """Hook: a session closed; returns the sealed manifest if it was recorded."""
         return await self.stop(session_id)
 
-    async def start(
-        self, session: SessionInfo, hub: SinkHost, *, legal_basis: str = DEFAULT_LEGAL_BASIS
-    ) -> bool:
-        """Start recording ``session``; False if it is already being recorded."""
-        async with self._lock:
-            if session.id in self._active:
-                return False
-            folder = self.folder(session.id)
+    def continue_recording(self, session_id: str) -> None:
+        """The next :meth:`start` of ``session_id`` continues its unfinished recording
+        (a node of a cluster took the session over from a node that died, or that drained
+        and let the recording go, in the shared storage): once the previous writer's lock
+        is free (``recorder/ownership.py``), its open files are closed (as at recovery),
+        and the new parts go into the same folder and manifest, on the same clock.
+        Without an unfinished recording free to take, the start is a normal one."""
+        self._continuing.add(session_id)
+
+    def _unfinished(self, session_id: str) -> Path | None:
+        """The latest folder of ``session_id`` whose manifest still says recording."""
+        folder = self.folder(session_id)
+        latest = None
+        n = 1
+        while folder.exists():
+            if self._still_recording(folder):
+                latest = folder
+            n += 1
+            folder = self.folder(f"{session_id}.{n}")
+        return latest
+
+    @staticmethod
+    def _still_recording(folder: Path) -> bool:
+        try:
+            return read_manifest(folder).state is RecordingState.RECORDING
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.error("%s: manifest unreadable, left alone", folder)
+            return False
+
+    def _take_over(self, folder: Path, wait: float) -> Ownership | None:
+        """Own ``folder``'s unfinished recording: its writer lock within ``wait`` seconds,
+        then its worker gone; None (nothing held) if a live process still writes it or it
+        was sealed meanwhile. Blocking: run in a thread."""
+        ownership = claim(folder, wait)
+        if ownership is None:
+            logger.warning("%s: written by a live process, left alone", folder)
+            return None
+        if not worker_gone(folder, WORKER_WAIT):
+            logger.error("%s: its recording worker still runs; left alone", folder)
+            ownership.release()
+            return None
+        if not self._still_recording(folder):
+            ownership.release()
+            return None
+        return ownership
+
+    def _claim_unfinished(self, session_id: str) -> Ownership | None:
+        folder = self._unfinished(session_id)
+        if folder is None:
+            return None
+        return self._take_over(folder, CLAIM_WAIT)
+
+    def _claim_new(self, session_id: str) -> Ownership:
+        """A new folder for a recording of ``session_id``, owned by this process."""
+        n = 1
+        while True:
+            folder = self.folder(session_id if n == 1 else f"{session_id}.{n}")
+            n += 1
+            # A second recording of the same session (stopped, then restarted) gets its
+            # own folder, so sealed files are never reopened.
             if folder.exists():
-                # A second recording of the same session (stopped, then restarted) gets
-                # its own folder, so sealed files are never reopened.
-                n = 2
-                while self.folder(f"{session.id}.{n}").exists():
-                    n += 1
-                folder = self.folder(f"{session.id}.{n}")
-            recording_id = folder.name
-            started_at = self._clock()
-            t0 = time.monotonic()
+                continue
+            ownership = claim(folder)
+            if ownership is None:
+                continue  # another process took this name first
+            if (folder / MANIFEST_NAME).exists():
+                ownership.release()
+                continue
+            return ownership
+
+    async def _continue(
+        self, session: SessionInfo, hub: SinkHost, legal_basis: str, ownership: Ownership
+    ) -> bool:
+        """Continue the unfinished recording in ``ownership``'s folder (see
+        :meth:`continue_recording`)."""
+        folder = ownership.folder
+        try:
+            manifest = await self.runner.run(close_unfinished, folder)
+            started_at = datetime.fromisoformat(manifest.started_at)
+            # The same clock as the first part: offsets go on from the recording's start.
+            t0 = time.monotonic() - (self._clock() - started_at).total_seconds()
             await asyncio.to_thread(
                 self.archive.open_recording,
-                recording_id,
+                folder.name,
                 title=session.title,
                 host_site=session.host_site,
                 sites=sorted(session.sites),
@@ -207,7 +290,57 @@ class Recorder:
                 legal_basis=legal_basis,
             )
             worker = await self._spawn(folder, started_at, t0)
-            active = _Active(session, worker, self._sink(worker, hub), hub, started_at, t0, folder)
+        except BaseException:
+            ownership.release()
+            raise
+        active = _Active(
+            session, worker, self._sink(worker, hub), hub, started_at, t0, folder, ownership
+        )
+        self._tap(active)
+        self._active[session.id] = active
+        logger.warning(
+            "session %s: recording continues into %s after %d files of another node",
+            session.id,
+            folder,
+            len(manifest.files),
+        )
+        await self._tell(session.id, hub, started_at)
+        return True
+
+    async def start(
+        self, session: SessionInfo, hub: SinkHost, *, legal_basis: str = DEFAULT_LEGAL_BASIS
+    ) -> bool:
+        """Start recording ``session``; False if it is already being recorded."""
+        async with self._lock:
+            if session.id in self._active:
+                return False
+            if session.id in self._continuing:
+                self._continuing.discard(session.id)
+                taken = await asyncio.to_thread(self._claim_unfinished, session.id)
+                if taken is not None:
+                    return await self._continue(session, hub, legal_basis, taken)
+            ownership = await asyncio.to_thread(self._claim_new, session.id)
+            folder = ownership.folder
+            recording_id = folder.name
+            started_at = self._clock()
+            t0 = time.monotonic()
+            try:
+                await asyncio.to_thread(
+                    self.archive.open_recording,
+                    recording_id,
+                    title=session.title,
+                    host_site=session.host_site,
+                    sites=sorted(session.sites),
+                    started_at=started_at,
+                    legal_basis=legal_basis,
+                )
+                worker = await self._spawn(folder, started_at, t0)
+            except BaseException:
+                ownership.release()
+                raise
+            active = _Active(
+                session, worker, self._sink(worker, hub), hub, started_at, t0, folder, ownership
+            )
             self._tap(active)
             self._active[session.id] = active
             logger.info("session %s: recording into %s", session.id, folder)
@@ -295,13 +428,46 @@ class Recorder:
         clean = await asyncio.to_thread(active.worker.stop)
         if not clean:
             logger.error("session %s: worker ended badly; recovering its files", session_id)
-        return await self._seal(
+        try:
+            return await self._seal(
+                active.folder,
+                active.started_at,
+                ended,
+                recovered=not clean,
+                lost=(active.t0, active.worker.lost),
+            )
+        finally:
+            active.ownership.release()
+
+    async def release(self, session_id: str) -> bool:
+        """Close this process's part of ``session_id``'s recording and let the recording
+        go unsealed (a draining node moves the session to another node, which continues
+        it: :meth:`continue_recording`); False if it was not recording here.
+
+        The board is not told (the recording goes on elsewhere); frames dropped that no
+        worker recorded go into the manifest as gaps, as at a stop."""
+        async with self._lock:
+            active = self._active.pop(session_id, None)
+        if active is None:
+            return False
+        others = self._tasks - {asyncio.current_task()}
+        await asyncio.gather(*others, return_exceptions=True)
+        asyncio.get_running_loop().remove_reader(active.worker.process.sentinel)
+        if active.tapped:
+            active.hub.remove_sink(active.sink)
+        try:
+            clean = await asyncio.to_thread(active.worker.stop)
+            if active.worker.lost:
+                await asyncio.to_thread(_add_lost, active.folder, active.t0, active.worker.lost)
+        finally:
+            active.ownership.release()
+        logger.info(
+            "session %s: recording part closed%s; %s let go for the next node",
+            session_id,
+            "" if clean else " (worker ended badly)",
             active.folder,
-            active.started_at,
-            ended,
-            recovered=not clean,
-            lost=(active.t0, active.worker.lost),
         )
+        return True
 
     async def add_marker(
         self,
@@ -345,12 +511,21 @@ class Recorder:
             logger.exception("case %s: the board did not take the marker", marker.case_number)
 
     async def recover(self) -> list[str]:
-        """Close recordings a crash left unfinished (run at start-up, before serving)."""
+        """Close recordings a crash left unfinished (run at start-up, before serving):
+        those whose writer process is gone; one a live process writes is left to it."""
         done = []
         for folder in unfinished_folders(self.root / RECORDINGS):
             if any(a.folder == folder for a in self._active.values()):
                 continue
-            manifest = await self._seal(folder, None, None, recovered=True)
+            # A recording another live process writes (another node sharing the data
+            # folder) is not ours to close (``recorder/ownership.py``).
+            ownership = await asyncio.to_thread(self._take_over, folder, 0.0)
+            if ownership is None:
+                continue
+            try:
+                manifest = await self._seal(folder, None, None, recovered=True)
+            finally:
+                ownership.release()
             done.append(manifest.session_id)
         return done
 
@@ -371,17 +546,7 @@ class Recorder:
         manifest = await self.runner.run(close_unfinished, folder)
         if lost is not None:
             # Dropped frames no worker lived to record (it died at the end).
-            t0, runs = lost
-            for run in runs:
-                manifest.add_gap(
-                    run.site,
-                    run.track_id,
-                    run.kind,
-                    round((run.first - t0) * 1000),
-                    round((run.last - t0) * 1000),
-                    run.frames,
-                    run.bytes,
-                )
+            _gaps(manifest, *lost)
         recovered = recovered or any(f.recovered for f in manifest.files)
         start = started_at or datetime.fromisoformat(manifest.started_at)
         if ended_at is not None:
@@ -403,3 +568,23 @@ class Recorder:
             except Exception:
                 logger.exception("session %s: sealed listener failed", manifest.session_id)
         return manifest
+
+
+def _gaps(manifest: Manifest, t0: float, runs: list[DropRun]) -> None:
+    for run in runs:
+        manifest.add_gap(
+            run.site,
+            run.track_id,
+            run.kind,
+            round((run.first - t0) * 1000),
+            round((run.last - t0) * 1000),
+            run.frames,
+            run.bytes,
+        )
+
+
+def _add_lost(folder: Path, t0: float, runs: list[DropRun]) -> None:
+    """Write ``runs`` into ``folder``'s manifest as gaps (a part let go unsealed)."""
+    manifest = read_manifest(folder)
+    _gaps(manifest, t0, runs)
+    write_manifest(folder, manifest)

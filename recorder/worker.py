@@ -29,6 +29,7 @@ from recorder.framequeue import FRAME, GAP, DropRun, FrameQueue, QueueLimits
 from recorder.lifeline import tie_to_parent
 from recorder.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from recorder.muxer import SessionMuxer
+from recorder.ownership import hold_worker_lock
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ def worker_main(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
+    # Held until the process ends (kill -9 included): no other process touches these
+    # files while this one may still write them (``recorder/ownership.py``).
+    hold_worker_lock(path)
     if (path / MANIFEST_NAME).exists():
         manifest = read_manifest(path)
     else:

@@ -23,6 +23,7 @@ from typing import Any
 
 import socketio
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -73,8 +74,8 @@ class _Feed(MediaStreamTrack):
 
 MAX_REDIRECTS = 3
 """Redirects followed for one connection before giving up."""
-BACKOFF_FIRST = 0.25
-BACKOFF_MAX = 1.0
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 0.4
 """Reconnection waits (seconds): doubled after each failure up to the maximum."""
 
 
@@ -487,8 +488,16 @@ class BridgeClient:
                     await renew_receiver(transceiver)
             self._carrying = {mid: str(t["endpoint_id"]) for mid, t in offered.items()}
             self._pending_tracks.update(offered)
-            await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+            except InvalidStateError:
+                # The connection closed under the offer (the server freed the leg; its
+                # leg_failed, or this client's own watch, has the leg replaced).
+                logger.info(
+                    "subscribe offer %s not answered: its connection closed", data["revision"]
+                )
+                return
             await self.call(
                 "subscribe_answer",
                 {"type": "answer", "sdp": pc.localDescription.sdp, "revision": data["revision"]},

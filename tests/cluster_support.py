@@ -10,14 +10,14 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
 
-from bench.lifecycle import HOST, SECRET, ServerProcess
+from bench.lifecycle import HOST, SECRET, ServerProcess, open_session
 from core.access import Role
 from signaling.tokens import issue_token
 
@@ -80,6 +80,11 @@ class Registry:
         value = await self.redis.get(f"{self.prefix}:node:{node_id}")
         return json.loads(value) if value else None
 
+    async def board(self, session_id: str) -> dict[str, Any] | None:
+        """The board the session's node keeps beside the placement."""
+        value = await self.redis.get(f"{self.prefix}:board:{session_id}")
+        return dict(json.loads(value)) if value else None
+
     async def cleanup(self) -> None:
         keys = [k async for k in self.redis.scan_iter(match=f"{self.prefix}:*")]
         if keys:
@@ -107,23 +112,10 @@ class Sessions:
                 raise RuntimeError(f"POST {path}: {resp.status} {answer}")
             return answer
 
-    async def open_session(self, title: str, participants: list[str], host: str = HOST) -> str:
-        now = datetime.now(UTC).replace(microsecond=0)
-        session = await self.post(
-            "/api/sessions",
-            {
-                "title": title,
-                "host_site": host,
-                "starts_at": (now - timedelta(minutes=5)).isoformat(),
-                "ends_at": (now + timedelta(hours=2)).isoformat(),
-                "participants": participants,
-                "allow_day_off": True,
-                "record": False,
-            },
-        )
-        session_id = str(session["id"])
-        await self.post(f"/api/sessions/{session_id}/open")
-        return session_id
+    async def open_session(
+        self, title: str, participants: list[str], host: str = HOST, *, record: bool = False
+    ) -> str:
+        return await open_session(self.post, title, participants, host, record=record)
 
     async def room_token(self, session_id: str, site: str) -> str:
         answer = await self.post(f"/api/sessions/{session_id}/room-token", {"site": site})

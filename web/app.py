@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import socketio
 from aiohttp import web
@@ -16,17 +17,21 @@ from config.settings import Settings
 from core.sessions import Directory
 from ops.webhooks import Webhooks
 from signaling.wire import SafePacket, SafeServer
+from web.accounts.openapi import openapi_part as accounts_openapi
 from web.accounts.setup import setup_accounts
 from web.archive.keys import ARCHIVE
 from web.archive.setup import setup_archive
 from web.book.setup import setup_book
 from web.database import migrate_all
+from web.http.openapi import document
 from web.http.static import STATIC_DIR
-from web.keys import DIRECTORY, SECRET, SETTINGS, SIO
+from web.keys import DIRECTORY, OPENAPI, SECRET, SETTINGS, SIO
 from web.live import pages
 from web.live.directory import StoreDirectory
 from web.live.setup import setup_live
+from web.ops.openapi import openapi_part as ops_openapi
 from web.ops.setup import setup_ops
+from web.schedule.openapi import spec as schedule_spec
 from web.schedule.setup import make_store, setup_schedule
 
 logger = logging.getLogger(__name__)
@@ -50,6 +55,19 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of every JSON route: the scheduler's, then each part's."""
+    doc = document(schedule_spec(), accounts_openapi(), ops_openapi())
+    doc["info"] = {
+        **doc["info"],
+        "title": "reception-bridge",
+        "description": doc["info"]["description"]
+        + " Accounts (sign-in, the signed-in person, users) and the webhook delivery log"
+        " too; authenticated by a bearer token, or by the rb_session cookie where said.",
+    }
+    return doc
 
 
 def create_app(
@@ -99,6 +117,7 @@ def create_app(
         observe=hooks.observe,
     )
     setup_schedule(app, store)
+    app[OPENAPI] = openapi_document()
     setup_book(app, store, app[ARCHIVE].audit)
     app.router.add_routes(pages.routes)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

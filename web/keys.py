@@ -21,3 +21,5 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 """The one owner of sessions' lives: REST open/close/cancel go through it."""
 STORE = web.AppKey("schedule_store", Store)
 """The scheduler's store: sites, rules, sessions (every part may read the site tree)."""
+OPENAPI = web.AppKey("openapi", dict)
+"""The whole OpenAPI document served at /api/openapi.json (``web.app.openapi_document``)."""

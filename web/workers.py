@@ -46,7 +46,12 @@ def worker_url(settings: Settings, index: int) -> str:
 def _start(settings: Settings, index: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["RB_NODE_URL"] = worker_url(settings, index)
-    env.pop("RB_NODE_ID", None)  # every worker is a node of its own
+    # Every worker is a node of its own: ``RB_NODE_ID`` names them ``<id>-<index>``
+    # (for ``RB_HOME_NODES``), else each draws a random id.
+    if settings.node_id:
+        env["RB_NODE_ID"] = f"{settings.node_id}-{index}"
+    else:
+        env.pop("RB_NODE_ID", None)
     command = [sys.executable, "-m", "web.cli", "serve", "--workers", "1", "--worker", str(index)]
     return subprocess.Popen(command, env=env)
 

@@ -12,17 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from openpyxl import load_workbook
 
-from config.settings import Settings
 from core.access import Role
-from tests.conftest import free_port
-from tests.integration.test_signin import PASSWORD, SECRET, Browser, Site
-from web.accounts.keys import ACCOUNTS
-from web.app import create_app
+from tests.integration.test_signin import Browser, Site, running_site
 from web.archive.keys import ARCHIVE
-from web.keys import STORE
 
 USERS: dict[str, tuple[str, tuple[Role, ...]]] = {
     "clerk-bn": ("bac-ninh", (Role.CLERK,)),
@@ -47,18 +41,8 @@ ENTRY: dict[str, Any] = {
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    port = free_port()
-    app = create_app(Settings(port=port, data_dir=tmp_path, secret=SECRET))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await asyncio.to_thread(app[STORE].load_tree)
-    accounts = app[ACCOUNTS]
-    for name, (where, roles) in USERS.items():
-        _, once = await asyncio.to_thread(accounts.add_user, name, name, where, roles, by="test")
-        await asyncio.to_thread(accounts.set_password, name, once, PASSWORD)
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield Site(f"http://127.0.0.1:{port}", app)
-    await asyncio.wait_for(runner.cleanup(), 60)
+    async with running_site(tmp_path, USERS) as running:
+        yield running
 
 
 class People:

@@ -83,3 +83,31 @@ async def test_a_node_that_stops_refreshing_is_gone_with_its_placements(redis_ur
         await dying.stop()
         await living.stop()
         await registry.cleanup()
+
+
+async def test_only_the_node_holding_a_session_keeps_its_board(redis_url: str) -> None:
+    prefix = new_prefix()
+    registry = Registry(redis_url, prefix)
+    holder, other = _node(redis_url, prefix, "holder"), _node(redis_url, prefix, "other", 5)
+    await holder.start()
+    await other.start()
+    try:
+        assert (await other.place("s-1")).id == "holder"
+        assert await holder.save_board("s-1", '{"n":1}')
+        # A node the session is not placed on writes nothing (a late write of a node
+        # that let the session go must not overwrite the next node's board).
+        assert not await other.save_board("s-1", '{"n":2}')
+        assert await other.load_board("s-1") == '{"n":1}'
+        await holder.release("s-1")
+        assert not await holder.save_board("s-1", '{"n":3}')
+        # Placed again (a drain, a failover): the board is there for the next node.
+        assert (await other.place("s-1", home="other")).id == "other"
+        assert await other.load_board("s-1") == '{"n":1}'
+        assert await other.save_board("s-1", '{"n":4}')
+        await other.forget_board("s-1")
+        assert await holder.load_board("s-1") is None
+        assert await registry.board("s-1") is None
+    finally:
+        await holder.stop()
+        await other.stop()
+        await registry.cleanup()

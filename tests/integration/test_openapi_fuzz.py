@@ -2,7 +2,8 @@
 
 A live aiohttp server on 127.0.0.1 (its own thread and event loop, SQLite in a temporary
 folder with the default site tree) is fuzzed operation by operation, as an administrator
-with a bearer token: every answer must be no server error (5xx), declare its status, carry
+with a bearer token (and, for the accounts routes, a fresh signed-in session each case,
+its CSRF token echoed): every answer must be no server error (5xx), declare its status, carry
 the declared content type, and match the declared schema, for the success and the error
 responses alike. Bounded: ``MAX_EXAMPLES`` cases per operation, no per-case deadline
 (the machine is shared), so the whole run takes well under two minutes.
@@ -31,14 +32,17 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from accounts.service import Accounts
+from accounts.values import UserView
 from config.settings import Settings
 from core.access import Role
 from core.db import make_engine
 from sessions.store import Store
 from signaling.tokens import issue_token
 from tests.conftest import free_port
-from web.app import create_app
-from web.schedule.openapi import spec
+from web.accounts.keys import ACCOUNTS
+from web.accounts.middleware import COOKIE, CSRF_HEADER, LOGIN_COOKIE
+from web.app import create_app, openapi_document
 
 SECRET = "openapi-fuzz-test-secret-0123456789abcdef"
 MAX_EXAMPLES = 25
@@ -51,7 +55,7 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-schema = schemathesis.openapi.from_dict(spec())
+schema = schemathesis.openapi.from_dict(openapi_document())
 
 BOOKED: list[tuple[str, list[int]]] = []
 """Sessions booked before the fuzz (id, slot ids): half the cases naming a session or a
@@ -72,6 +76,20 @@ def toml_body(ctx: schemathesis.SerializationContext, value: Any) -> bytes:
 class Live:
     url: str
     headers: dict[str, str]
+    accounts: Accounts
+    user: UserView
+    """An administrator of the host office, signed in afresh for each case of an
+    operation the rb_session cookie authenticates (a fuzzed logout ends only that one)."""
+
+    def signed_in(self) -> dict[str, str]:
+        """Headers of a new signed-in session (its CSRF token echoed, as the pages do;
+        the sign-in form's cookie holds the same value, so /api/login passes it too)."""
+        raw, person = self.accounts.start_session(self.user)
+        return {
+            **self.headers,
+            "Cookie": f"{COOKIE}={raw}; {LOGIN_COOKIE}={person.csrf_token}",
+            CSRF_HEADER: person.csrf_token,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +126,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         assert answer.status_code == 201, answer.text
         BOOKED.append((answer.json()["id"], [s["id"] for s in answer.json()["slots"]]))
     started = time.monotonic()
+    accounts = app[ACCOUNTS]
+    user, _ = accounts.add_user("fuzz", "Fuzz", "tw-hanoi", [Role.ADMINISTRATOR], by="test")
     try:
-        yield Live(url, headers)
+        yield Live(url, headers, accounts, user)
     finally:
         took = time.monotonic() - started
         cases = sum(sum(c.values()) for c in STATUSES.values())
@@ -139,6 +159,10 @@ def test_every_operation_answers_as_documented(case: Any, live: Live) -> None:
         path["session_id"] = session_id
         if "slot_id" in path and isinstance(path["slot_id"], int) and path["slot_id"] % 2 == 0:
             path["slot_id"] = slots[path["slot_id"] % len(slots)]
-    response = case.call(base_url=live.url, headers=live.headers, timeout=30)
+    security = case.operation.definition.raw.get("security", [])
+    # The sign-in form's cookie too, so /api/login is fuzzed past its CSRF check.
+    cookie = {"cookie": []} in security or case.operation.path == "/api/login"
+    headers = live.signed_in() if cookie else live.headers
+    response = case.call(base_url=live.url, headers=headers, timeout=30)
     STATUSES.setdefault(case.operation.label, Counter())[response.status_code] += 1
-    case.validate_response(response, checks=CHECKS, headers=live.headers)
+    case.validate_response(response, checks=CHECKS, headers=headers)

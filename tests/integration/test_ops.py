@@ -30,6 +30,7 @@ from alembic.migration import MigrationContext
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine, inspect, text
 
+from bridge.rtc_internals import sever_ice
 from config.settings import Settings
 from core.access import Role
 from core.db import Base, alembic_config, make_engine, missing_heads
@@ -84,6 +85,11 @@ class Receiver:
 
     def types(self) -> list[str]:
         return [e["type"] for e in self.events()]
+
+
+def _failed_states(receiver: Receiver) -> list[str]:
+    """``data.state`` of every ``endpoint.failed`` received, in order."""
+    return [str(e["data"]["state"]) for e in receiver.events() if e["type"] == "endpoint.failed"]
 
 
 @pytest.fixture
@@ -423,11 +429,23 @@ async def test_webhooks_are_signed_and_follow_a_session(
         )
         await room.leave()
         await wait_for(lambda: "endpoint.left" in receiver.types(), what="endpoint.left")
-        # A room whose connection drops without leaving: endpoint.failed.
+        # A room whose publish leg's network dies: endpoint.failed (media_lost), then it
+        # republishes by itself.
         dropped = await live.join(session_id, "hai-phong")
         await wait_for(lambda: receiver.types().count("endpoint.joined") == 2, what="2nd join")
-        await dropped.close()
+        publish_pc = dropped.publish_pc
+        assert publish_pc is not None
+        await wait_for(lambda: publish_pc.connectionState == "connected", what="its publish leg")
+        await asyncio.sleep(1)  # the server's end hears it too
+        assert sever_ice(publish_pc) > 0
         await wait_for(lambda: "endpoint.failed" in receiver.types(), what="endpoint.failed")
+        await wait_for(lambda: bool(dropped.recoveries), what="the republish")
+        # A room whose connection drops without leaving: endpoint.failed (disconnected).
+        await dropped.close()
+        await wait_for(
+            lambda: _failed_states(receiver)[-1:] == ["disconnected"],
+            what=f"endpoint.failed (disconnected) {receiver.types()}",
+        )
         await live.close_session(session_id)
         await wait_for(
             lambda: {"session.closed", "recording.sealed"} <= set(receiver.types()),
@@ -448,8 +466,13 @@ async def test_webhooks_are_signed_and_follow_a_session(
             assert event["data"]["session_id"] == session_id
         joined = events[types.index("endpoint.joined")]["data"]
         assert joined["site"] == "bac-ninh" and joined["role"] == "room"
-        failed = events[types.index("endpoint.failed")]["data"]
-        assert failed["site"] == "hai-phong" and failed["state"] == "disconnected"
+        failed = [e["data"] for e in events if e["type"] == "endpoint.failed"]
+        assert {f["site"] for f in failed} == {"hai-phong"}
+        # Its dead leg, then (the client's close may end its new leg before its socket:
+        # media_lost again) its connection.
+        states = [f["state"] for f in failed]
+        assert states[0] == "media_lost" and states[-1] == "disconnected", states
+        assert set(states) == {"media_lost", "disconnected"}, states
         closed = events[types.index("session.closed")]["data"]
         assert closed["reason"] == "closed" and closed["by"] == f"{Role.OPERATOR}@{HOST}"
         sealed = events[types.index("recording.sealed")]["data"]

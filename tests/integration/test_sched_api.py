@@ -22,9 +22,11 @@ from sessions.models import ReceptionSession, Room, SessionSite, Site
 from sessions.store import Store
 from signaling.tokens import issue_token, verify_token
 from tests.integration.sched_support import sched_url
+from web.accounts import api as accounts_api
 from web.app import create_app
 from web.archive.keys import RECORDER
 from web.keys import DIRECTORY
+from web.ops import api as ops_api
 from web.schedule import api as schedule_api
 from web.schedule import sites_api as schedule_sites_api
 
@@ -419,7 +421,12 @@ async def test_slot_booking_keeps_names_private(api: Api) -> None:
 async def test_openapi_lists_every_api_route(api: Api) -> None:
     status, spec = await api.call("GET", "/api/openapi.json")
     assert status == 200 and spec["openapi"].startswith("3.")
-    for table in (schedule_api.routes, schedule_sites_api.routes):
+    for table in (
+        schedule_api.routes,
+        schedule_sites_api.routes,
+        accounts_api.routes,
+        [r for r in ops_api.routes if r.path.startswith("/api/")],  # type: ignore[attr-defined]
+    ):
         for route in table:
             path = route.path  # type: ignore[attr-defined]
             assert path in spec["paths"], path

@@ -4,6 +4,7 @@ and a role matrix over every route of the route table."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -87,20 +88,32 @@ class Browser:
             return resp.status, resp.headers.get("Location", "")
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+@contextlib.asynccontextmanager
+async def running_site(
+    tmp_path: Path, users: dict[str, tuple[str, tuple[Role, ...]]]
+) -> AsyncIterator[Site]:
+    """The whole app on a free port, the default site tree loaded, and ``users`` (name:
+    site, roles) with the password :data:`PASSWORD`."""
     port = free_port()
     app = create_app(Settings(port=port, data_dir=tmp_path, secret=SECRET))
     runner = web.AppRunner(app)
     await runner.setup()
     await asyncio.to_thread(app[STORE].load_tree)
     accounts = app[ACCOUNTS]
-    for name, (where, roles) in USERS.items():
+    for name, (where, roles) in users.items():
         _, once = await asyncio.to_thread(accounts.add_user, name, name, where, roles, by="test")
         await asyncio.to_thread(accounts.set_password, name, once, PASSWORD)
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield Site(f"http://127.0.0.1:{port}", app)
-    await asyncio.wait_for(runner.cleanup(), 60)
+    try:
+        yield Site(f"http://127.0.0.1:{port}", app)
+    finally:
+        await asyncio.wait_for(runner.cleanup(), 60)
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with running_site(tmp_path, USERS) as running:
+        yield running
 
 
 @pytest.fixture

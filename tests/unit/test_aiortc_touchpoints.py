@@ -278,9 +278,11 @@ async def test_ice_can_be_severed_and_consent_then_expires_the_connection() -> N
     await sender_pc.setLocalDescription(await sender_pc.createOffer())
     await receiver_pc.setRemoteDescription(sender_pc.localDescription)
     await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+    arrivals = rtc_internals.watch_arrivals(receiver_pc)
     await sender_pc.setRemoteDescription(receiver_pc.localDescription)
     try:
         await asyncio.wait_for(flowing.wait(), 20)
+        assert arrivals.count > 0 and arrivals.last is not None
         ice_transport = sender_pc.getTransceivers()[0].sender.transport.transport
         connection = getattr(ice_transport, rtc_internals.ICE_CONNECTION_ATTR)
         assert getattr(connection, rtc_internals.ICE_PROTOCOLS_ATTR)
@@ -290,10 +292,31 @@ async def test_ice_can_be_severed_and_consent_then_expires_the_connection() -> N
         count = len(received)
         await asyncio.sleep(1.0)
         assert len(received) == count, "frames still arrive over a severed link"
+        heard = arrivals.count
+        await asyncio.sleep(1.0)
+        assert arrivals.count == heard, "the receiver still hears datagrams"
         assert sender_pc.connectionState == "connected"  # silence is noticed only later
     finally:
         await sender_pc.close()
         await receiver_pc.close()
+
+
+async def test_consent_checks_never_start_on_a_closed_ice_connection() -> None:
+    """aioice starts consent checks at the end of connect(), after its last await: a
+    close() in between leaves them looping on a closed connection, unless guarded."""
+    from aioice import Connection, ice
+
+    connect = inspect.getsource(ice.Connection.connect)
+    assert "self._query_consent_task = asyncio.create_task(self.query_consent())" in connect
+    close = inspect.getsource(ice.Connection.close)
+    assert f"self.{rtc_internals.CONNECTION_CLOSING_ATTR} = True" in close
+    assert getattr(ice.Connection.query_consent, "_rb_guarded", False)
+    connection = Connection(ice_controlling=True)
+    await connection.gather_candidates()
+    connection.remote_username, connection.remote_password = "user", "password"
+    await connection.close()
+    # Unguarded, this sleeps 4-6 s and then loops for good (no nominated pair fails).
+    await asyncio.wait_for(connection.query_consent(), 2)
 
 
 # -- packet-level forwarding (bridge/packets.py) -------------------------------------------

@@ -170,3 +170,49 @@ async def test_a_patched_in_downtrack_asks_again_until_a_keyframe_comes() -> Non
     for i in range(KEYFRAME_RETRY_FRAMES * 2):
         track.push(EncodedFrame(b"\x11", 100 + i, False, 0.0))
     assert len(requests) == 3 and not track.waiting_for_keyframe
+
+
+async def test_the_board_taken_over_by_another_hub_goes_on_as_it_was() -> None:
+    # Issue 10: a node that takes a session over after its node died opens the hub with
+    # the board the old node kept in Redis (as JSON).
+    import json
+
+    old = Hub("s", HOST)
+    await _join(old, HOST, EndpointRole.OPERATOR)
+    await _join(old, HOST)
+    await _join(old, "bac-ninh")
+    away = await _join(old, "ca-mau")
+    await old.set_point("bac-ninh", state=PatchState.LIVE, muted=True)
+    await old.set_point("ca-mau", state=PatchState.STANDBY)
+    await old.leave(away.endpoint_id, dropped=True)
+    marker = CaseMarker("12/2026/TCD", "Khiếu nại", datetime(2026, 12, 3, 9, tzinfo=UTC), by="op")
+    await old.add_marker(marker)
+    board = json.loads(json.dumps(old.board()))
+
+    new = Hub("s", HOST)
+    new.restore_board(board)
+    assert new.direction.directed
+    assert new.direction.current_case == marker
+    # Points come back in their state when they join the new hub; a new one on standby.
+    province = await _join(new, "bac-ninh")
+    patch = new.patch(province.endpoint_id)
+    assert patch is not None and patch.state is PatchState.LIVE and patch.muted
+    away_patch = new.point_patch("ca-mau")
+    assert away_patch is not None and away_patch.state is PatchState.STANDBY
+    late = await _join(new, "ha-giang")
+    late_patch = new.patch(late.endpoint_id)
+    assert late_patch is not None and late_patch.state is PatchState.STANDBY
+    # Only on a fresh hub, and a malformed board changes nothing.
+    with pytest.raises(ValueError, match="fresh hub"):
+        new.restore_board(board)
+    fresh = Hub("t", HOST)
+    bads: list[dict[str, object]] = [
+        {"points": []},
+        {"points": {"bac-ninh": {"state": "off"}}},
+        {"markers": [{"case_number": "", "at": "2026-12-03T09:00:00+00:00"}]},
+        {"markers": [{"case_number": "1", "at": "yesterday"}]},
+    ]
+    for bad in bads:
+        with pytest.raises(ValueError):
+            fresh.restore_board(bad)
+        assert fresh.board() == {"directed": False, "points": {}, "markers": []}

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
 
-from bridge.relay import Relay
+from bridge.hub import Hub
+from bridge.relay import Relay, SessionEnded
 from cluster.registry import (
+    DRAINING,
     REFRESH,
     Cluster,
     LocalCluster,
@@ -27,7 +31,7 @@ from cluster.registry import (
     new_node_id,
 )
 from config.settings import Settings
-from core.sessions import Directory, SessionEnd, SessionInfo, SessionState
+from core.sessions import Directory, EndReason, SessionEnd, SessionInfo, SessionState
 from sessions.lifecycle import Lifecycle
 from signaling.namespace import LEAVE_GRACE, BridgeNamespace
 from signaling.placement import PlacementError
@@ -37,23 +41,146 @@ logger = logging.getLogger(__name__)
 CLUSTER = web.AppKey("cluster", Cluster)
 
 
-class ClusterPlacement:
-    """Signaling's placement question answered by the registry."""
+class BoardKeeper:
+    """A hub's presence listener: on every change of the board (patch, mute, markers,
+    who directs) the hosting node writes it to the registry beside the placement, so the
+    node that takes the session over after this one dies continues it (issue 10, part 5).
+    One write per session at a time, of the latest board; a failed write is logged (the
+    next change writes again)."""
 
-    def __init__(self, cluster: Cluster, home_nodes: dict[str, str]) -> None:
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+        self._writing: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    async def changed(self, hub: Hub) -> None:
+        session_id = hub.session_id
+        if session_id in self._writing:
+            self._again.add(session_id)
+            return
+        task = asyncio.get_running_loop().create_task(self._write(hub))
+        self._writing[session_id] = task
+
+    async def _write(self, hub: Hub) -> None:
+        session_id = hub.session_id
+        try:
+            while True:
+                self._again.discard(session_id)
+                kept = {"node": self._cluster.node.id, "board": hub.board()}
+                board = json.dumps(kept, separators=(",", ":"))
+                try:
+                    await self._cluster.save_board(session_id, board)
+                except Exception as exc:
+                    logger.warning("session %s: board not kept in Redis: %s", session_id, exc)
+                if session_id not in self._again:
+                    return
+        finally:
+            self._writing.pop(session_id, None)
+
+    async def settle(self) -> None:
+        """Wait for writes under way (shutdown)."""
+        await asyncio.gather(*self._writing.values(), return_exceptions=True)
+
+
+class ClusterPlacement:
+    """Signaling's placement question answered by the registry. With ``relay`` (a node
+    of a Redis cluster), a session placed here whose hub is not open yet opens it with
+    the board the previous node kept, and every hub here keeps its board."""
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        home_nodes: dict[str, str],
+        relay: Relay | None = None,
+        *,
+        continue_recording: Callable[[str], None] | None = None,
+        release_recording: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
         self._cluster = cluster
         self._home_nodes = home_nodes
+        self._relay = relay
+        self._continue_recording = continue_recording
+        """Told of a session taken over from a node that died or drains, before its hub
+        opens here."""
+        self.release_recording = release_recording
+        """A draining node closes its part of a session's recording with this, unsealed,
+        before it moves the session (the next node continues the recording)."""
+        self.keeper = BoardKeeper(cluster)
 
     async def locate(self, session: SessionInfo) -> str | None:
         try:
             node = await self._cluster.place(session.id, self._home_nodes.get(session.host_site))
         except NoNodeServing as exc:
             raise PlacementError(NoNodeServing.code, str(exc)) from None
-        return None if node.id == self._cluster.node.id else node.url
+        if node.id != self._cluster.node.id:
+            return node.url
+        await self._hold(session)
+        return None
+
+    async def _hold(self, session: SessionInfo) -> None:
+        """The session is placed here: open its hub with the board kept in Redis (a
+        session taken over from a dead or drained node), and keep its board from now."""
+        if self._relay is None:
+            return
+        hub = self._relay.hubs.get(session.id)
+        if hub is None:
+            try:
+                kept = await self._cluster.load_board(session.id)
+            except Exception as exc:
+                logger.warning("session %s: kept board unreadable: %s", session.id, exc)
+                kept = None
+            board, writer = _parse_kept(session.id, kept)
+            if writer is not None and writer != self._cluster.node.id:
+                await self._taken_over(session.id, writer)
+            if session.id in self._relay.hubs:
+                hub = self._relay.hubs[session.id]  # opened meanwhile by another join
+            else:
+                try:
+                    hub = self._relay.hub(session.id, session.host_site)
+                except SessionEnded:
+                    return  # the namespace refuses the connection
+                if board is not None:
+                    try:
+                        hub.restore_board(board)
+                    except (ValueError, TypeError, AttributeError) as exc:
+                        logger.error("session %s: kept board not restored: %s", session.id, exc)
+        hub.add_presence_listener(self.keeper.changed)
+
+    async def _taken_over(self, session_id: str, writer: str) -> None:
+        """``session_id`` was held by node ``writer``: if that node is gone (died) or
+        drains (it moved the session here), its recording continues here. The recorder
+        takes the recording over only once its writer let it go (``recorder/ownership.py``)."""
+        if self._continue_recording is None:
+            return
+        try:
+            live = {n.id: n.state for n in await self._cluster.nodes()}
+        except Exception as exc:
+            logger.warning("session %s: nodes unreadable: %s", session_id, exc)
+            return
+        if writer not in live or live[writer] == DRAINING:
+            how = "gone" if writer not in live else "draining"
+            logger.warning("session %s: taken over from node %s, %s", session_id, writer, how)
+            self._continue_recording(session_id)
+
+
+def _parse_kept(session_id: str, kept: str | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The board and the node that wrote it, from what :class:`BoardKeeper` wrote."""
+    if not kept:
+        return None, None
+    try:
+        data = json.loads(kept)
+        board, writer = data["board"], data["node"]
+        if not isinstance(board, dict) or not isinstance(writer, str):
+            raise TypeError("board must be an object and node a string")
+    except (ValueError, TypeError, KeyError) as exc:
+        logger.error("session %s: kept board unreadable: %s", session_id, exc)
+        return None, None
+    return board, writer
 
 
 class ReleasePlacement:
-    """A session listener: a session that ended here lets go of its placement."""
+    """A session listener: a session that ended here lets go of its placement and its
+    kept board."""
 
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster
@@ -64,6 +191,8 @@ class ReleasePlacement:
     async def session_ended(self, session: SessionInfo, end: SessionEnd) -> None:
         try:
             await self._cluster.release(session.id)
+            if end.reason is not EndReason.SERVER_SHUTDOWN:
+                await self._cluster.forget_board(session.id)
         except Exception:
             logger.exception("session %s: releasing its placement failed", session.id)
 
@@ -168,6 +297,14 @@ class Drain:
             except NoNodeServing:
                 logger.warning("session %s: no other node serves; it ends here", session_id)
                 continue
+            release = self._placement.release_recording
+            if release is not None:
+                # The part recorded here is closed, not sealed: the next node continues
+                # the same recording (sealed when the session really ends).
+                try:
+                    await release(session_id)
+                except Exception:
+                    logger.exception("session %s: letting its recording go failed", session_id)
             moved = await self._namespace.move(session_id, node.url)
             logger.info(
                 "session %s (host %s): %d endpoints sent to node %s",
@@ -221,6 +358,7 @@ def setup_cluster(
         if handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGTERM)
+        await placement.keeper.settle()  # the last board written before Redis goes
         await cluster.stop()
 
     app.cleanup_ctx.append(node)

@@ -113,7 +113,14 @@ def setup_live(
     record_when_open = RecordWhenOpen(recorder, app[DIRECTORY])
     relay = Relay([record_when_open, *hub_listeners], forwarding=settings.forwarding)
     cluster = make_cluster(settings, relay)
-    placement = ClusterPlacement(cluster, settings.home_nodes)
+    # With Redis a session may move between nodes: its board travels through Redis.
+    placement = ClusterPlacement(
+        cluster,
+        settings.home_nodes,
+        relay if settings.redis_url else None,
+        continue_recording=recorder.continue_recording,
+        release_recording=recorder.release,
+    )
 
     async def serving_nodes() -> dict[str, str]:
         return {n.id: n.url for n in await cluster.nodes() if n.state == SERVING}

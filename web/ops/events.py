@@ -12,7 +12,8 @@ from recorder.manifest import Manifest
 class EndpointEvents:
     """A relay hub listener: follows each hub's presence and sends
     ``endpoint.joined``, ``endpoint.left`` (on purpose) and ``endpoint.failed`` (its
-    connection dropped without leaving; its site may come back)."""
+    connection dropped without leaving, or one of its media legs failed: its site may
+    come back, its media may heal)."""
 
     def __init__(self, webhooks: Webhooks) -> None:
         self._webhooks = webhooks
@@ -41,7 +42,14 @@ class EndpointEvents:
         self._webhooks.emit(Event(kind, data))
 
 
-_GONE = {ConnectionState.LEFT: "endpoint.left", ConnectionState.DISCONNECTED: "endpoint.failed"}
+_GONE = {
+    ConnectionState.LEFT: "endpoint.left",
+    ConnectionState.DISCONNECTED: "endpoint.failed",
+    ConnectionState.MEDIA_LOST: "endpoint.failed",
+}
+"""States that send an event when an endpoint reaches them. ``media_lost``: signaling is
+up but a leg failed (``data.state`` tells it from ``disconnected``); the endpoint
+replaces the leg by itself, and may fail again later (one event per failure)."""
 
 
 def recording_sealed(webhooks: Webhooks) -> Callable[[Manifest], None]:

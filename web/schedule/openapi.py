@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from web.keys import OPENAPI
+
 routes = web.RouteTableDef()
 
 Json = dict[str, Any]
@@ -833,4 +835,5 @@ def spec() -> Json:
 
 @routes.get("/api/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(spec())
+    """The whole document (``web.app`` adds the other parts' routes to this one's)."""
+    return web.json_response(request.app.get(OPENAPI) or spec())

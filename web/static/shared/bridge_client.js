@@ -49,6 +49,8 @@ export function bridgeState() {
     closed: null,
     endpointId: null,
     socketId: null,
+    /** The node a `redirect` sent the page to (its address), or null: the page's own server. */
+    node: null,
     role: null,
     site: null,
     session: null,
@@ -69,7 +71,7 @@ export function bridgeState() {
 
 /** Wait before going back to the page's own server after the node a redirect named
  * could not be reached (it may have died: the cluster places the session again). */
-export const REDIRECT_RETRY_MS = 1000;
+export const REDIRECT_RETRY_MS = 400;
 
 /**
  * A socket on the /bridge namespace, authenticated with `token`, on the page's own server
@@ -118,10 +120,17 @@ export function failureWarning(err) {
 
 // ---------------------------------------------------------------- WebRTC
 
-/** Milliseconds to wait before attempt `attempt` (0 first) to replace a failed leg. */
-export function backoffDelay(attempt) {
-  const nominal = Math.min(RECOVERY_FIRST_DELAY_MS * 2 ** attempt, RECOVERY_MAX_DELAY_MS);
-  return nominal * (1 - RECOVERY_JITTER + 2 * RECOVERY_JITTER * Math.random());
+/**
+ * Milliseconds to wait before attempt `attempt` (0 first): `first` doubling up to `max`,
+ * times 1 ± `jitter` (random). The defaults are a failed leg's replacement (0.5 s doubling
+ * to 8 s, ±25 %); the waiting phase passes its own bounds (1 s doubling to 30 s, no jitter).
+ */
+export function backoffDelay(
+  attempt,
+  { first = RECOVERY_FIRST_DELAY_MS, max = RECOVERY_MAX_DELAY_MS, jitter = RECOVERY_JITTER } = {},
+) {
+  const nominal = Math.min(first * 2 ** attempt, max);
+  return nominal * (1 - jitter + 2 * jitter * Math.random());
 }
 
 /**
@@ -337,6 +346,8 @@ export class BridgePage {
     this.ackTimeoutMs = ackTimeoutMs;
     this.hooks = hooks;
     this.socket = null;
+    /** Waits so far in the current waiting phase (its backoff; reset by `welcome`). */
+    this.waitRound = 0;
     this.subscribePc = null;
     /** This page asked to leave: the disconnect that follows is no failure. */
     this.leaving = false;
@@ -374,6 +385,7 @@ export class BridgePage {
     this.token = token;
     /** The node a redirect named, or null for the page's own server. */
     this.node = url;
+    state.node = url;
     this.setPhase(state.endpointId ? "reconnecting" : "connecting");
     const socket = connectBridge(token, url);
     this.socket = socket;
@@ -459,9 +471,14 @@ export class BridgePage {
     state.opensAt = opensAt;
     state.error = null;
     state.waitAttempts = (state.waitAttempts ?? 0) + 1;
-    this.backoffMs = Math.min((this.backoffMs ?? WAIT_FIRST_MS / 2) * 2, WAIT_MAX_MS);
+    const backoff = backoffDelay(this.waitRound, {
+      first: WAIT_FIRST_MS,
+      max: WAIT_MAX_MS,
+      jitter: 0,
+    });
+    this.waitRound += 1;
     const untilOpen = opensAt - Date.now() + WAIT_MARGIN_MS;
-    const delay = Math.max(WAIT_FIRST_MS, Math.min(untilOpen, this.backoffMs));
+    const delay = Math.max(WAIT_FIRST_MS, Math.min(untilOpen, backoff));
     this.setPhase("waiting");
     clearTimeout(this.waitTimer);
     this.waitTimer = setTimeout(() => {
@@ -473,7 +490,7 @@ export class BridgePage {
 
   async onWelcome(welcome) {
     this.state.opensAt = null;
-    this.backoffMs = null;
+    this.waitRound = 0;
     // A welcome after a reconnection is a new endpoint: start every leg again.
     this.teardown();
     adoptWelcome(this.state, welcome);
