@@ -218,6 +218,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def system_cpu_seconds(pid: int) -> float:
+    """The kernel's share of :func:`cpu_seconds` (on loopback, a ``sendto`` also pays for
+    delivering the datagram to the receiving socket)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -238,6 +245,7 @@ class Run:
     published_mbps: float
     published_packets_per_second: float
     latency: FrameTimes | None = None
+    system_cpu_percent: float = 0.0
 
 
 SentCounters = Callable[[], Awaitable[tuple[int, int]]]
@@ -258,8 +266,12 @@ def sent_counters(pc: RTCPeerConnection) -> SentCounters:
 
 
 def start_server(mode: str, port: int) -> subprocess.Popen[bytes]:
+    """The server process; with ``BENCH_PROFILE=<dir>`` it runs under cProfile and leaves
+    ``<dir>/<mode>.prof`` when it stops (the figures then include the profiler's cost)."""
+    profile = os.environ.get("BENCH_PROFILE")
+    prefix = ["-m", "cProfile", "-o", str(Path(profile) / f"{mode}.prof")] if profile else []
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.relay", "--serve", mode, "--port", str(port)],
+        [sys.executable, *prefix, "-m", "bench.relay", "--serve", mode, "--port", str(port)],
         cwd=Path(__file__).resolve().parent.parent,
     )
 
@@ -407,6 +419,7 @@ class Window:
     cpu_percent: float
     published_mbps: float
     published_packets_per_second: float
+    system_cpu_percent: float
 
 
 async def measure(
@@ -421,6 +434,7 @@ async def measure(
     if times is not None:
         times.recording = True
     sent0, counts0, cpu0, t0 = track.sent, list(counts), cpu_seconds(pid), time.monotonic()
+    system0 = system_cpu_seconds(pid)
     octets0, packets0 = await sent()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
@@ -428,6 +442,7 @@ async def measure(
     if times is not None:
         times.recording = False
     cpu = (cpu_seconds(pid) - cpu0) / elapsed * 100
+    system = (system_cpu_seconds(pid) - system0) / elapsed * 100
     delivered = [(c - c0) / elapsed for c, c0 in zip(list(counts), counts0, strict=True)]
     return Window(
         (track.sent - sent0) / elapsed,
@@ -435,6 +450,7 @@ async def measure(
         cpu,
         (octets1 - octets0) * 8 / elapsed / 1e6,
         (packets1 - packets0) / elapsed,
+        system,
     )
 
 
@@ -527,6 +543,7 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
         window.published_mbps,
         window.published_packets_per_second,
         times,
+        window.system_cpu_percent,
     )
 
 
@@ -548,6 +565,7 @@ def forwarding_figures(
         "delivered_fps_mean": round(sum(run.delivered_fps) / n, 2),
         "delivered_share": round(delivered_share, 4),
         "server_cpu_percent": round(run.cpu_percent, 1),
+        "server_system_cpu_percent": round(run.system_cpu_percent, 1),
         "cpu_per_subscriber": round(run.cpu_percent / n, 2),
         "rss_mb_per_subscriber": round(run.rss_per_subscriber_mb, 2),
         "published_mbps": round(run.published_mbps, 3),

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
@@ -82,6 +82,34 @@ class _Member:
     patch: Patch
     site_name: str
     state: ConnectionState
+    link: str | None = None
+    """For an endpoint of another node (a cascade, :mod:`bridge.cascade`): the link its
+    media comes through; None for an endpoint connected here."""
+
+
+class Publisher(Protocol):
+    """Who publishes an up-track: a participant here, or an endpoint behind a link."""
+
+    @property
+    def endpoint_id(self) -> EndpointId: ...
+
+    @property
+    def site(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEndpoint:
+    """An endpoint connected to another node, as a publisher of tracks crossing a link."""
+
+    endpoint_id: EndpointId
+    site: str
+
+
+@dataclass(slots=True)
+class _Link:
+    forward_all: bool
+    """Forward every track it carries (a satellite's link to the host, which decides);
+    else a track crosses only while an endpoint behind the link receives it."""
 
 
 PresenceListener = Callable[["Hub"], Awaitable[None]]
@@ -136,6 +164,10 @@ class Hub:
         self.packet_sources: dict[TrackId, PacketSource] = {}
         """Up-tracks' packet fan-outs and retransmission caches (packet mode only)."""
         self._ended_totals = MediaTotals()
+        self._links: dict[EndpointId, _Link] = {}
+        self.upstream: str | None = None
+        """For a satellite's hub (cascade): the host node's URL; the host's board rules
+        here and this node does not record. None on the hosting node."""
 
     # -- sinks -------------------------------------------------------------------------
 
@@ -220,7 +252,11 @@ class Hub:
         )
         # A dropped endpoint of the same site and role is replaced by the new one.
         for endpoint_id, member in list(self._members.items()):
-            if member.participant is None and (member.patch.site, member.patch.role) == key:
+            if (
+                member.participant is None
+                and member.link is None
+                and (member.patch.site, member.patch.role) == key
+            ):
                 del self._members[endpoint_id]
         self._members[participant.endpoint_id] = _Member(
             participant, patch, site_name, ConnectionState.CONNECTING
@@ -290,6 +326,7 @@ class Hub:
             self._forget_uptrack(uptrack)
         self._members.clear()
         self._remembered.clear()
+        self._links.clear()
         self._sinks.clear()
         self._presence_listeners.clear()
 
@@ -297,7 +334,7 @@ class Hub:
 
     def add_uptrack(
         self,
-        publisher: Participant,
+        publisher: Publisher,
         kind: Kind,
         codec: RTCRtpCodecParameters,
         send_keyframe_request: KeyframeSender,
@@ -405,12 +442,155 @@ class Hub:
         return out
 
     def forwards(self, uptrack: UpTrack, subscriber: EndpointId) -> bool:
-        """Whether ``uptrack``'s frames go to ``subscriber`` now (the patch matrix)."""
+        """Whether ``uptrack``'s frames go to ``subscriber`` now (the patch matrix).
+
+        A cascade link (``subscriber`` is a link id) carries a track while any endpoint
+        behind it receives it, or always when the link forwards everything.
+        """
         publisher = self._members.get(uptrack.info.endpoint_id)
+        link = self._links.get(subscriber)
+        if link is not None:
+            if publisher is None or publisher.link == subscriber:
+                return False
+            if link.forward_all:
+                return True
+            return any(
+                forwards(publisher.patch, m.patch, uptrack.info.kind)
+                for m in self._members.values()
+                if m.link == subscriber and m.state is not ConnectionState.DISCONNECTED
+            )
         member = self._members.get(subscriber)
         if publisher is None or member is None:
             return False
         return forwards(publisher.patch, member.patch, uptrack.info.kind)
+
+    # -- cascade links -----------------------------------------------------------------
+
+    def add_link(self, link_id: EndpointId, *, forward_all: bool) -> None:
+        """A cascade link to another node (:mod:`bridge.cascade`) subscribes as
+        ``link_id``; endpoints behind it are added with :meth:`set_remote`."""
+        self._links[link_id] = _Link(forward_all)
+
+    async def remove_link(self, link_id: EndpointId) -> None:
+        """The link is gone: the endpoints behind it and their up-tracks go too."""
+        if self._links.pop(link_id, None) is None:
+            return
+        for uptrack in list(self.uptracks.values()):
+            uptrack.detach(link_id)
+        gone = [e for e, m in self._members.items() if m.link == link_id]
+        for endpoint_id in gone:
+            self._drop_remote(endpoint_id)
+        for participant in self.participants:
+            participant.renegotiate()
+        await self._announce()
+
+    @property
+    def link_ids(self) -> frozenset[EndpointId]:
+        """The cascade links of this hub (metrics tell their down-tracks apart)."""
+        return frozenset(self._links)
+
+    def link_uptracks(self, link_id: EndpointId) -> list[UpTrack]:
+        """Up-tracks a link carries to the other node: those not coming from it."""
+        out = []
+        for uptrack in self.uptracks.values():
+            publisher = self._members.get(uptrack.info.endpoint_id)
+            if publisher is not None and publisher.link != link_id:
+                out.append(uptrack)
+        return out
+
+    def remote_endpoints(self, link_id: EndpointId) -> list[EndpointId]:
+        """Endpoints behind ``link_id``."""
+        return [e for e, m in self._members.items() if m.link == link_id]
+
+    def local_peers(self) -> list[Peer]:
+        """Endpoints connected to this node (not behind a link)."""
+        return [p for p in self.peers() if self._members[p.endpoint_id].link is None]
+
+    def is_remote(self, endpoint_id: EndpointId) -> bool:
+        """Whether ``endpoint_id`` is behind a cascade link."""
+        member = self._members.get(endpoint_id)
+        return member is not None and member.link is not None
+
+    async def set_remote(
+        self,
+        link_id: EndpointId,
+        endpoint_id: EndpointId,
+        *,
+        site: str,
+        site_name: str,
+        role: EndpointRole,
+        state: ConnectionState,
+        patch_state: PatchState | None = None,
+        muted: bool | None = None,
+        announce: bool = True,
+    ) -> bool:
+        """Add or update an endpoint of another node behind ``link_id``; returns whether
+        anything changed. A new one starts as a point that joined here would
+        (:meth:`default_state`) unless ``patch_state`` says otherwise."""
+        if link_id not in self._links:
+            raise KeyError(f"no link {link_id}")
+        member = self._members.get(endpoint_id)
+        if member is not None and member.link != link_id:
+            raise KeyError(f"endpoint {endpoint_id} is not behind link {link_id}")
+        changed = False
+        if member is None:
+            if role is EndpointRole.OPERATOR:
+                self.direction.directed = True
+            previous = self._remembered.get((site, role))
+            patch = Patch(
+                endpoint_id=endpoint_id,
+                site=site,
+                role=role,
+                host=site == self.host_site,
+                state=previous.state if previous else self.default_state(site),
+                muted=previous.muted if previous else False,
+            )
+            member = self._members[endpoint_id] = _Member(
+                None, patch, site_name, state, link=link_id
+            )
+            logger.info(
+                "session %s site %s: endpoint %s of another node (link %s) as %s",
+                self.session_id,
+                site,
+                endpoint_id,
+                link_id,
+                role,
+            )
+            changed = True
+        elif member.state != state:
+            member.state = state
+            changed = True
+        new_patch = _changed(member.patch, patch_state, muted)
+        if new_patch != member.patch:
+            member.patch = new_patch
+            self._remembered[(site, role)] = new_patch
+            self._apply_patch()
+            changed = True
+        if changed and announce:
+            await self._announce()
+        return changed
+
+    async def remove_remote(self, endpoint_id: EndpointId) -> None:
+        """An endpoint of another node left; its up-tracks end."""
+        member = self._members.get(endpoint_id)
+        if member is None or member.link is None:
+            return
+        self._drop_remote(endpoint_id)
+        for participant in self.participants:
+            participant.renegotiate()
+        await self._announce()
+
+    def _drop_remote(self, endpoint_id: EndpointId) -> None:
+        member = self._members.pop(endpoint_id)
+        self._remembered[(member.patch.site, member.patch.role)] = member.patch
+        for uptrack in [u for u in self.uptracks.values() if u.info.endpoint_id == endpoint_id]:
+            uptrack.end()
+            self._forget_uptrack(uptrack)
+
+    def _apply_patch(self) -> None:
+        for uptrack in self.uptracks.values():
+            for subscriber, downtrack in uptrack.downtracks.items():
+                downtrack.set_forwarding(self.forwards(uptrack, subscriber))
 
     def site_name_of(self, endpoint_id: EndpointId) -> str:
         """The site name of an endpoint, for track labels."""
@@ -525,11 +705,14 @@ class Hub:
         return self._remembered.get((site, EndpointRole.ROOM))
 
     def point_endpoints(self, site: str) -> list[EndpointId]:
-        """Open endpoints of ``site``'s room (normally one)."""
+        """Open endpoints of ``site``'s room (normally one), here or behind a cascade link."""
         return [
             endpoint_id
             for endpoint_id, m in self._members.items()
-            if m.participant is not None
+            if (
+                m.participant is not None
+                or (m.link is not None and m.state is not ConnectionState.DISCONNECTED)
+            )
             and m.patch.site == site
             and m.patch.role is EndpointRole.ROOM
         ]
@@ -573,9 +756,7 @@ class Hub:
         member = self._members[endpoint_id]
         member.patch = _changed(member.patch, state, muted)
         self._remembered[(member.patch.site, member.patch.role)] = member.patch
-        for uptrack in self.uptracks.values():
-            for subscriber, downtrack in uptrack.downtracks.items():
-                downtrack.set_forwarding(self.forwards(uptrack, subscriber))
+        self._apply_patch()
         logger.info(
             "session %s site %s: endpoint %s patched %s%s",
             self.session_id,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 import time
 from collections.abc import Callable
 
@@ -36,7 +35,7 @@ from aiortc import RTCRtpTransceiver
 
 from bridge.downtrack import DownTrack
 from bridge.frames import EncodedFrame, EndpointId, TrackInfo
-from bridge.rtc_internals import Downlink, hook_retransmit
+from bridge.rtc_internals import Downlink, abs_send_time, hook_remb, hook_retransmit
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +46,22 @@ HISTORY = 1024
 """Sequence numbers a down-track remembers to map a NACK back to the cache."""
 REPORT_INTERVAL = 0.25
 """How often a down-track refreshes what its sender's RTCP reports say (seconds)."""
+REMB_FLOOR_BPS = 300_000
+"""The publisher is never asked below this for its subscribers' sake (bit/s): about a
+usable 640x480 call. A subscriber whose path carries less loses packets (NACKs repair
+what they can) rather than degrading every other subscriber to its rate."""
+REMB_FRESH = 5.0
+"""A subscriber's REMB older than this (seconds) no longer counts: the subscriber is
+gone, paused, or does not send REMB."""
 
-_HEADER = struct.Struct("!BBHII")
-_RTX_OSN = struct.Struct("!H")
+
+def remb_cap(own: int, subscribers: list[int], floor: int = REMB_FLOOR_BPS) -> int:
+    """The bitrate asked of a publisher: its uplink estimate ``own``, lowered to the
+    slowest of the ``subscribers``' fresh estimates, but not below ``floor`` for them
+    (an uplink estimate under the floor is kept: the publisher cannot send more)."""
+    if not subscribers:
+        return own
+    return min(own, max(min(subscribers), floor))
 
 
 def vp8_keyframe_start(payload: bytes) -> bool:
@@ -121,6 +133,8 @@ class PacketSource:
         """The publisher's last sender report: (NTP timestamp, RTP timestamp)."""
         self.packets_in = 0
         self.ended = False
+        self.last_remb: tuple[int, int] | None = None
+        """The last REMB the publisher was sent: (uplink estimate, bitrate asked)."""
 
     def add(self, downtrack: PacketDownTrack) -> None:
         """Forward to ``downtrack`` from now on."""
@@ -140,17 +154,37 @@ class PacketSource:
         if self._cache_mask >= 0:
             self._cache[seq & self._cache_mask] = (seq, timestamp, marker, payload)
         keyframe = self._is_keyframe_start(payload)
+        send_time = abs_send_time(time.time())
         for downtrack in self._downtracks:
             try:
-                downtrack.forward(seq, timestamp, marker, payload, keyframe)
+                downtrack.forward(seq, timestamp, marker, payload, keyframe, send_time)
             except Exception:
                 # One subscriber's failure must not stop the others, nor the publisher's
-                # receive loop this runs in.
-                logger.exception("track %s: forwarding to %s failed", self.info.track_id, downtrack)
+                # receive loop this runs in; it is logged once per down-track.
+                downtrack.failures += 1
+                if downtrack.failures == 1:
+                    logger.exception(
+                        "track %s: forwarding to %s failed (logged once; counted in failures)",
+                        self.info.track_id,
+                        downtrack.subscriber,
+                    )
 
     def on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The publisher's RTCP sender report."""
         self.report = (ntp_timestamp, rtp_timestamp)
+
+    def remb_cap(self, own: int) -> int:
+        """The REMB bitrate to send the publisher for uplink estimate ``own``: see
+        :func:`remb_cap`; fresh estimates of the down-tracks now forwarding count."""
+        now = time.monotonic()
+        fresh = [
+            d.remb[0]
+            for d in self._downtracks
+            if d.remb is not None and d.forwarding and now - d.remb[1] < REMB_FRESH
+        ]
+        asked = remb_cap(own, fresh)
+        self.last_remb = (own, asked)
+        return asked
 
     def cached(self, seq: int) -> tuple[int, int, int, bytes] | None:
         """The cached packet ``seq`` as (seq, timestamp, marker, payload), if still held."""
@@ -209,6 +243,10 @@ class PacketDownTrack(DownTrack):
         """Packets resent for a NACK."""
         self.nack_misses = 0
         """NACKed packets no longer (or never) in the cache."""
+        self.failures = 0
+        """Packets whose forwarding raised (the first one is logged)."""
+        self.remb: tuple[int, float] | None = None
+        """The subscriber's last REMB: (bit/s, monotonic time received)."""
 
     def bind(self, transceiver: RTCRtpTransceiver) -> None:
         """The subscriber's m-line carrying this track (its sender is read at start)."""
@@ -245,6 +283,7 @@ class PacketDownTrack(DownTrack):
         if self._link is None:
             self._link = Downlink(self._transceiver)
             hook_retransmit(self._link.sender, self.retransmit)
+            hook_remb(self._link.sender, self.on_remb)
             self._started = True
             self.source.add(self)
             if self._needs_keyframe:
@@ -258,7 +297,7 @@ class PacketDownTrack(DownTrack):
     # -- the hot path ------------------------------------------------------------------
 
     def forward(
-        self, seq: int, timestamp: int, marker: int, payload: bytes, keyframe: bool
+        self, seq: int, timestamp: int, marker: int, payload: bytes, keyframe: bool, send_time: int
     ) -> None:
         """One packet of the up-track: rewrite, protect and send it, or drop it."""
         if not self._forwarding:
@@ -283,11 +322,9 @@ class PacketDownTrack(DownTrack):
             return
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        data = (
-            _HEADER.pack(0x80, (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc)
-            + payload
-        )
-        if not link.send(data):
+        if not link.send(
+            (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc, payload, send_time
+        ):
             return
         slot = out_seq % HISTORY
         self._history_out[slot] = out_seq
@@ -312,6 +349,10 @@ class PacketDownTrack(DownTrack):
         self._seq_offset = (self._last_seq + 1 - seq) & 0xFFFF
         self._ts_offset = (self._last_ts + elapsed - timestamp) & 0xFFFFFFFF
 
+    def on_remb(self, bitrate: int) -> None:
+        """The subscriber's receive-side estimate of our path to it (bit/s)."""
+        self.remb = (bitrate, time.monotonic())
+
     def retransmit(self, out_seq: int) -> None:
         """The subscriber lost ``out_seq``: resend it from the cache (RTX if negotiated)."""
         link = self._link
@@ -325,16 +366,23 @@ class PacketDownTrack(DownTrack):
             return
         _seq, timestamp, marker, payload = entry
         out_ts = (timestamp + self._history_ts[slot]) & 0xFFFFFFFF
+        send_time = abs_send_time(time.time())
         if link.rtx_payload_type is None:
-            data = _HEADER.pack(0x80, (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc)
-            data += payload
-        else:
-            data = _HEADER.pack(
-                0x80, (marker << 7) | link.rtx_payload_type, self._rtx_seq, out_ts, link.rtx_ssrc
+            sent = link.send(
+                (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc, payload, send_time
             )
-            data += _RTX_OSN.pack(out_seq) + payload
+        else:
+            sent = link.send(
+                (marker << 7) | link.rtx_payload_type,
+                self._rtx_seq,
+                out_ts,
+                link.rtx_ssrc,
+                payload,
+                send_time,
+                out_seq,
+            )
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        if link.send(data):
+        if sent:
             self.retransmitted += 1
             self.packets_out += 1
 

@@ -338,7 +338,7 @@ class Participant:
         )
         source = self.hub.packet_sources.get(uptrack.info.track_id)
         if source is not None:
-            tap_rtp(receiver, source.on_packet, source.on_report)
+            tap_rtp(receiver, source.on_packet, source.on_report, remb_cap=source.remb_cap)
 
     def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:
         # A receiver stops when its connection goes down (the transport was lost, or

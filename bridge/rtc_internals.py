@@ -34,11 +34,13 @@ packetise (bench/relay.py times frames end to end by their bytes).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import functools
 import inspect
 import logging
 import queue
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +52,16 @@ from aiortc.codecs import depayload
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
-from aiortc.rtp import RtcpSrPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
+from pylibsrtp._binding import ffi as _srtp_ffi
+from pylibsrtp._binding import lib as _srtp_lib
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +403,7 @@ def tap_rtp(
     on_report: ReportCallback,
     *,
     light: bool = False,
+    remb_cap: Callable[[int], int] | None = None,
 ) -> None:
     """Hand every RTP packet ``receiver`` gets to ``on_packet`` before its jitter buffer.
 
@@ -404,6 +416,9 @@ def tap_rtp(
 
     ``light`` skips the receiver's own RTP handling (no statistics, NACKs, jitter buffer
     or frames): a benchmark's subscriber that only counts packets.
+
+    ``remb_cap`` rewrites the bitrate of every REMB the receiver sends the publisher
+    (its own estimate of the uplink, from abs-send-time) into ``remb_cap(estimate)``.
     """
     handle_rtp = receiver._handle_rtp_packet
     handle_rtcp = receiver._handle_rtcp_packet
@@ -434,17 +449,96 @@ def tap_rtp(
     handle_rtp_packet._rb_tapped = True  # type: ignore[attr-defined]
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
     setattr(receiver, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
+    if remb_cap is not None:
+        send_rtcp = receiver._send_rtcp
+
+        async def send_capped_rtcp(packet: Any) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                with contextlib.suppress(ValueError):
+                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                    packet.fci = pack_remb_fci(remb_cap(bitrate), ssrcs)
+            await send_rtcp(packet)
+
+        setattr(receiver, "_send_rtcp", send_capped_rtcp)  # noqa: B010
+
+
+def hook_remb(sender: RTCRtpSender, on_remb: Callable[[int], None]) -> None:
+    """Call ``on_remb(bitrate)`` for every REMB a subscriber sends about ``sender``'s
+    stream (its receive-side estimate of the path from us, in bit/s); the sender's own
+    handling (which only tunes an encoder, and there is none) is kept."""
+    handle_rtcp = sender._handle_rtcp_packet
+    if getattr(handle_rtcp, "_rb_remb", False):
+        raise RuntimeError("sender is already hooked for REMB")
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if sender._ssrc in ssrcs:
+                    on_remb(bitrate)
+        await handle_rtcp(packet)
+
+    handle_rtcp_packet._rb_remb = True  # type: ignore[attr-defined]
+    setattr(sender, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
+
+
+DATAGRAM_SOCKET_ATTR = "_sock"
+"""The socket of asyncio's selector datagram transport (what its ``sendto`` calls)."""
+
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+
+_RTP_HEADER = struct.Struct("!BBHII")
+_WORD = struct.Struct("!I")
+_OSN = struct.Struct("!H")
+
+
+def abs_send_time(now: float) -> int:
+    """The 24-bit abs-send-time of wall-clock time ``now`` (6.18 fixed-point seconds of
+    the NTP clock, as aiortc's sender writes it)."""
+    return int((now + NTP_EPOCH_OFFSET) * 262144) & 0xFFFFFF
+
+
+NTP_EPOCH_OFFSET = 2208988800
+"""Seconds from 1900-01-01 (NTP) to 1970-01-01 (Unix)."""
+
+
+def header_extensions(transceiver: RTCRtpTransceiver, mid: str | None) -> tuple[bytes, int]:
+    """The one-byte RTP header extension block (RFC 8285) a forwarded packet carries on
+    ``transceiver``: abs-send-time first (its 3 bytes left zero, to fill per packet), then
+    the m-line's mid, for those of the two the subscriber negotiated.
+
+    Returns (block, offset of the abs-send-time element's 4-byte word from the block's
+    start, or -1 when not negotiated); an empty block when neither is.
+    """
+    ids = {ext.uri: ext.id for ext in transceiver._headerExtensions}
+    elements = b""
+    ast_offset = -1
+    ast_id = ids.get(ABS_SEND_TIME_URI)
+    if ast_id is not None and 1 <= ast_id <= 14:
+        ast_offset = 4
+        elements += bytes([(ast_id << 4) | 2, 0, 0, 0])
+    mid_id = ids.get(MID_URI)
+    if mid_id is not None and 1 <= mid_id <= 14 and mid:
+        value = mid.encode()[:16]
+        elements += bytes([(mid_id << 4) | (len(value) - 1)]) + value
+    if not elements:
+        return b"", -1
+    elements += bytes(-len(elements) % 4)
+    return struct.pack("!HH", 0xBEDE, len(elements) // 4) + elements, ast_offset
 
 
 class Downlink:
-    """The lowest stable layer under one subscriber sender: SSRCs, payload types, and a
-    synchronous ``send`` (SRTP protect, then the nominated ICE pair's datagram socket).
+    """The lowest stable layer under one subscriber sender: SSRCs, payload types, header
+    extensions, and a synchronous ``send`` that writes the packet into the SRTP session's
+    own buffer, protects it there and hands it to the nominated ICE pair's UDP socket.
 
     Built once the sender has started (its m-line answered, DTLS connected). aiortc's own
     path (``RTCDtlsTransport._send_rtp`` -> ``RTCIceTransport._send`` ->
-    ``Connection.sendto`` -> ``StunProtocol.send_data``) is two coroutine hops per packet;
-    this one has none. A TURN-relayed pair keeps aioice's coroutine (it may wait for a
-    channel binding).
+    ``Connection.sendto`` -> ``StunProtocol.send_data`` -> the asyncio transport) is two
+    coroutine hops, a packet object and three copies per packet; this one has no hop and
+    no per-packet object but the datagram. A TURN-relayed pair keeps aioice's coroutine
+    (it may wait for a channel binding).
     """
 
     def __init__(self, transceiver: RTCRtpTransceiver) -> None:
@@ -464,37 +558,110 @@ class Downlink:
             ),
             None,
         )
+        self._extensions, ast_offset = header_extensions(transceiver, transceiver.mid)
+        self._first_byte = 0x90 if self._extensions else 0x80
+        self._ast_offset = 12 + ast_offset if ast_offset >= 0 else -1
+        self._ast_word = (self._extensions[4] << 24) if ast_offset >= 0 else 0
+        self._payload_offset = 12 + len(self._extensions)
         self._dtls = sender.transport
         self._tasks: set[asyncio.Task[None]] = set()
-        # The nominated pair, its socket's sendto and its remote address, looked up again
-        # only when aioice nominates another pair (pair.remote_addr builds a tuple).
+        # The nominated pair, its socket and its remote address, looked up again only
+        # when aioice nominates another pair (pair.remote_addr builds a tuple).
         self._pair: Any = None
-        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self._socket: Any = None
+        self._transport: Any = None
         self._addr: tuple[str, int] = ("", 0)
+        # The SRTP session's buffer, written and protected in place.
+        self._session: Any = None
+        self._srtp: Any = None
+        self._cdata: Any = None
+        self._buffer: Any = None
+        self._view = memoryview(b"")
+        self._room = 0
+        self._length = _srtp_ffi.new("int *")
+        self.send_errors = 0
+        """Datagrams the socket refused (full buffer, unreachable)."""
+        self.last_error: OSError | None = None
 
-    def send(self, data: bytes) -> bool:
-        """Protect and send one RTP packet now; False when the transport is not up."""
+    @property
+    def extensions(self) -> bytes:
+        """The header extension block every packet carries (abs-send-time zeroed)."""
+        return self._extensions
+
+    def _use_session(self, session: Any) -> None:
+        self._session = session
+        self._srtp = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._view = memoryview(self._buffer)
+        self._room = len(self._buffer) - pylibsrtp.SRTP_MAX_TRAILER_LEN
+
+    def _use_pair(self, pair: Any) -> None:
+        self._pair = pair
+        self._addr = pair.remote_addr
+        protocol = pair.protocol
+        self._transport = protocol.transport
+        # Straight to the socket only for a plain UDP pair whose transport is asyncio's
+        # (a severed one, see sever_ice, goes through its silent stand-in).
+        direct = type(protocol) is StunProtocol and not isinstance(self._transport, _Silent)
+        self._socket = getattr(self._transport, DATAGRAM_SOCKET_ATTR) if direct else None
+
+    def send(
+        self,
+        marker_pt: int,
+        seq: int,
+        timestamp: int,
+        ssrc: int,
+        payload: bytes,
+        send_time: int,
+        osn: int = -1,
+    ) -> bool:
+        """Build, protect and send one RTP packet now: second header byte ``marker_pt``
+        (marker bit and payload type), this link's extensions with abs-send-time
+        ``send_time``, and for RTX the original sequence number ``osn`` before the
+        payload. False when the transport is not up or the packet was refused."""
         dtls = self._dtls
         if dtls._state is not DtlsState.CONNECTED:
             return False
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             return False
-        if pair is not self._pair:
-            self._pair = pair
-            self._addr = pair.remote_addr
-            protocol = pair.protocol
-            self._sendto = protocol.transport.sendto if type(protocol) is StunProtocol else None
-        try:
-            protected = dtls._tx_srtp.protect(data)
-        except pylibsrtp.Error:
+        if pair is not self._pair or pair.protocol.transport is not self._transport:
+            self._use_pair(pair)
+        session = dtls._tx_srtp
+        if session is not self._session:
+            self._use_session(session)
+        buffer = self._buffer
+        _RTP_HEADER.pack_into(buffer, 0, self._first_byte, marker_pt, seq, timestamp, ssrc)
+        start = self._payload_offset
+        if start > 12:
+            buffer[12:start] = self._extensions
+            if self._ast_offset > 0:
+                _WORD.pack_into(buffer, self._ast_offset, self._ast_word | send_time)
+        if osn >= 0:
+            _OSN.pack_into(buffer, start, osn)
+            start += 2
+        end = start + len(payload)
+        if end > self._room:
+            return False
+        buffer[start:end] = payload
+        length = self._length
+        length[0] = end
+        if _srtp_lib.srtp_protect(self._srtp, self._cdata, length):
             # libsrtp refuses an index too far behind the newest it protected (a very
             # late packet): drop it rather than break the publisher's receive loop.
             return False
-        if self._sendto is not None:
-            self._sendto(protected, self._addr)
+        socket = self._socket
+        if socket is not None:
+            try:
+                socket.sendto(self._view[: length[0]], self._addr)
+            except OSError as exc:  # BlockingIOError included: UDP, the packet is lost
+                self.send_errors += 1
+                self.last_error = exc
+                return False
         else:
-            task = asyncio.ensure_future(pair.protocol.send_data(protected, self._addr))
+            data = bytes(self._view[: length[0]])
+            task = asyncio.ensure_future(self._pair.protocol.send_data(data, self._addr))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return True

@@ -30,7 +30,7 @@ from core.sessions import Directory, SessionEnd, SessionInfo
 from signaling.admission import Admission, AdmissionError, admit
 from signaling.commands import Commands
 from signaling.messages import PublishOffer, SubscribeAnswer, error, parse_empty
-from signaling.placement import Here, Placement, PlacementError
+from signaling.placement import Here, Placement, PlacementError, Satellite
 from signaling.wire import MALFORMED_EVENT
 
 logger = logging.getLogger(__name__)
@@ -83,8 +83,13 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         max_message_bytes: int = 256 * 1024,
         placement: Placement | None = None,
         observe: EventObserver | None = None,
+        satellite: Satellite | None = None,
+        drop_elsewhere: Callable[[EndpointId], Awaitable[bool]] | None = None,
     ) -> None:
         super().__init__(NAMESPACE)
+        self._satellite = satellite
+        self._drop_elsewhere = drop_elsewhere
+        """Drops an endpoint connected to another node (a cascade's satellite)."""
         self._placement: Placement = placement if placement is not None else Here()
         self._observe = observe
         self._commands = commands
@@ -194,7 +199,7 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             logger.info("connection %s refused: %s (%s)", sid, exc.code, exc.message)
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         session = admission.session
-        await self._locate(sid, session)
+        await self._locate(sid, session, admission)
         try:
             hub = self._relay.hub(session.id, session.host_site)
         except SessionEnded as exc:
@@ -220,8 +225,10 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.enter_room(sid, _audience(session.id, participant.role))
         self._spawn(self._welcome(sid, endpoint))
 
-    async def _locate(self, sid: str, session: SessionInfo) -> None:
-        """Refuse with ``redirect`` (and the node's URL) when the session is elsewhere."""
+    async def _locate(self, sid: str, session: SessionInfo, admission: Admission) -> None:
+        """Refuse with ``redirect`` (and the node's URL) when the session is elsewhere,
+        unless this node serves the connection as a satellite (a cascade); a room whose
+        site's home node is another serving node is sent there."""
         try:
             url = await self._placement.locate(session)
         except PlacementError as exc:
@@ -235,6 +242,16 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             raise socketio.exceptions.ConnectionRefusedError(
                 message, {"code": "unavailable", "message": message}
             ) from None
+        if self._satellite is not None:
+            role, site = str(admission.claims.role), admission.site.id
+            try:
+                home = await self._satellite.home_url(session, site, role)
+                if home is not None:
+                    url = home  # a room goes to its home node, which joins the session's
+                elif url is not None and await self._satellite.serves(session, site, role, url):
+                    return
+            except Exception:
+                logger.exception("connection %s: cascade of session %s failed", sid, session.id)
         if url is not None:
             logger.info("connection %s: session %s is on %s, redirected", sid, session.id, url)
             message = f"session {session.id} is served by {url}"
@@ -411,10 +428,18 @@ class BridgeNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         return await self._delegate(sid, "state", action)
 
     async def _drop(self, endpoint_id: EndpointId) -> None:
+        if not await self.drop(endpoint_id) and self._drop_elsewhere is not None:
+            await self._drop_elsewhere(endpoint_id)
+
+    async def drop(self, endpoint_id: EndpointId) -> bool:
+        """Disconnect ``endpoint_id`` if it is connected here; returns whether it was."""
+        dropped = False
         for sid, endpoint in list(self._endpoints.items()):
             if endpoint.participant.endpoint_id == endpoint_id:
                 logger.info("%s: dropped by an operator", self._where(sid))
                 await self.disconnect(sid)
+                dropped = True
+        return dropped
 
     async def on_leave(self, sid: str, payload: Any = None) -> Result:
         async def action() -> Result:

@@ -31,3 +31,15 @@ class Here:
 
     async def locate(self, session: SessionInfo) -> str | None:
         return None
+
+
+class Satellite(Protocol):
+    """Answers whether this node serves a connection although its session is hosted on
+    another node (a cascade, :mod:`signaling.cascade`)."""
+
+    async def serves(self, session: SessionInfo, site: str, role: str, host_url: str) -> bool:
+        """True when the connection stays here (its hub and the link to the host open)."""
+
+    async def home_url(self, session: SessionInfo, site: str, role: str) -> str | None:
+        """The address of ``site``'s home node when a room of it belongs there rather
+        than here (its home node is another node, and serving); else None."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -74,8 +75,10 @@ async def start_server(
     tmp: Path,
     max_message_bytes: int = 64 * 1024,
     redis_url: str | None = None,
-    forwarding: str = "frame",
+    forwarding: str | None = None,
 ) -> tuple[Server, web.AppRunner]:
+    # RB_FORWARDING=packet runs the single-mode tests in packet mode (frame by default).
+    forwarding = forwarding or os.environ.get("RB_FORWARDING", "frame")
     directory = MemoryDirectory(
         [_session(SESSION, SessionState.OPEN), _session(CLOSED_SESSION, SessionState.CLOSED)],
         [SiteInfo(SiteId(k), v) for k, v in SITES.items()],

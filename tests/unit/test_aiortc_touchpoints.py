@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import itertools
 import queue
-import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -346,9 +346,31 @@ def test_packet_forwarding_internals_used_exist() -> None:
         Connection.sendto
     )
     assert "self.transport.sendto(data, addr)" in inspect.getsource(StunProtocol.send_data)
+    # Downlink protects in the SRTP session's own buffer and sends on the raw socket.
+    import pylibsrtp
+    from pylibsrtp._binding import lib
+
+    process = inspect.getsource(pylibsrtp.Session)
+    assert 'self._cdata = ffi.new("char[]", 1500)' in process
+    assert "self._buffer = ffi.buffer(self._cdata)" in process
+    assert "func(self._srtp[0], self._cdata, len_p)" in process
+    assert callable(lib.srtp_protect)
+    datagram: Any = asyncio.selector_events
+    sendto = inspect.getsource(datagram._SelectorDatagramTransport.sendto)
+    assert f"self.{rtc_internals.DATAGRAM_SOCKET_ATTR}.sendto(data, addr)" in sendto
+    # The negotiated header extensions (ids the answer chose) live on the transceiver.
+    assert "transceiver._headerExtensions" in inspect.getsource(RTCPeerConnection)
     # A subscriber's NACK calls _retransmit; the RTCP loop reports the counters we write.
     sender_rtcp = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
     assert "await self._retransmit(seq)" in sender_rtcp
+    # REMB: the receiver sends its estimate through _send_rtcp, the sender hears it in
+    # _handle_rtcp_packet (both looked up on the instance).
+    assert "await self._send_rtcp(rtcp_packet)" in handler
+    assert "fci=pack_remb_fci(*remb)" in handler
+    assert "unpack_remb_fci(packet.fci)" in sender_rtcp
+    assert "await recipient._handle_rtcp_packet(packet)" in inspect.getsource(
+        RTCDtlsTransport._handle_rtcp_data
+    )
     rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
     for attr in rtc_internals.SENDER_SR_ATTRS:
         assert "self.__" + attr.split("__")[1] in rtcp
@@ -363,12 +385,22 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
     at_b: list[tuple[int, int, int, bytes]] = []
     reports: list[tuple[int, int]] = []
     at_a: list[tuple[int, int, int, bytes]] = []
+    extensions_at_a: dict[int, Any] = {}
+    uplink_estimates: list[int] = []
+    rembs_at_a: list[int] = []
+
+    def cap(own: int) -> int:
+        uplink_estimates.append(own)
+        return 123_456
 
     @b.on("track")
     def on_track(track: Any) -> None:
         transceiver = next(t for t in b.getTransceivers() if t.receiver.track is track)
         rtc_internals.tap_rtp(
-            transceiver.receiver, lambda *p: at_b.append(p), lambda *r: reports.append(r)
+            transceiver.receiver,
+            lambda *p: at_b.append(p),
+            lambda *r: reports.append(r),
+            remb_cap=cap,
         )
         with pytest.raises(RuntimeError):
             rtc_internals.tap_rtp(transceiver.receiver, lambda *p: None, lambda *r: None)
@@ -377,9 +409,19 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
     def on_back(track: Any) -> None:
         transceiver = next(t for t in a.getTransceivers() if t.receiver.track is track)
         rtc_internals.tap_rtp(transceiver.receiver, lambda *p: at_a.append(p), lambda *r: None)
+        tapped = transceiver.receiver._handle_rtp_packet
+
+        async def keep_extensions(packet: Any, arrival_time_ms: int) -> None:
+            extensions_at_a[packet.sequence_number] = packet.extensions
+            await tapped(packet, arrival_time_ms)
+
+        setattr(transceiver.receiver, "_handle_rtp_packet", keep_extensions)  # noqa: B010
 
     a_side = a.addTransceiver(VideoStreamTrack(), direction="sendrecv")
     a_side.setCodecPreferences(rtc_internals.codec_preferences("video", ["video/VP8"]))
+    rtc_internals.hook_remb(a_side.sender, rembs_at_a.append)
+    with pytest.raises(RuntimeError):
+        rtc_internals.hook_remb(a_side.sender, rembs_at_a.append)
     try:
         await a.setLocalDescription(await a.createOffer())
         await b.setRemoteDescription(a.localDescription)
@@ -396,11 +438,27 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
         link = rtc_internals.Downlink(b_side)
         assert link.ssrc == b_side.sender._ssrc and link.rtx_payload_type is not None
         await _wait(lambda: len(at_a) >= 5, "packets of b's own sender")
+        assert link.extensions[:2] == b"\xbe\xde"  # mid and abs-send-time negotiated
         seq = (at_a[-1][0] + 50) & 0xFFFF  # ahead of what b's sender has protected
-        header = struct.pack("!BBHII", 0x80, 0x80 | link.payload_type, seq, 90000, link.ssrc)
-        assert link.send(header + b"\x10\x00hand-made")
+        send_time = rtc_internals.abs_send_time(time.time())
+        video_pt = 0x80 | link.payload_type
+        assert link.send(video_pt, seq, 90000, link.ssrc, b"\x10\x00hand", send_time)
         await _wait(lambda: any(p[0] == seq for p in at_a), "the hand-made packet")
-        assert next(p for p in at_a if p[0] == seq)[3] == b"\x10\x00hand-made"
+        assert next(p for p in at_a if p[0] == seq)[3] == b"\x10\x00hand"
+        # The receiver parsed the extensions as aiortc's own sender writes them.
+        assert extensions_at_a[seq].mid == b_side.mid
+        assert extensions_at_a[seq].abs_send_time == send_time
+        # RTX: the original sequence number goes before the payload.
+        assert link.rtx_payload_type is not None
+        rtx_seq = (seq + 1) & 0xFFFF
+        assert link.send(
+            link.rtx_payload_type, 5, 90000, link.rtx_ssrc, b"\x10\x00again", send_time, rtx_seq
+        )
+        await _wait(lambda: any(p[0] == rtx_seq for p in at_a), "the retransmitted packet")
+        assert next(p for p in at_a if p[0] == rtx_seq)[3] == b"\x10\x00again"
+        # b's REMB about a's stream left b capped, and a's sender heard the capped rate.
+        await _wait(lambda: bool(rembs_at_a), "a REMB from b")
+        assert uplink_estimates and set(rembs_at_a) == {123_456}
         link.set_report(1 << 32, 7, 3, 4)
         assert getattr(b_side.sender, rtc_internals.SENDER_SR_ATTRS[2]) == 3
 
@@ -408,7 +466,15 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
         rtc_internals.hook_retransmit(b_side.sender, lost.append)
         await b_side.sender._retransmit(17)
         assert lost == [17]
+
+        # A severed connection (sever_ice) stays silent on this path too.
+        assert rtc_internals.sever_ice(b) > 0
+        silent_seq = (at_a[-1][0] + 1000) & 0xFFFF  # ahead of b's sender, not a replay
+        link.send(video_pt, silent_seq, 90000, link.ssrc, b"\x10\x00lost", send_time)
+        await asyncio.sleep(1.0)  # what the socket would have delivered by now
+        assert not any(p[3] == b"\x10\x00lost" for p in at_a)
     finally:
         await a.close()
         await b.close()
-    assert not link.send(header)  # closed transport: nothing sent, no error
+    # Closed transport: nothing sent, no error.
+    assert not link.send(0x80 | link.payload_type, seq, 90000, link.ssrc, b"\x10\x00", 0)

@@ -13,10 +13,12 @@ from aiohttp import web
 
 from bridge.hub import Hub
 from bridge.relay import HubListener, Relay
+from cluster.registry import SERVING
 from core.sessions import Directory, SessionEnd, SessionInfo, SessionListener, SessionState
 from recorder.service import Recorder
 from sessions.lifecycle import Lifecycle
 from sessions.store import Store
+from signaling.cascade import CascadeHost, Satellites
 from signaling.commands import Commands
 from signaling.namespace import BridgeNamespace, EventObserver
 from signaling.placement import Placement
@@ -80,6 +82,8 @@ class RecordWhenOpen:
         task.add_done_callback(self._tasks.discard)
 
     async def _check(self, hub: Hub) -> None:
+        if hub.upstream is not None:
+            return  # a satellite's hub (cascade): its host records
         info = await self._directory.session(hub.session_id)
         if info is not None and info.state is SessionState.OPEN:
             await self._recorder.on_session_open(info, hub)
@@ -117,12 +121,34 @@ def setup_live(
         continue_recording=recorder.continue_recording,
         release_recording=recorder.release,
     )
+
+    async def serving_nodes() -> dict[str, str]:
+        return {n.id: n.url for n in await cluster.nodes() if n.state == SERVING}
+
+    cascade_host = CascadeHost(
+        secret=app[SECRET],
+        directory=app[DIRECTORY],
+        relay=relay,
+        placement=placement,
+        ice_servers=settings.ice_servers,
+    )
+    satellites = Satellites(
+        secret=app[SECRET],
+        relay=relay,
+        placement=placement,
+        home_nodes=settings.home_nodes,
+        node_id=lambda: cluster.node.id,
+        serving=serving_nodes,
+        ice_servers=settings.ice_servers,
+    )
     lifecycle = Lifecycle(
         store,
         [
             RecordingHook(recorder, relay, placement),
             relay,
             ReleasePlacement(cluster),
+            cascade_host,
+            satellites,
             ReturnMemory(),
             *session_listeners,
         ],
@@ -138,10 +164,14 @@ def setup_live(
         max_message_bytes=settings.max_message_bytes,
         placement=placement,
         observe=observe,
+        satellite=satellites if settings.redis_url else None,
+        drop_elsewhere=cascade_host.drop,
     )
+    satellites.drop = namespace.drop
     sio = app[SIO]
     sio.eio.max_http_buffer_size = settings.max_message_bytes * HARD_LIMIT_FACTOR
     sio.register_namespace(namespace)
+    sio.register_namespace(cascade_host)
     app[RELAY] = relay
     app[LIFECYCLE] = lifecycle
     app[NAMESPACE] = namespace
@@ -153,6 +183,8 @@ def setup_live(
         with contextlib.suppress(asyncio.CancelledError):
             await clock
         await record_when_open.settle()
+        await satellites.close()
+        await cascade_host.close()
         await namespace.close()
 
     async def end_live_sessions(app: web.Application) -> None:

@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
+from bridge.hub import Hub
 from bridge.relay import Relay
 from core.sessions import SessionState
 from ops.webhooks import Webhooks
@@ -27,6 +28,46 @@ from sessions.models import ReceptionSession
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNTIMED_ROUTES = frozenset({"/socket.io/"})
 """A WebSocket's request lasts the whole connection: Socket.IO events are timed instead."""
+
+
+def _cascade(hubs: list[Hub]) -> Iterable[Metric]:
+    """Cascade links (bridge/cascade.py): tracks and payload bytes crossing them now."""
+    tracks = GaugeMetricFamily(
+        "rb_cascade_link_tracks",
+        "Tracks the cascade links carry now, out to other nodes or in from them",
+        labels=["direction"],
+    )
+    size = GaugeMetricFamily(
+        "rb_cascade_link_bytes",
+        "Payload bytes the cascade links' current tracks carried, by direction",
+        labels=["direction"],
+    )
+    source = GaugeMetricFamily(
+        "rb_cascade_source_bytes",
+        "Payload bytes received here from the publishers of the tracks links carry out",
+    )
+    count = {"out": 0, "in": 0}
+    carried = {"out": 0, "in": 0}
+    sources = 0
+    for hub in hubs:
+        links = hub.link_ids
+        for uptrack in hub.uptracks.values():
+            if hub.is_remote(uptrack.info.endpoint_id):
+                count["in"] += 1
+                carried["in"] += uptrack.counters.bytes_in
+                continue
+            out = [d for s, d in uptrack.downtracks.items() if s in links]
+            if out:
+                count["out"] += len(out)
+                carried["out"] += sum(d.counters.bytes_out for d in out)
+                sources += uptrack.counters.bytes_in
+    for direction in ("in", "out"):
+        tracks.add_metric([direction], count[direction])
+        size.add_metric([direction], carried[direction])
+    source.add_metric([], sources)
+    yield tracks
+    yield size
+    yield source
 
 
 def session_counts(engine: Engine) -> dict[str, int]:
@@ -88,6 +129,7 @@ class LiveState(Collector):
         yield GaugeMetricFamily(
             "rb_downtracks", "Tracks forwarded to subscribers (down-tracks)", downtracks
         )
+        yield from _cascade(hubs)
         if relay is not None:
             totals = relay.media_totals()
             counters = (

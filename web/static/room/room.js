@@ -545,10 +545,12 @@ async function stats() {
       videoPacketsLost: 0,
       videoCodec: null,
       videoTrack: null,
+      videoPlayoutNtp: null,
       audioPacketsReceived: 0,
       totalSamplesReceived: 0,
       audioPacketsLost: 0,
       audioTrack: null,
+      audioPlayoutNtp: null,
     });
     const track = trackState(owner.track);
     if (s.kind === "video") {
@@ -563,6 +565,8 @@ async function stats() {
         videoPacketsLost: s.packetsLost ?? 0,
         videoCodec: report.get(s.codecId)?.mimeType ?? null,
         videoTrack: track,
+        // Sender NTP time (ms) being played out now: audio minus video is the A/V offset.
+        videoPlayoutNtp: s.estimatedPlayoutTimestamp ?? null,
       });
     } else {
       Object.assign(entry, {
@@ -570,6 +574,7 @@ async function stats() {
         totalSamplesReceived: s.totalSamplesReceived ?? 0,
         audioPacketsLost: s.packetsLost ?? 0,
         audioTrack: track,
+        audioPlayoutNtp: s.estimatedPlayoutTimestamp ?? null,
       });
     }
   }
