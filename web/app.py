@@ -20,6 +20,7 @@ from signaling.wire import SafePacket, SafeServer
 from web.accounts.openapi import openapi_part as accounts_openapi
 from web.accounts.setup import setup_accounts
 from web.archive.keys import ARCHIVE
+from web.archive.openapi import openapi_part as archive_openapi
 from web.archive.setup import setup_archive
 from web.book.openapi import openapi_part as book_openapi
 from web.book.setup import setup_book
@@ -60,7 +61,9 @@ def _socketio_server(settings: Settings) -> socketio.AsyncServer:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document of every JSON route: the scheduler's, then each part's."""
-    doc = document(schedule_spec(), accounts_openapi(), ops_openapi(), book_openapi())
+    doc = document(
+        schedule_spec(), accounts_openapi(), ops_openapi(), book_openapi(), archive_openapi()
+    )
     doc["info"] = {
         **doc["info"],
         "title": "reception-bridge",
