@@ -248,3 +248,13 @@ async def test_rule_numbers_out_of_range_are_422(
     assert (await resp.json())["error"]["code"] == f"bad_{field}"
     rules = await (await client.get("/api/rules", headers=ADMIN)).json()
     assert rules["rules"] == []
+
+
+@pytest.mark.parametrize("rule_id", ["4327329516142886125568", "2147483648", "999999999999"])
+async def test_deleting_a_rule_id_beyond_the_database_is_404(
+    client: TestClient[Any, Any], rule_id: str
+) -> None:
+    """Found by schemathesis: a rule id beyond SQLite's integer was a 500 (OverflowError)."""
+    resp = await client.delete(f"/api/rules/{rule_id}", headers=ADMIN)
+    assert resp.status == 404, await resp.text()
+    assert (await resp.json())["error"]["code"] == "unknown_rule"

@@ -152,12 +152,19 @@ async def add_rule(request: web.Request) -> web.Response:
     return web.json_response(rule.as_dict(), status=201)
 
 
+MAX_RULE_ID = 2**31 - 1
+"""The largest rule id the database stores (a larger one names no rule)."""
+
+
 @routes.delete("/api/rules/{rule_id}")
 async def delete_rule(request: web.Request) -> web.Response:
     _, scope = await scheduler_scope(request)
     raw = request.match_info["rule_id"]
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():
         raise bad("bad_rule_id", f"rule id must be a number: {raw!r}")
+    if len(raw) > 12 or int(raw) > MAX_RULE_ID:
+        # Beyond the database's integer: no such rule (SQLite would overflow, a 500).
+        raise http_error(404, "unknown_rule", f"rule {raw} does not exist")
     await run(request.app[STORE].delete_rule, int(raw), scope)
     return web.json_response({"deleted": int(raw)})
 
