@@ -5,13 +5,16 @@ folder with the default site tree) is fuzzed operation by operation, as an admin
 with a bearer token (and, for the accounts routes, a fresh signed-in session each case,
 its CSRF token echoed): every answer must be no server error (5xx), declare its status, carry
 the declared content type, and match the declared schema, for the success and the error
-responses alike. Bounded: ``MAX_EXAMPLES`` cases per operation, no per-case deadline
+responses alike. The archive and reception-book routes are in the document too; four book
+entries and four watch items are written first so their detail and edit routes see real
+ids. Bounded: ``MAX_EXAMPLES`` cases per operation, no per-case deadline
 (the machine is shared), so the whole run takes well under two minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import threading
 import time
@@ -61,6 +64,14 @@ BOOKED: list[tuple[str, list[int]]] = []
 """Sessions booked before the fuzz (id, slot ids): half the cases naming a session or a
 slot name one of these, so opening, closing, cancelling, tokens and slot bookings are
 fuzzed on real sessions too, not only answered 404."""
+
+ENTRIES: list[int] = []
+WATCHED: list[int] = []
+"""Book entries and watch items written before the fuzz: half the cases naming an entry
+or an item name one of these, so the detail and edit routes are fuzzed on real ones."""
+
+TURNS = itertools.count()
+"""Cases so far: every other case naming an entry or a watch item names a real one."""
 
 STATUSES: dict[str, Counter[int]] = {}
 """Answers per operation, printed at the end (the figures for a report)."""
@@ -125,6 +136,26 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         answer = requests.post(f"{url}/api/sessions", json=body, headers=headers, timeout=30)
         assert answer.status_code == 201, answer.text
         BOOKED.append((answer.json()["id"], [s["id"] for s in answer.json()["slots"]]))
+    for n, kind in enumerate(["complaint", "denunciation", "petition", "mixed"]):
+        entry: dict[str, Any] = {
+            "received_on": f"2026-11-{n + 2:02d}",
+            "kind": kind,
+            "channel": "in_person",
+            "persons": [{"name": f"Nguyễn Văn {n}", "address": "Hà Nội", "id_number": "001"}],
+            "summary": "Khiếu nại về đất đai",
+        }
+        answer = requests.post(f"{url}/api/book/entries", json=entry, headers=headers, timeout=30)
+        assert answer.status_code == 201, answer.text
+        ENTRIES.append(answer.json()["id"])
+        item: dict[str, Any] = {
+            "kind": "crowd",
+            "title": f"Đoàn {n}",
+            "people_count": 6,
+            "entry_id": ENTRIES[-1],
+        }
+        answer = requests.post(f"{url}/api/book/watch", json=item, headers=headers, timeout=30)
+        assert answer.status_code == 201, answer.text
+        WATCHED.append(answer.json()["id"])
     started = time.monotonic()
     accounts = app[ACCOUNTS]
     user, _ = accounts.add_user("fuzz", "Fuzz", "tw-hanoi", [Role.ADMINISTRATOR], by="test")
@@ -154,6 +185,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 )
 def test_every_operation_answers_as_documented(case: Any, live: Live) -> None:
     path = case.path_parameters or {}
+    turn = next(TURNS)
+    for key, real in (("entry_id", ENTRIES), ("item_id", WATCHED)):
+        if key in path and real and turn % 2 == 0:
+            path[key] = real[turn // 2 % len(real)]
     if "session_id" in path and BOOKED and hash(str(path["session_id"])) % 2 == 0:
         session_id, slots = BOOKED[hash(str(path["session_id"])) % len(BOOKED)]
         path["session_id"] = session_id
