@@ -41,8 +41,8 @@ format: $(STAMP)
 # The end-to-end tests run in a pytest process of their own: Playwright's sync API leaves
 # its event loop marked as running in the main thread, which breaks later asyncio tests.
 test: $(STAMP) $(NODE_STAMP) system-deps lint
-	$(BIN)/pytest -q tests/unit tests/integration
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q --durations=15 tests/unit tests/integration
+	$(BIN)/pytest -q --durations=15 tests/e2e
 
 clean:
 	rm -rf $(VENV) node_modules

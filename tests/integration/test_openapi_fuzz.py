@@ -48,10 +48,10 @@ from web.accounts.middleware import COOKIE, CSRF_HEADER, LOGIN_COOKIE
 from web.app import create_app, openapi_document
 
 SECRET = "openapi-fuzz-test-secret-0123456789abcdef"
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 15
 """Cases per operation."""
 RECORDS = "^/api/(archive|book)/"
-RECORDS_EXAMPLES = 12
+RECORDS_EXAMPLES = 8
 """Cases per archive or reception-book operation: fewer, each writes audit lines and
 spreadsheets, so that the whole test stays under about two minutes on a shared machine."""
 
