@@ -6,8 +6,12 @@ download), cases, markers, the audit log and verification. Files are binary cont
 from __future__ import annotations
 
 from web.http.openapi import (
+    BINARY,
+    BOOLEAN,
     INSTANT,
+    INTEGER,
     STRING,
+    STRINGS,
     Json,
     Part,
     body,
@@ -21,10 +25,6 @@ from web.http.openapi import (
 )
 
 READERS = "clerk, administrator (recordings of their site's sessions)"
-INTEGER: Json = {"type": "integer"}
-BOOLEAN: Json = {"type": "boolean"}
-STRINGS: Json = {"type": "array", "items": STRING}
-BINARY: Json = {"type": "string", "format": "binary"}
 PERSON: Json = {"type": "object"}
 
 FILE: Json = obj(

@@ -10,8 +10,12 @@ from enum import StrEnum
 from book.values import Channel, Kind, Outcome, RefusalReason, Status
 from book.watch import WatchKind, WatchStatus
 from web.http.openapi import (
+    BINARY,
+    BOOLEAN,
     INSTANT,
+    INTEGER,
     STRING,
+    STRINGS,
     Json,
     Part,
     body,
@@ -27,10 +31,7 @@ from web.http.openapi import (
 ROLES = "clerk, operator, administrator (their site's book)"
 REPORTERS = "clerk, administrator"
 WRITERS = "clerk, operator (online receptions), administrator (their site's book)"
-INTEGER: Json = {"type": "integer"}
-BOOLEAN: Json = {"type": "boolean"}
 DAY: Json = {"type": "string", "format": "date"}
-STRINGS: Json = {"type": "array", "items": STRING}
 HTML = "text/html"
 
 
@@ -153,7 +154,6 @@ WATCH_CHANGE: Json = {
     },
 }
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-BINARY: Json = {"type": "string", "format": "binary"}
 COUNTS: Json = {"type": "object"}
 ROWS: Json = {"type": "object", "additionalProperties": COUNTS}
 SPAN: Json = obj({"start": STRING, "end": STRING, "rows": ROWS, "total": COUNTS})

@@ -42,6 +42,10 @@ ERROR_SCHEMA: Json = {
 
 STRING: Json = {"type": "string"}
 INSTANT: Json = {"type": "string", "format": "date-time"}
+INTEGER: Json = {"type": "integer"}
+BOOLEAN: Json = {"type": "boolean"}
+STRINGS: Json = {"type": "array", "items": STRING}
+BINARY: Json = {"type": "string", "format": "binary"}
 
 
 @dataclass(slots=True)
