@@ -277,27 +277,13 @@ class Recorder:
         folder = ownership.folder
         try:
             manifest = await self.runner.run(close_unfinished, folder)
-            started_at = datetime.fromisoformat(manifest.started_at)
-            # The same clock as the first part: offsets go on from the recording's start.
-            t0 = time.monotonic() - (self._clock() - started_at).total_seconds()
-            await asyncio.to_thread(
-                self.archive.open_recording,
-                folder.name,
-                title=session.title,
-                host_site=session.host_site,
-                sites=sorted(session.sites),
-                started_at=started_at,
-                legal_basis=legal_basis,
-            )
-            worker = await self._spawn(folder, started_at, t0)
         except BaseException:
             ownership.release()
             raise
-        active = _Active(
-            session, worker, self._sink(worker, hub), hub, started_at, t0, folder, ownership
-        )
-        self._tap(active)
-        self._active[session.id] = active
+        started_at = datetime.fromisoformat(manifest.started_at)
+        # The same clock as the first part: offsets go on from the recording's start.
+        t0 = time.monotonic() - (self._clock() - started_at).total_seconds()
+        await self._open(session, hub, legal_basis, ownership, started_at, t0)
         logger.warning(
             "session %s: recording continues into %s after %d files of another node",
             session.id,
@@ -320,32 +306,43 @@ class Recorder:
                 if taken is not None:
                     return await self._continue(session, hub, legal_basis, taken)
             ownership = await asyncio.to_thread(self._claim_new, session.id)
-            folder = ownership.folder
-            recording_id = folder.name
             started_at = self._clock()
-            t0 = time.monotonic()
-            try:
-                await asyncio.to_thread(
-                    self.archive.open_recording,
-                    recording_id,
-                    title=session.title,
-                    host_site=session.host_site,
-                    sites=sorted(session.sites),
-                    started_at=started_at,
-                    legal_basis=legal_basis,
-                )
-                worker = await self._spawn(folder, started_at, t0)
-            except BaseException:
-                ownership.release()
-                raise
-            active = _Active(
-                session, worker, self._sink(worker, hub), hub, started_at, t0, folder, ownership
-            )
-            self._tap(active)
-            self._active[session.id] = active
-            logger.info("session %s: recording into %s", session.id, folder)
+            await self._open(session, hub, legal_basis, ownership, started_at, time.monotonic())
+            logger.info("session %s: recording into %s", session.id, ownership.folder)
             await self._tell(session.id, hub, started_at)
             return True
+
+    async def _open(
+        self,
+        session: SessionInfo,
+        hub: SinkHost,
+        legal_basis: str,
+        ownership: Ownership,
+        started_at: datetime,
+        t0: float,
+    ) -> None:
+        """Open the recording in ``ownership``'s folder in the archive, start its worker
+        and tap the hub; the folder is let go if any of it fails."""
+        folder = ownership.folder
+        try:
+            await asyncio.to_thread(
+                self.archive.open_recording,
+                folder.name,
+                title=session.title,
+                host_site=session.host_site,
+                sites=sorted(session.sites),
+                started_at=started_at,
+                legal_basis=legal_basis,
+            )
+            worker = await self._spawn(folder, started_at, t0)
+        except BaseException:
+            ownership.release()
+            raise
+        active = _Active(
+            session, worker, self._sink(worker, hub), hub, started_at, t0, folder, ownership
+        )
+        self._tap(active)
+        self._active[session.id] = active
 
     async def _spawn(self, folder: Path, started_at: datetime, t0: float) -> RecordingWorker:
         worker = RecordingWorker(
