@@ -25,6 +25,7 @@ from web.archive.setup import setup_archive
 from web.book.openapi import openapi_part as book_openapi
 from web.book.setup import setup_book
 from web.database import migrate_all
+from web.http.errors import api_not_found
 from web.http.openapi import document
 from web.http.static import STATIC_DIR
 from web.keys import DIRECTORY, OPENAPI, SECRET, SETTINGS, SIO
@@ -91,6 +92,7 @@ def create_app(
     their shutdown in the reverse one (the database last).
     """
     app = web.Application(client_max_size=settings.max_message_bytes)
+    app.middlewares.append(api_not_found)
     app[SETTINGS] = settings
     store = make_store(settings.effective_database_url)
 

@@ -36,6 +36,7 @@ HTTP errors through :func:`refused` and its one table, :func:`refusal_status`.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -123,3 +124,18 @@ def refused(exc: ScheduleError | ArchiveError | StorageError) -> web.HTTPExcepti
     if isinstance(exc, ScheduleError):
         return http_error(refusal_status(exc.code, exc.kind), exc.code, exc.message)
     return http_error(refusal_status(exc.code), exc.code, str(exc))
+
+
+@web.middleware
+async def api_not_found(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A path under ``/api/`` that no route matches (an unknown route, or a parameter no
+    route pattern takes, such as a newline in a case number) answers 404 with the JSON error
+    body, as every other API error; aiohttp's own answer is ``404: Not Found`` in plain text."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound as exc:
+        if not request.path.startswith("/api/") or exc.content_type == "application/json":
+            raise
+        raise http_error(404, "not_found", f"no such resource: {request.path}") from None
