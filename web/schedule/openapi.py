@@ -6,15 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from web.http.openapi import Json, nullable, obj, ref
 from web.keys import OPENAPI
 
 routes = web.RouteTableDef()
-
-Json = dict[str, Any]
-
-
-def _ref(name: str) -> Json:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _body(schema: Json, example: Json | None = None) -> Json:
@@ -42,7 +37,7 @@ def _errors(*codes: str) -> Json:
     return {
         code: {
             "description": ERRORS[code],
-            "content": {"application/json": {"schema": _ref("Error")}},
+            "content": {"application/json": {"schema": ref("Error")}},
         }
         for code in codes
     }
@@ -116,20 +111,6 @@ SESSION_EXAMPLE: Json = {
 }
 
 
-def _nullable(schema: Json) -> Json:
-    return {"oneOf": [schema, {"type": "null"}]}
-
-
-def _object(properties: Json, optional: tuple[str, ...] = ()) -> Json:
-    """A reply object: every property present unless named optional, no others."""
-    return {
-        "type": "object",
-        "required": [k for k in properties if k not in optional],
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
-
 ENUMS = {
     "level": ["central", "province", "district", "commune", "department"],
     "rule_kind": ["regular", "periodic", "special"],
@@ -153,21 +134,21 @@ SCHEMAS: Json = {
         },
         "additionalProperties": False,
     },
-    "Room": _object(
+    "Room": obj(
         {"id": {"type": "integer"}, "site": {"type": "string"}, "name": {"type": "string"}}
     ),
-    "Site": _object(
+    "Site": obj(
         {
             "id": {"type": "string"},
             "name": {"type": "string"},
             "name_en": {"type": "string"},
             "level": {"enum": ENUMS["level"]},
             "parent": {"type": ["string", "null"]},
-            "valid_from": _nullable(DATE),
-            "valid_to": _nullable(DATE),
+            "valid_from": nullable(DATE),
+            "valid_to": nullable(DATE),
             "merged_into": {"type": ["string", "null"]},
             "address": {"type": "string"},
-            "rooms": {"type": "array", "items": _ref("Room")},
+            "rooms": {"type": "array", "items": ref("Room")},
         }
     ),
     "SiteInput": {
@@ -179,8 +160,8 @@ SCHEMAS: Json = {
             "name_en": {"type": "string"},
             "level": {"enum": ENUMS["level"]},
             "parent": {"type": ["string", "null"]},
-            "valid_from": _nullable(DATE),
-            "valid_to": _nullable(DATE),
+            "valid_from": nullable(DATE),
+            "valid_to": nullable(DATE),
             "merged_into": {"type": ["string", "null"]},
             "address": {"type": "string"},
             "rooms": {
@@ -190,14 +171,14 @@ SCHEMAS: Json = {
             },
         },
     },
-    "Day": _object(
+    "Day": obj(
         {
             "date": DATE,
             "working": {"type": "boolean"},
             "reason": {"type": "string", "description": "why it is off (holiday, weekend, note)"},
         }
     ),
-    "Override": _object({"date": DATE, "working": {"type": "boolean"}, "note": {"type": "string"}}),
+    "Override": obj({"date": DATE, "working": {"type": "boolean"}, "note": {"type": "string"}}),
     "RuleInput": {
         "type": "object",
         "required": ["site", "title", "kind", "start_time", "end_time"],
@@ -229,7 +210,7 @@ SCHEMAS: Json = {
         },
     },
     "Rule": {
-        **_object(
+        **obj(
             {
                 "id": {"type": "integer"},
                 "site": {"type": "string"},
@@ -241,8 +222,8 @@ SCHEMAS: Json = {
                 "month_day": {"type": ["integer", "null"], "minimum": 1, "maximum": 31},
                 "start_time": CLOCK,
                 "end_time": CLOCK,
-                "valid_from": _nullable(DATE),
-                "valid_to": _nullable(DATE),
+                "valid_from": nullable(DATE),
+                "valid_to": nullable(DATE),
                 "room_id": {"type": ["integer", "null"]},
                 "participants": STRINGS,
                 "officials": STRINGS,
@@ -294,7 +275,7 @@ SCHEMAS: Json = {
             "record": {"type": "boolean"},
         },
     },
-    "Clash": _object(
+    "Clash": obj(
         {
             "id": {"type": "string"},
             "title": {"type": "string"},
@@ -305,7 +286,7 @@ SCHEMAS: Json = {
             "ends_at_local": INSTANT,
         }
     ),
-    "Problem": _object(
+    "Problem": obj(
         {
             "code": {
                 "type": "string",
@@ -327,7 +308,7 @@ SCHEMAS: Json = {
             },
             "sites": STRINGS,
             "room": {
-                **_object(
+                **obj(
                     {
                         "id": {"type": "integer"},
                         "name": {"type": "string"},
@@ -337,36 +318,36 @@ SCHEMAS: Json = {
                 "description": "room_taken, unknown_room: the room",
             },
             "session": {
-                "allOf": [_ref("Clash")],
+                "allOf": [ref("Clash")],
                 "description": "room_taken, site_busy: the planned or open session holding it",
             },
-            "day": _ref("Day"),
+            "day": ref("Day"),
         },
         optional=("field", "sites", "room", "session", "day"),
     ),
-    "BookingCheck": _object(
+    "BookingCheck": obj(
         {
             "ok": {"type": "boolean", "description": "POST /api/sessions would book it now"},
             "problems": {
                 "type": "array",
-                "items": _ref("Problem"),
+                "items": ref("Problem"),
                 "description": "every reason it would be refused, in the order the booking"
                 " checks them (the booking answers the first)",
             },
             "on_day_off": {"type": "boolean"},
             "note": {"type": "string", "description": "the day-off mark the session would carry"},
             "day": {
-                "oneOf": [_ref("Day"), {"type": "null"}],
+                "oneOf": [ref("Day"), {"type": "null"}],
                 "description": "the first Vietnamese day the session touches",
             },
-            "days": {"type": "array", "items": _ref("Day")},
+            "days": {"type": "array", "items": ref("Day")},
             "special_period": {
                 "type": ["string", "null"],
                 "description": "title of the special period that allows a day off",
             },
         }
     ),
-    "Slot": _object(
+    "Slot": obj(
         {
             "id": {"type": "integer"},
             "starts_at": INSTANT,
@@ -379,7 +360,7 @@ SCHEMAS: Json = {
         },
         optional=("citizen_name", "case_kind", "case_ref", "people_count"),
     ),
-    "Session": _object(
+    "Session": obj(
         {
             "id": {"type": "string"},
             "title": {"type": "string"},
@@ -399,19 +380,19 @@ SCHEMAS: Json = {
             "note": {"type": "string"},
             "sites": {
                 "type": "array",
-                "items": _object(
+                "items": obj(
                     {"site": {"type": "string"}, "room_id": {"type": ["integer", "null"]}}
                 ),
             },
             "slots": {
                 "type": "array",
-                "items": _ref("Slot"),
+                "items": ref("Slot"),
                 "description": "staff tokens see who booked (citizen_name, case_kind,"
                 " case_ref, people_count); the public view does not",
             },
         }
     ),
-    "GenerationReport": _object(
+    "GenerationReport": obj(
         {
             "created": {"type": "integer", "minimum": 0},
             "existing": {"type": "integer", "minimum": 0},
@@ -422,7 +403,7 @@ SCHEMAS: Json = {
             },
         }
     ),
-    "RoomToken": _object(
+    "RoomToken": obj(
         {
             "token": {"type": "string"},
             "site": {"type": "string"},
@@ -438,7 +419,7 @@ SCHEMAS: Json = {
 def _tree_answers() -> Json:
     out = _ok(
         "the sites loaded, in the document's order",
-        _object({"loaded": {"type": "integer", "minimum": 0}, "sites": STRINGS}),
+        obj({"loaded": {"type": "integer", "minimum": 0}, "sites": STRINGS}),
         errors=("401", "403", "404", "409"),
     )
     out["400"] = {
@@ -467,23 +448,23 @@ def _tree_answers() -> Json:
     }
     out["413"] = {
         "description": "body_too_large: the document is larger than RB_MAX_MESSAGE_BYTES",
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     }
     out["415"] = {
         "description": "unsupported_media_type: send text/plain or application/toml",
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     }
     out["422"] = {
         "description": "an inconsistent tree, with the store's code: empty_tree, bad_level,"
         " bad_date, duplicate_site, unknown_site (parent or merged_into), site_cycle,"
         " bad_parent; nothing is written",
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     }
     return out
 
 
 def _list(key: str, item: Json) -> Json:
-    return _object({key: {"type": "array", "items": item}})
+    return obj({key: {"type": "array", "items": item}})
 
 
 PUBLIC_ERRORS = ("400", "401", "404", "422")
@@ -491,7 +472,7 @@ PUBLIC_ERRORS = ("400", "401", "404", "422")
 
 
 def spec() -> Json:
-    s, r, ss = _ref("Site"), _ref("Rule"), _ref("Session")
+    s, r, ss = ref("Site"), ref("Rule"), ref("Session")
     sched, staff = "administrator, scheduler (own province)", "administrator, scheduler, operator"
     site_id = _path("site_id", "site id", example="bac-ninh")
     paths: Json = {
@@ -528,12 +509,12 @@ def spec() -> Json:
                 requestBody=_body(
                     {
                         "oneOf": [
-                            _ref("SiteInput"),
+                            ref("SiteInput"),
                             {
                                 "type": "object",
                                 "required": ["sites"],
                                 "properties": {
-                                    "sites": {"type": "array", "items": _ref("SiteInput")}
+                                    "sites": {"type": "array", "items": ref("SiteInput")}
                                 },
                             },
                         ]
@@ -587,7 +568,7 @@ def spec() -> Json:
             "post": _op(
                 "Add a reception room",
                 sched,
-                _ok("room", _ref("Room"), status="201"),
+                _ok("room", ref("Room"), status="201"),
                 parameters=[site_id],
                 requestBody=_body(
                     {
@@ -612,10 +593,10 @@ def spec() -> Json:
                 "public",
                 _ok(
                     "days",
-                    _object(
+                    obj(
                         {
                             "time_zone": {"const": "Asia/Ho_Chi_Minh"},
-                            "days": {"type": "array", "items": _ref("Day")},
+                            "days": {"type": "array", "items": ref("Day")},
                         }
                     ),
                     errors=PUBLIC_ERRORS,
@@ -630,14 +611,14 @@ def spec() -> Json:
             "get": _op(
                 "The government's announced swaps stored as overrides",
                 "public",
-                _ok("overrides", _list("overrides", _ref("Override")), errors=("401",)),
+                _ok("overrides", _list("overrides", ref("Override")), errors=("401",)),
             ),
         },
         "/api/calendar/overrides/{day}": {
             "put": _op(
                 "Declare a weekday off or a weekend day worked",
                 "administrator",
-                _ok("stored", _ref("Override")),
+                _ok("stored", ref("Override")),
                 parameters=[_path("day", "date", DATE)],
                 requestBody=_body(
                     {
@@ -650,7 +631,7 @@ def spec() -> Json:
             "delete": _op(
                 "Remove an override",
                 "administrator",
-                _ok("deleted", _object({"deleted": DATE})),
+                _ok("deleted", obj({"deleted": DATE})),
                 parameters=[_path("day", "date", DATE)],
             ),
         },
@@ -663,7 +644,7 @@ def spec() -> Json:
                 sched,
                 _ok("rule", r, "201"),
                 requestBody=_body(
-                    _ref("RuleInput"),
+                    ref("RuleInput"),
                     {
                         "site": "bac-ninh",
                         "title": "Tiếp công dân định kỳ của Chủ tịch UBND tỉnh",
@@ -682,7 +663,7 @@ def spec() -> Json:
             "delete": _op(
                 "Remove a rule and its planned future sessions",
                 sched,
-                _ok("deleted", _object({"deleted": {"type": "integer"}})),
+                _ok("deleted", obj({"deleted": {"type": "integer"}})),
                 parameters=[_path("rule_id", "rule id", {"type": "integer"})],
             ),
         },
@@ -693,7 +674,7 @@ def spec() -> Json:
                 _ok(
                     "the report: 200 whether or not sessions were written (an account of an"
                     " idempotent action over a range, not one new resource)",
-                    _ref("GenerationReport"),
+                    ref("GenerationReport"),
                 ),
                 requestBody=_body(
                     {
@@ -725,15 +706,15 @@ def spec() -> Json:
                 "Book a session ad hoc",
                 sched,
                 _ok("session", ss, "201"),
-                requestBody=_body(_ref("SessionRequest"), SESSION_EXAMPLE),
+                requestBody=_body(ref("SessionRequest"), SESSION_EXAMPLE),
             ),
         },
         "/api/sessions/check": {
             "post": _op(
                 "Dry run of a booking: every reason it would be refused, nothing written",
                 sched,
-                _ok("the check (200 whether or not the booking would pass)", _ref("BookingCheck")),
-                requestBody=_body(_ref("SessionRequest"), SESSION_EXAMPLE),
+                _ok("the check (200 whether or not the booking would pass)", ref("BookingCheck")),
+                requestBody=_body(ref("SessionRequest"), SESSION_EXAMPLE),
             ),
         },
         "/api/sessions/{session_id}": {
@@ -768,7 +749,7 @@ def spec() -> Json:
             "post": _op(
                 "Media-path token for a booked site, valid from 15 min before the start to the end",
                 f"{staff} (host site), room (own site)",
-                _ok("token", _ref("RoomToken"), status="201"),
+                _ok("token", ref("RoomToken"), status="201"),
                 parameters=[SESSION_ID],
                 requestBody=_body(
                     {
