@@ -1,6 +1,6 @@
 """Soak: a server kept busy for minutes, the way an office uses it; is it flat?
 
-    nice python -m bench.soak --minutes 10
+    nice python -m bench.soak --minutes 10 [--warmup-minutes 2]
 
 Issue 12: "sessions open and close, sites join and leave, operator commands, recordings;
 prints RSS, fds, UDP sockets and asyncio tasks at start, middle and end (goal: flat
@@ -22,9 +22,12 @@ other until the time is up; one round, all over the wire:
    endpoint must be let go (``session_closed``, socket and peer connections closed).
 
 The server is sampled between rounds, with no session open, once its descriptors have
-been still for two seconds: after the first round (the warm-up: code paths, pools and
-caches filled once), after the round that crosses half time, and after the last.
-Prints one JSON object: the three samples, growth from start to end in %, the 1-minute
+been still for two seconds: after the first round ("first_round", shown but not judged),
+after the first round that ends past the warm-up (``--warmup-minutes``, default 2: code
+paths, connection pools, allocator arenas and caches filled; this sample is "start"),
+after the round that crosses half of the time left, and after the last. The goal
+("flat within 10 % after warm-up") is judged from "start" to "end".
+Prints one JSON object: the samples, growth from start to end in %, the 1-minute
 load average before and after, rounds, visits, commands and the media moved. A round
 that fails (media not flowing in time: on a machine loaded far past its cores ICE
 consent can expire, issue 12 item 2) is counted with its reason, its session is
@@ -274,15 +277,16 @@ def _point(point: Point) -> dict[str, Any]:
     return out
 
 
-def figures(tally: Tally, load_before: float, minutes: float) -> dict[str, Any]:
-    start, middle, end = tally.points[0], tally.points[len(tally.points) // 2], tally.points[-1]
+def figures(
+    tally: Tally, load_before: float, minutes: float, warmup_minutes: float
+) -> dict[str, Any]:
+    first, start, middle, end = tally.points
     growth = {
         name: _growth(getattr(start, name), getattr(end, name))
         for name in ("rss_mb", "fds", "udp_sockets", "asyncio_tasks")
     }
     flat = all(g is not None and abs(g) <= 10.0 for g in growth.values())
-    # The pools fill over the first rounds (SQLite connections up to the pool's size,
-    # allocator arenas): half time to the end shows whether it keeps growing.
+    # Half time to the end shows whether it keeps growing.
     late = {
         name: _growth(getattr(middle, name), getattr(end, name))
         for name in ("rss_mb", "fds", "udp_sockets", "asyncio_tasks")
@@ -295,6 +299,7 @@ def figures(tally: Tally, load_before: float, minutes: float) -> dict[str, Any]:
     return {
         "bench": "soak",
         "minutes": minutes,
+        "warmup_minutes": warmup_minutes,
         "rounds": tally.rounds,
         "rounds_failed": len(tally.failed),
         "failures": tally.failed,
@@ -303,6 +308,11 @@ def figures(tally: Tally, load_before: float, minutes: float) -> dict[str, Any]:
         "rejoins": tally.rejoins,
         "operator_commands": tally.commands,
         "recordings_restarted": tally.recordings_restarted,
+        "first_round": _point(first),
+        "growth_percent_first_round_to_start": {
+            name: _growth(getattr(first, name), getattr(start, name))
+            for name in ("rss_mb", "fds", "udp_sockets", "asyncio_tasks")
+        },
         "start": _point(start),
         "middle": _point(middle),
         "end": _point(end),
@@ -322,23 +332,34 @@ def figures(tally: Tally, load_before: float, minutes: float) -> dict[str, Any]:
 
 
 async def run(
-    root: Path, minutes: float, progress: Callable[[str], None] | None = None
+    root: Path,
+    minutes: float,
+    progress: Callable[[str], None] | None = None,
+    warmup_minutes: float = 2.0,
 ) -> dict[str, Any]:
-    """Soak a fresh server under ``root`` for ``minutes`` (at least three rounds)."""
+    """Soak a fresh server under ``root`` for ``minutes``, the first ``warmup_minutes``
+    of them not judged (at least three rounds after the warm-up)."""
+    if not 0 <= warmup_minutes < minutes:
+        raise ValueError("the warm-up must be shorter than the soak")
     load_before = load_average()
     server = ServerProcess(root, probe=True)
     await server.start()
     started = time.monotonic()
     deadline = started + minutes * 60
-    halfway = started + minutes * 30
+    warm = started + warmup_minutes * 60
+    halfway = warm + (deadline - warm) / 2
     try:
         async with Churn(server) as churn:
             soak = Soak(server, churn)
             await soak.round(1)
-            await soak.sample("start", started)
+            await soak.sample("first_round", started)
+            start_taken = time.monotonic() >= warm
+            if start_taken:  # no warm-up asked for (or it was shorter than one round)
+                soak.tally.points.append(soak.tally.points[-1])
             middle_taken = False
             index = 1
-            while time.monotonic() < deadline or soak.tally.rounds < 3:
+            judged_rounds = 0
+            while time.monotonic() < deadline or judged_rounds < 3:
                 index += 1
                 try:
                     await soak.round(index)
@@ -350,6 +371,12 @@ async def run(
                         raise
                 if progress is not None:
                     progress(f"round {index} done at {time.monotonic() - started:.0f}s")
+                if not start_taken:
+                    if time.monotonic() >= warm:
+                        await soak.sample("start", started)
+                        start_taken = True
+                    continue
+                judged_rounds += 1
                 if not middle_taken and time.monotonic() >= halfway:
                     await soak.sample("middle", started)
                     middle_taken = True
@@ -360,12 +387,18 @@ async def run(
         raise CycleError(f"{exc} [server log: {server.log_path}]") from exc
     finally:
         await server.stop()
-    return figures(soak.tally, load_before, minutes)
+    return figures(soak.tally, load_before, minutes, warmup_minutes)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        default=2.0,
+        help="the first minutes, not judged: the 'start' sample is taken after them",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)
 
@@ -375,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="rb-soak-"))
     try:
-        result = asyncio.run(run(tmp, args.minutes, progress))
+        result = asyncio.run(run(tmp, args.minutes, progress, args.warmup_minutes))
     except CycleError as exc:
         print(json.dumps({"error": str(exc)}, ensure_ascii=False))
         raise SystemExit(1) from None
