@@ -50,11 +50,12 @@ from bridge.legs import (
     LegWatch,
     SilenceWatch,
 )
-from bridge.packets import PacketDownTrack
+from bridge.packets import REMB_FLOOR_BPS, PacketDownTrack
 from bridge.patch import EndpointRole
 from bridge.rtc_internals import (
     capability_for,
     codec_preferences,
+    floor_remb,
     hook_keyframe_request,
     negotiated_codec,
     renew_sender,
@@ -339,6 +340,9 @@ class Participant:
         source = self.hub.packet_sources.get(uptrack.info.track_id)
         if source is not None:
             tap_rtp(receiver, source.on_packet, source.on_report, remb_cap=source.remb_cap)
+        # Outside tap_rtp's cap: the relay's own estimate of the uplink never asks for
+        # less than the floor either (on a busy host it measures the relay's scheduling).
+        floor_remb(receiver, REMB_FLOOR_BPS)
 
     def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:
         # A receiver stops when its connection goes down (the transport was lost, or

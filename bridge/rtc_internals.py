@@ -25,6 +25,9 @@ media-silence watchdog, see :mod:`bridge.legs`).
 Importing this module also guards aioice's consent checks (``_guard_consent``): aioice
 0.13 starts them on a connection closed while ICE completed, where they run forever.
 
+:func:`floor_remb` keeps the bitrate a publisher is asked for (REMB) from following the
+relay's own scheduling delays down (see its docstring).
+
 :func:`tap_sender` lets a benchmark see each encoded frame a sender is about to
 packetise (bench/relay.py times frames end to end by their bytes).
 
@@ -274,6 +277,31 @@ def hook_keyframe_request(sender: RTCRtpSender, request: Callable[[], None]) -> 
     if not callable(getattr(sender, "_send_keyframe", None)):
         raise RuntimeError("RTCRtpSender._send_keyframe is gone")
     setattr(sender, "_send_keyframe", request)  # noqa: B010 (replacing a method)
+
+
+def floor_remb(receiver: RTCRtpReceiver, floor: int) -> None:
+    """Make every REMB ``receiver`` sends ask for ``floor`` bit/s or more.
+
+    aiortc's receiver estimates the publisher's uplink from abs-send-time (delay-based,
+    as Chromium does): packets read later and later than they were sent mean a queue
+    on the path. It reads the arrival time in the event loop, after the process was
+    scheduled and its earlier work done, so on a busy host the relay's own delays look
+    like a congested path: with two loaded cores it asked Chromium for 10-50 kbit/s
+    with nothing lost, and Chromium's encoder fell to 9-12 fps. Chromium keeps its
+    loss-based control below the REMB, so a path that really carries less than
+    ``floor`` still slows the publisher down, by the packets it loses.
+    """
+    send_rtcp = receiver._send_rtcp
+
+    async def send_floored_rtcp(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if bitrate < floor:
+                    packet.fci = pack_remb_fci(floor, ssrcs)
+        await send_rtcp(packet)
+
+    setattr(receiver, "_send_rtcp", send_floored_rtcp)  # noqa: B010
 
 
 def renew_sender(transceiver: RTCRtpTransceiver, track: MediaStreamTrack) -> RTCRtpSender:
