@@ -25,8 +25,9 @@ media-silence watchdog, see :mod:`bridge.legs`).
 Importing this module also guards aioice's consent checks (``_guard_consent``): aioice
 0.13 starts them on a connection closed while ICE completed, where they run forever.
 
-:func:`floor_remb` keeps the bitrate a publisher is asked for (REMB) from following the
-relay's own scheduling delays down (see its docstring).
+:func:`enlarge_receive_buffers` gives a connection's UDP sockets room for what arrives
+while the relay is off the CPU; :func:`floor_remb` keeps the bitrate a publisher is asked
+for (REMB) from following the relay's own scheduling delays down (see their docstrings).
 
 :func:`tap_sender` lets a benchmark see each encoded frame a sender is about to
 packetise (bench/relay.py times frames end to end by their bytes).
@@ -43,6 +44,7 @@ import functools
 import inspect
 import logging
 import queue
+import socket
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -225,6 +227,48 @@ def watch_arrivals(pc: RTCPeerConnection) -> Arrivals:
 
             protocol.datagram_received = datagram_received
     return arrivals
+
+
+RECEIVE_BUFFER_BYTES = 2 * 1024 * 1024
+"""Receive buffer asked for each UDP socket of a relay connection (the kernel doubles it
+for its own bookkeeping, and caps it at ``net.core.rmem_max``)."""
+
+_small_buffer_told = False
+
+
+def enlarge_receive_buffers(pc: RTCPeerConnection, size: int = RECEIVE_BUFFER_BYTES) -> int:
+    """Ask for ``size`` bytes of receive buffer on every UDP socket of ``pc``'s ICE
+    transports; returns the least the kernel granted (0 with no socket yet).
+
+    Call once its local description is set (aioice has bound its sockets). The default
+    buffer (``net.core.rmem_default``, 208 KiB on Debian) holds about 90 full-size
+    datagrams: a relay process that a loaded host keeps off the CPU for a few hundred
+    milliseconds overflows it, and the kernel drops what arrives (``RcvbufErrors`` in
+    ``/proc/net/snmp``). A lost packet stalls aiortc's jitter buffer until a NACK repairs
+    it, and a lost repair until 512 packets later, seconds of frozen video downstream.
+    """
+    global _small_buffer_told
+    granted: list[int] = []
+    ice_transports = {t.receiver.transport.transport for t in pc.getTransceivers()}
+    for ice in ice_transports:
+        connection = getattr(ice, ICE_CONNECTION_ATTR)
+        for protocol in getattr(connection, ICE_PROTOCOLS_ATTR):
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+            if sock is None:
+                continue
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            granted.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+    least = min(granted, default=0)
+    if granted and least < size and not _small_buffer_told:
+        _small_buffer_told = True
+        logger.warning(
+            "UDP receive buffers are %d bytes, not the %d asked for: raise net.core.rmem_max"
+            " or a loaded host drops media packets",
+            least,
+            size,
+        )
+    return least
 
 
 CONNECTION_CLOSING_ATTR = "_closing"
