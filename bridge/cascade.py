@@ -50,6 +50,7 @@ from bridge.packets import PacketDownTrack
 from bridge.patch import EndpointRole, PatchState
 from bridge.rtc_internals import (
     capability_for,
+    enlarge_receive_buffers,
     hook_keyframe_request,
     negotiated_codec,
     send_pli,
@@ -225,6 +226,7 @@ class _End:
         self._in: dict[str, UpTrack] = {}
         """Up-tracks fed by this end's receivers, by mid."""
         self.closed = False
+        self._buffers = False
         self._taps = _Taps(self.tracks_changed)
 
     def _listen(self) -> None:
@@ -236,6 +238,12 @@ class _End:
 
     def _where(self) -> str:
         return f"session {self.hub.session_id} link {self.link_id}"
+
+    def _enlarge_buffers(self) -> None:
+        """Once the link's sockets are bound: room for every track it carries while this
+        node is off the CPU (a drop here freezes every subscriber behind the link)."""
+        if not self._buffers:
+            self._buffers = enlarge_receive_buffers(self.pc) > 0
 
     def _attach(self, transceiver: RTCRtpTransceiver, uptrack: UpTrack) -> DownTrack:
         downtrack = self.hub.subscribe(self.link_id, uptrack)
@@ -406,6 +414,7 @@ class HostEnd(_End):
             try:
                 answer = await self.pc.createAnswer()
                 await self.pc.setLocalDescription(answer)
+                self._enlarge_buffers()
             except Exception as exc:
                 raise BadSdp(f"no answer to the offer: {exc}") from None
             return str(self.pc.localDescription.sdp)
@@ -570,6 +579,7 @@ class SatelliteEnd(_End):
         if not (stop or added_send or added_receive):
             return
         await pc.setLocalDescription(await pc.createOffer())
+        self._enlarge_buffers()
         send = []
         for transceiver in added_send:
             mid = str(transceiver.mid)

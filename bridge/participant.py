@@ -55,6 +55,8 @@ from bridge.patch import EndpointRole
 from bridge.rtc_internals import (
     capability_for,
     codec_preferences,
+    enlarge_receive_buffers,
+    floor_remb,
     hook_keyframe_request,
     negotiated_codec,
     renew_sender,
@@ -67,6 +69,13 @@ from bridge.uptrack import UpTrack
 from core.sessions import SessionEnd
 
 logger = logging.getLogger(__name__)
+
+PUBLISH_REMB_FLOOR_BPS = 200_000
+"""The least bitrate the relay asks of a publisher (REMB), whatever aiortc's delay-based
+estimate says (``rtc_internals.floor_remb``). Measured with Chromium's fake camera on a
+loaded 2-core machine: asked about 180 kbit/s it kept 20 fps (480 px wide), asked 30-50
+kbit/s it fell to 9-12 fps (320 px). Low enough that an overloaded relay still slows its
+publishers down, by resolution rather than frame rate."""
 
 CLOSE_TIMEOUT = 5.0
 """Longest wait for a peer connection or sender to close (seconds)."""
@@ -302,6 +311,7 @@ class Participant:
             except Exception as exc:
                 raise BadSdp(f"offer cannot be applied: {exc}") from None
             if Leg.PUBLISH not in self._silence:
+                enlarge_receive_buffers(pc)
                 self._watch_silence(Leg.PUBLISH, pc, lambda: bool(self._published))
             return str(pc.localDescription.sdp)
 
@@ -339,6 +349,9 @@ class Participant:
         source = self.hub.packet_sources.get(uptrack.info.track_id)
         if source is not None:
             tap_rtp(receiver, source.on_packet, source.on_report, remb_cap=source.remb_cap)
+        # Outside tap_rtp's cap: the relay's own estimate of the uplink never asks for
+        # less than the floor either (on a busy host it measures the relay's scheduling).
+        floor_remb(receiver, PUBLISH_REMB_FLOOR_BPS)
 
     def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:
         # A receiver stops when its connection goes down (the transport was lost, or

@@ -25,6 +25,10 @@ media-silence watchdog, see :mod:`bridge.legs`).
 Importing this module also guards aioice's consent checks (``_guard_consent``): aioice
 0.13 starts them on a connection closed while ICE completed, where they run forever.
 
+:func:`enlarge_receive_buffers` gives a connection's UDP sockets room for what arrives
+while the relay is off the CPU; :func:`floor_remb` keeps the bitrate a publisher is asked
+for (REMB) from following the relay's own scheduling delays down (see their docstrings).
+
 :func:`tap_sender` lets a benchmark see each encoded frame a sender is about to
 packetise (bench/relay.py times frames end to end by their bytes).
 
@@ -40,6 +44,7 @@ import functools
 import inspect
 import logging
 import queue
+import socket
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -224,6 +229,48 @@ def watch_arrivals(pc: RTCPeerConnection) -> Arrivals:
     return arrivals
 
 
+RECEIVE_BUFFER_BYTES = 2 * 1024 * 1024
+"""Receive buffer asked for each UDP socket of a relay connection (the kernel doubles it
+for its own bookkeeping, and caps it at ``net.core.rmem_max``)."""
+
+_small_buffer_told = False
+
+
+def enlarge_receive_buffers(pc: RTCPeerConnection, size: int = RECEIVE_BUFFER_BYTES) -> int:
+    """Ask for ``size`` bytes of receive buffer on every UDP socket of ``pc``'s ICE
+    transports; returns the least the kernel granted (0 with no socket yet).
+
+    Call once its local description is set (aioice has bound its sockets). The default
+    buffer (``net.core.rmem_default``, 208 KiB on Debian) holds about 90 full-size
+    datagrams: a relay process that a loaded host keeps off the CPU for a few hundred
+    milliseconds overflows it, and the kernel drops what arrives (``RcvbufErrors`` in
+    ``/proc/net/snmp``). A lost packet stalls aiortc's jitter buffer until a NACK repairs
+    it, and a lost repair until 512 packets later, seconds of frozen video downstream.
+    """
+    global _small_buffer_told
+    granted: list[int] = []
+    ice_transports = {t.receiver.transport.transport for t in pc.getTransceivers()}
+    for ice in ice_transports:
+        connection = getattr(ice, ICE_CONNECTION_ATTR)
+        for protocol in getattr(connection, ICE_PROTOCOLS_ATTR):
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+            if sock is None:
+                continue
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            granted.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+    least = min(granted, default=0)
+    if granted and least < size and not _small_buffer_told:
+        _small_buffer_told = True
+        logger.warning(
+            "UDP receive buffers are %d bytes, not the %d asked for: raise net.core.rmem_max"
+            " or a loaded host drops media packets",
+            least,
+            size,
+        )
+    return least
+
+
 CONNECTION_CLOSING_ATTR = "_closing"
 """aioice ``Connection``'s flag, set as soon as ``close()`` starts."""
 
@@ -274,6 +321,31 @@ def hook_keyframe_request(sender: RTCRtpSender, request: Callable[[], None]) -> 
     if not callable(getattr(sender, "_send_keyframe", None)):
         raise RuntimeError("RTCRtpSender._send_keyframe is gone")
     setattr(sender, "_send_keyframe", request)  # noqa: B010 (replacing a method)
+
+
+def floor_remb(receiver: RTCRtpReceiver, floor: int) -> None:
+    """Make every REMB ``receiver`` sends ask for ``floor`` bit/s or more.
+
+    aiortc's receiver estimates the publisher's uplink from abs-send-time (delay-based,
+    as Chromium does): packets read later and later than they were sent mean a queue
+    on the path. It reads the arrival time in the event loop, after the process was
+    scheduled and its earlier work done, so on a busy host the relay's own delays look
+    like a congested path: with two loaded cores it asked Chromium for 10-50 kbit/s
+    with nothing lost, and Chromium's encoder fell to 9-12 fps. Chromium keeps its
+    loss-based control below the REMB, so a path that really carries less than
+    ``floor`` still slows the publisher down, by the packets it loses.
+    """
+    send_rtcp = receiver._send_rtcp
+
+    async def send_floored_rtcp(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            with contextlib.suppress(ValueError):
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+                if bitrate < floor:
+                    packet.fci = pack_remb_fci(floor, ssrcs)
+        await send_rtcp(packet)
+
+    setattr(receiver, "_send_rtcp", send_floored_rtcp)  # noqa: B010
 
 
 def renew_sender(transceiver: RTCRtpTransceiver, track: MediaStreamTrack) -> RTCRtpSender:

@@ -55,6 +55,18 @@ class Window:
     """Audio samples received in the window."""
     frame_width: int
     """Width of the last decoded frame."""
+    frames_received: int
+    """Video frames the receiver assembled in the window (decoded or not)."""
+    frames_dropped: int
+    """Video frames it dropped before decoding (``framesDropped`` delta)."""
+    freeze_ms: int
+    """Time spent frozen in the window (``totalFreezesDuration`` delta)."""
+    nacks: int
+    """NACKs it sent in the window: packets it asked again for."""
+    plis: int
+    """PLIs and FIRs it sent in the window: keyframes it asked for."""
+    jitter_buffer_ms: float
+    """Average time a frame waited in its jitter buffer over the window."""
     load_1min: float
     """``os.getloadavg()[0]`` at the end of the window: the machine is shared."""
 
@@ -111,8 +123,26 @@ def _figures(
         audio_packets=end["audioPacketsReceived"] - first["audioPacketsReceived"],
         audio_samples=end["totalSamplesReceived"] - first["totalSamplesReceived"],
         frame_width=end["frameWidth"],
+        frames_received=_delta(first, end, "framesReceived"),
+        frames_dropped=_delta(first, end, "framesDropped"),
+        freeze_ms=round(1000 * _delta(first, end, "totalFreezesDuration")),
+        nacks=_delta(first, end, "nackCount"),
+        plis=_delta(first, end, "pliCount") + _delta(first, end, "firCount"),
+        jitter_buffer_ms=_jitter_buffer_ms(first, end),
         load_1min=round(load, 2),
     )
+
+
+def _delta(first: dict[str, Any], end: dict[str, Any], key: str) -> Any:
+    """``end[key] - first[key]``; 0 for a figure the page does not report."""
+    return end.get(key, 0) - first.get(key, 0)
+
+
+def _jitter_buffer_ms(first: dict[str, Any], end: dict[str, Any]) -> float:
+    emitted = int(_delta(first, end, "jitterBufferEmittedCount"))
+    if emitted <= 0:
+        return 0.0
+    return round(1000.0 * float(_delta(first, end, "jitterBufferDelay")) / emitted, 1)
 
 
 def _reports(streams: Sequence[Stream]) -> list[dict[str, Any]]:

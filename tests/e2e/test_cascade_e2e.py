@@ -89,7 +89,12 @@ def test_pages_on_two_nodes_decode_each_other_and_patch_out_stops_the_remote(
         commune.wait_receiving(PROVINCE)
 
         windows = measure_final_window((host, PROVINCE), (province, HOST), (commune, HOST))
-        assert_steady(windows, lambda: cluster.a.log_tail() + cluster.b.log_tail())
+        sent = {page.name: page.publish_stats() for page in (host, province)}
+        print("PUBLISHERS " + json.dumps(sent))
+        assert_steady(
+            windows,
+            lambda: f"publishers: {sent}\n{cluster.a.log_tail()}{cluster.b.log_tail()}",
+        )
 
         console = new_page(browser, cluster.console_url(), "console@A", ConsolePage)
         pages.append(console)

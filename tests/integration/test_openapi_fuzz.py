@@ -7,8 +7,11 @@ its CSRF token echoed): every answer must be no server error (5xx), declare its 
 the declared content type, and match the declared schema, for the success and the error
 responses alike. The archive and reception-book routes are in the document too; four book
 entries and four watch items are written first so their detail and edit routes see real
-ids. Bounded: ``MAX_EXAMPLES`` cases per operation, no per-case deadline
-(the machine is shared), so the whole run takes well under two minutes.
+ids, and one session is recorded (two sites' real VP8 and Opus for 2 s, one case marked in
+it, one extract cut from it) so the archive's recording, file, playback, extract, compose,
+export, case and marker routes are fuzzed on ids that exist, not only answered 404.
+Bounded: ``MAX_EXAMPLES`` cases per operation, no per-case deadline (the machine is
+shared), so the whole run takes about two minutes on a loaded machine.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +44,17 @@ from accounts.values import UserView
 from config.settings import Settings
 from core.access import Role
 from core.db import make_engine
+from core.ids import SessionId
+from recorder.manifest import RecordingState
 from sessions.store import Store
 from signaling.tokens import issue_token
 from tests.conftest import free_port
+from tests.recorder_support import TapHub, now, schedule, site_media
 from web.accounts.keys import ACCOUNTS
 from web.accounts.middleware import COOKIE, CSRF_HEADER, LOGIN_COOKIE
 from web.app import create_app, openapi_document
+from web.archive.keys import RECORDER
+from web.keys import DIRECTORY
 
 SECRET = "openapi-fuzz-test-secret-0123456789abcdef"
 MAX_EXAMPLES = 15
@@ -73,6 +82,26 @@ ENTRIES: list[int] = []
 WATCHED: list[int] = []
 """Book entries and watch items written before the fuzz: half the cases naming an entry
 or an item name one of these, so the detail and edit routes are fuzzed on real ones."""
+
+
+@dataclass(slots=True)
+class Recorded:
+    """The session recorded before the fuzz, and what its archive routes take."""
+
+    session_id: str = ""
+    files: list[str] = field(default_factory=list)
+    """Its files' names (one per site and kind)."""
+    cases: list[str] = field(default_factory=list)
+    """Case numbers marked in it."""
+    exports: list[str] = field(default_factory=list)
+    """Export jobs made from it (an extract of the case)."""
+
+
+RECORDED = Recorded()
+"""Half the cases naming a recording, file, export, case or session name these."""
+
+CASE = "12/2026"
+MEDIA_SECONDS = 2.0
 
 TURNS = itertools.count()
 """Cases so far: every other case naming an entry or a watch item names a real one."""
@@ -160,6 +189,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         answer = requests.post(f"{url}/api/book/watch", json=item, headers=headers, timeout=30)
         assert answer.status_code == 201, answer.text
         WATCHED.append(answer.json()["id"])
+    record(app, loop, url, headers)
     started = time.monotonic()
     accounts = app[ACCOUNTS]
     user, _ = accounts.add_user("fuzz", "Fuzz", "tw-hanoi", [Role.ADMINISTRATOR], by="test")
@@ -172,12 +202,66 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             f"\nschemathesis: {len(STATUSES)} operations, {cases} cases in {took:.1f} s,"
             f" load average {os.getloadavg()[0]:.2f}"
         )
+        print(f"  recorded {RECORDED.session_id}: {RECORDED.files}, exports {RECORDED.exports}")
         for name, counts in sorted(STATUSES.items()):
             print(f"  {name}: {dict(sorted(counts.items()))}")
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
         loop.run_until_complete(runner.cleanup())
         loop.close()
+
+
+def record(app: Any, loop: asyncio.AbstractEventLoop, url: str, headers: dict[str, str]) -> None:
+    """Book a session of its own (the fuzz opens and closes the booked ones), record it
+    with real media and a marked case, and cut one extract, filling ``RECORDED``."""
+    body: dict[str, Any] = {
+        "title": "Phiên được ghi",
+        "host_site": "tw-hanoi",
+        "participants": ["bac-ninh"],
+        "starts_at": "2027-03-02T08:00:00+07:00",
+        "ends_at": "2027-03-02T09:00:00+07:00",
+    }
+    answer = requests.post(f"{url}/api/sessions", json=body, headers=headers, timeout=30)
+    assert answer.status_code == 201, answer.text
+    session_id = str(answer.json()["id"])
+    case = {"number": CASE, "kind": "complaint", "sites": ["tw-hanoi", "bac-ninh"]}
+    answer = requests.post(f"{url}/api/archive/cases", json=case, headers=headers, timeout=30)
+    assert answer.status_code == 201, answer.text
+    running = asyncio.run_coroutine_threadsafe(_record(app, session_id), loop)
+    RECORDED.files = running.result(timeout=120)
+    RECORDED.session_id = session_id
+    RECORDED.cases = [CASE]
+    extract = {"file": RECORDED.files[0], "case_number": CASE, "reason": "kiểm tra"}
+    answer = requests.post(
+        f"{url}/api/archive/recordings/{session_id}/extracts",
+        json=extract,
+        headers=headers,
+        timeout=60,
+    )
+    assert answer.status_code == 201, answer.text
+    RECORDED.exports = [str(answer.json()["id"])]
+
+
+async def _record(app: Any, session_id: str) -> list[str]:
+    """On the server's loop: record ``session_id`` from a stand-in hub (the recorder
+    takes the same frames from the relay's); the files' names."""
+    session = await app[DIRECTORY].session(SessionId(session_id))
+    assert session is not None
+    recorder = app[RECORDER]
+    hub = TapHub(session_id)
+    assert await recorder.start(session, hub)
+    # Media starts now (its frames' arrival times from here); the case is marked 0.5 s in.
+    start, marked_at = now(), datetime.now(UTC) + timedelta(seconds=0.5)
+    hub.deliver(
+        schedule(site_media(session_id, "tw-hanoi", seconds=MEDIA_SECONDS), start)
+        + schedule(site_media(session_id, "bac-ninh", seconds=MEDIA_SECONDS), start + 0.2)
+    )
+    await recorder.add_marker(session_id, CASE, "bắt đầu", marked_at)
+    worker = recorder.worker(session_id)
+    assert worker is not None and await asyncio.to_thread(worker.sync)
+    manifest = await recorder.stop(session_id)
+    assert manifest is not None and manifest.state is RecordingState.COMPLETE
+    return [f.name for f in manifest.files]
 
 
 @schema.exclude(path_regex=RECORDS).parametrize()
@@ -208,6 +292,17 @@ def check(case: Any, live: Live) -> None:
     for key, real in (("entry_id", ENTRIES), ("item_id", WATCHED)):
         if key in path and real and turn % 2 == 0:
             path[key] = real[turn // 2 % len(real)]
+    if RECORDED.session_id and turn % 2 == 1:
+        recorded = {
+            "recording": [RECORDED.session_id],
+            "session": [RECORDED.session_id],
+            "name": RECORDED.files,
+            "export": RECORDED.exports,
+            "number": RECORDED.cases,
+        }
+        for key, names in recorded.items():
+            if key in path and names:
+                path[key] = names[turn // 2 % len(names)]
     if "session_id" in path and BOOKED and hash(str(path["session_id"])) % 2 == 0:
         session_id, slots = BOOKED[hash(str(path["session_id"])) % len(BOOKED)]
         path["session_id"] = session_id

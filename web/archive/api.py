@@ -28,6 +28,7 @@ from recorder.storage import StorageError
 from web.archive.audit import Attempt, audited, name_param
 from web.archive.jobs import Export, JobState
 from web.archive.keys import ARCHIVE
+from web.archive.openapi import FILE_MEDIA_TYPES
 from web.http.errors import bad, http_error, inconsistent
 from web.http.minting import page_token
 from web.http.parse import (
@@ -191,7 +192,11 @@ async def recording_file(request: web.Request, attempt: Attempt) -> web.StreamRe
         raise http_error(404, "not_found", f"file {name} is missing from storage") from None
     size = path.stat().st_size
     _check_range(request, size, attempt)
-    headers = {"Cache-Control": "no-store", "Accept-Ranges": "bytes"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Accept-Ranges": "bytes",
+        "Content-Type": _media_type(name),
+    }
     if attempt.action == "download":
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return web.FileResponse(path, headers=headers)
@@ -351,8 +356,15 @@ async def export_file(request: web.Request, attempt: Attempt) -> web.StreamRespo
     headers = {
         "Cache-Control": "no-store",
         "Content-Disposition": f'attachment; filename="{export.recording}-{export.file_name}"',
+        "Content-Type": _media_type(export.file_name),
     }
     return web.FileResponse(path, headers=headers)
+
+
+def _media_type(name: str) -> str:
+    """The documented media type of a recorded or exported file (not the host's guess:
+    its MIME table may not know ``.mkv``)."""
+    return FILE_MEDIA_TYPES.get(name[name.rfind(".") :].lower(), "application/octet-stream")
 
 
 def _visible_export(request: web.Request, attempt: Attempt) -> Export:

@@ -24,6 +24,20 @@ from web.http.openapi import (
     ref,
 )
 
+FILE_MEDIA_TYPES = {".webm": "video/webm", ".mkv": "video/x-matroska"}
+"""What a recorded or exported file is sent as, by its suffix: the recorder writes WebM
+(VP8, Opus) or Matroska (H264); extracts keep their source's container, a composed file
+is WebM."""
+
+
+def _files(responses: Json) -> Json:
+    """``responses`` with the success answer in each file media type, not one generic."""
+    success = responses["200"]
+    schema = next(iter(success["content"].values()))["schema"]
+    success["content"] = {media: {"schema": schema} for media in FILE_MEDIA_TYPES.values()}
+    return responses
+
+
 READERS = "clerk, administrator (recordings of their site's sessions)"
 PERSON: Json = {"type": "object"}
 
@@ -169,15 +183,16 @@ def openapi_part() -> Part:
             "get": op(
                 "A recorded file (HTTP ranges accepted)",
                 READERS,
-                ok(
-                    "the file",
-                    BINARY,
-                    "400",
-                    "401",
-                    "403",
-                    "404",
-                    "416",
-                    media="application/octet-stream",
+                _files(
+                    ok(
+                        "the file",
+                        BINARY,
+                        "400",
+                        "401",
+                        "403",
+                        "404",
+                        "416",
+                    )
                 ),
                 cookie=True,
                 parameters=[
@@ -253,16 +268,17 @@ def openapi_part() -> Part:
             "get": op(
                 "An export's file (once done)",
                 READERS,
-                ok(
-                    "the file",
-                    BINARY,
-                    "400",
-                    "401",
-                    "403",
-                    "404",
-                    "409",
-                    "416",
-                    media="application/octet-stream",
+                _files(
+                    ok(
+                        "the file",
+                        BINARY,
+                        "400",
+                        "401",
+                        "403",
+                        "404",
+                        "409",
+                        "416",
+                    )
                 ),
                 cookie=True,
                 parameters=[export, reason],
