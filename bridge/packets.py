@@ -53,6 +53,13 @@ what they can) rather than degrading every other subscriber to its rate."""
 REMB_FRESH = 5.0
 """A subscriber's REMB older than this (seconds) no longer counts: the subscriber is
 gone, paused, or does not send REMB."""
+REMB_INTERVAL = 0.2
+"""Least time between two REMBs sent to a publisher (seconds), unless the bitrate asked
+drops by :data:`REMB_DROP` or more (as libwebrtc throttles its REMBs). aiortc's
+estimator hands one on every packet while it sees overuse, which a loaded relay's late
+reads look like: each is an SRTCP packet and a send on the publisher's path."""
+REMB_DROP = 0.03
+"""A fall of the bitrate asked at least this large (a fraction) is sent at once."""
 
 
 def remb_cap(own: int, subscribers: list[int], floor: int = REMB_FLOOR_BPS) -> int:
@@ -135,6 +142,7 @@ class PacketSource:
         self.ended = False
         self.last_remb: tuple[int, int] | None = None
         """The last REMB the publisher was sent: (uplink estimate, bitrate asked)."""
+        self._remb_sent: tuple[int, float] | None = None
 
     def add(self, downtrack: PacketDownTrack) -> None:
         """Forward to ``downtrack`` from now on."""
@@ -173,9 +181,10 @@ class PacketSource:
         """The publisher's RTCP sender report."""
         self.report = (ntp_timestamp, rtp_timestamp)
 
-    def remb_cap(self, own: int) -> int:
+    def remb_cap(self, own: int) -> int | None:
         """The REMB bitrate to send the publisher for uplink estimate ``own``: see
-        :func:`remb_cap`; fresh estimates of the down-tracks now forwarding count."""
+        :func:`remb_cap`; fresh estimates of the down-tracks now forwarding count. None
+        when no REMB is to be sent now (:data:`REMB_INTERVAL`)."""
         now = time.monotonic()
         fresh = [
             d.remb[0]
@@ -184,6 +193,10 @@ class PacketSource:
         ]
         asked = remb_cap(own, fresh)
         self.last_remb = (own, asked)
+        sent = self._remb_sent
+        if sent is not None and now - sent[1] < REMB_INTERVAL and asked > sent[0] * (1 - REMB_DROP):
+            return None
+        self._remb_sent = (asked, now)
         return asked
 
     def cached(self, seq: int) -> tuple[int, int, int, bytes] | None:

@@ -403,7 +403,7 @@ def tap_rtp(
     on_report: ReportCallback,
     *,
     light: bool = False,
-    remb_cap: Callable[[int], int] | None = None,
+    remb_cap: Callable[[int], int | None] | None = None,
 ) -> None:
     """Hand every RTP packet ``receiver`` gets to ``on_packet`` before its jitter buffer.
 
@@ -418,7 +418,8 @@ def tap_rtp(
     or frames): a benchmark's subscriber that only counts packets.
 
     ``remb_cap`` rewrites the bitrate of every REMB the receiver sends the publisher
-    (its own estimate of the uplink, from abs-send-time) into ``remb_cap(estimate)``.
+    (its own estimate of the uplink, from abs-send-time) into ``remb_cap(estimate)``;
+    when that is None the REMB is not sent.
     """
     handle_rtp = receiver._handle_rtp_packet
     handle_rtcp = receiver._handle_rtcp_packet
@@ -456,7 +457,10 @@ def tap_rtp(
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
                 with contextlib.suppress(ValueError):
                     bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                    packet.fci = pack_remb_fci(remb_cap(bitrate), ssrcs)
+                    capped = remb_cap(bitrate)
+                    if capped is None:
+                        return
+                    packet.fci = pack_remb_fci(capped, ssrcs)
             await send_rtcp(packet)
 
         setattr(receiver, "_send_rtcp", send_capped_rtcp)  # noqa: B010

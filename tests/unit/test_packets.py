@@ -11,6 +11,7 @@ from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from av import VideoFrame
 
+from bridge import packets
 from bridge.frames import EndpointId, Kind, TrackId, TrackInfo
 from bridge.packets import (
     PacketDownTrack,
@@ -115,4 +116,22 @@ def test_only_fresh_estimates_of_forwarding_subscribers_count() -> None:
     assert source.remb_cap(1_000_000) == 600_000
     assert source.last_remb == (1_000_000, 600_000)
     source.remove(slow)
-    assert source.remb_cap(1_000_000) == 1_000_000
+    source.remb_cap(1_000_000)
+    assert source.last_remb == (1_000_000, 1_000_000)
+
+
+def test_rembs_to_the_publisher_are_throttled_but_a_fall_goes_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    info = TrackInfo(TrackId("v"), "cam", EndpointId("p"), "site", Kind.VIDEO, "VP8", 90000)
+    source = PacketSource(info)
+    now = [100.0]
+    monkeypatch.setattr("bridge.packets.time.monotonic", lambda: now[0])
+    assert source.remb_cap(1_000_000) == 1_000_000  # the first one goes
+    assert source.remb_cap(1_000_000) is None  # the same again, too soon
+    assert source.remb_cap(1_200_000) is None  # a rise waits for the interval
+    assert source.remb_cap(980_000) is None  # a fall under REMB_DROP too
+    assert source.remb_cap(960_000) == 960_000  # a larger fall goes at once
+    now[0] += packets.REMB_INTERVAL
+    assert source.remb_cap(1_200_000) == 1_200_000
+    assert source.last_remb == (1_200_000, 1_200_000)
