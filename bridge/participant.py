@@ -60,7 +60,6 @@ from bridge.rtc_internals import (
     renew_sender,
     send_pli,
     tap_receiver,
-    tap_rtp,
     watch_arrivals,
 )
 from bridge.uptrack import UpTrack
@@ -338,7 +337,7 @@ class Participant:
         )
         source = self.hub.packet_sources.get(uptrack.info.track_id)
         if source is not None:
-            tap_rtp(receiver, source.on_packet, source.on_report, remb_cap=source.remb_cap)
+            source.listen(receiver)
 
     def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:
         # A receiver stops when its connection goes down (the transport was lost, or
