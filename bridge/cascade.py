@@ -55,7 +55,6 @@ from bridge.rtc_internals import (
     negotiated_codec,
     send_pli,
     tap_receiver,
-    tap_rtp,
 )
 from bridge.uptrack import UpTrack
 
@@ -231,7 +230,7 @@ class _End:
 
     def _listen(self) -> None:
         """Hear of the hub's up-tracks from now on (subclasses call it last in init)."""
-        self.hub.add_sink(self._taps)
+        self.hub.add_sink(self._taps, frames=False)
 
     def tracks_changed(self) -> None:
         """The hub's up-tracks changed (a sink call)."""
@@ -282,7 +281,7 @@ class _End:
         )
         source = self.hub.packet_sources.get(uptrack.info.track_id)
         if source is not None:
-            tap_rtp(receiver, source.on_packet, source.on_report)
+            source.listen(receiver, cap_remb=False)
 
     def _ended_in(self, uptrack: UpTrack) -> None:
         if not self.closed:

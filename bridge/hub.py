@@ -157,6 +157,7 @@ class Hub:
         self._members: dict[EndpointId, _Member] = {}
         self._remembered: dict[tuple[str, EndpointRole], Patch] = {}
         self._sinks: list[FrameSink] = []
+        self._frame_sinks: list[FrameSink] = []
         self._presence_listeners: list[PresenceListener] = []
         self.forwarding = forwarding
         """``frame`` (subscribers' aiortc senders packetise each frame again) or ``packet``
@@ -171,9 +172,17 @@ class Hub:
 
     # -- sinks -------------------------------------------------------------------------
 
-    def add_sink(self, sink: FrameSink) -> None:
-        """Tap every up-track's frames; the sink hears of tracks already running first."""
+    def add_sink(self, sink: FrameSink, *, frames: bool = True) -> None:
+        """Tap every up-track's frames; the sink hears of tracks already running first.
+
+        ``frames`` False: the sink only follows tracks starting and ending, and its
+        ``on_frame`` may miss frames (in packet mode, frames are reassembled only while a
+        sink wants them: see :attr:`wants_frames`).
+        """
         self._sinks.append(sink)
+        if frames:
+            self._frame_sinks.append(sink)
+            self._frames_changed()
         for uptrack in self.uptracks.values():
             sink.on_track(uptrack.info)
 
@@ -181,6 +190,20 @@ class Hub:
         """Stop tapping; the sink gets no more calls (a sink the hub let go is ignored)."""
         if sink in self._sinks:
             self._sinks.remove(sink)
+        if sink in self._frame_sinks:
+            self._frame_sinks.remove(sink)
+            self._frames_changed()
+
+    @property
+    def wants_frames(self) -> bool:
+        """Whether publishers' packets must be reassembled into whole frames: always in
+        frame mode; in packet mode while a sink (the recorder) wants them."""
+        return self.forwarding == "frame" or bool(self._frame_sinks)
+
+    def _frames_changed(self) -> None:
+        wanted = self.wants_frames
+        for source in self.packet_sources.values():
+            source.frames = wanted
 
     # -- presence ----------------------------------------------------------------------
 
@@ -328,6 +351,7 @@ class Hub:
         self._remembered.clear()
         self._links.clear()
         self._sinks.clear()
+        self._frame_sinks.clear()
         self._presence_listeners.clear()
 
     # -- tracks ------------------------------------------------------------------------
@@ -349,10 +373,15 @@ class Hub:
             codec=codec.mimeType.split("/")[1],
             clock_rate=codec.clockRate,
         )
-        uptrack = UpTrack(info, codec, send_keyframe_request, self._sinks)
+        packets = self.forwarding == "packet"
+        uptrack = UpTrack(
+            info, codec, send_keyframe_request, self._sinks, forwards_frames=not packets
+        )
         self.uptracks[info.track_id] = uptrack
-        if self.forwarding == "packet":
-            self.packet_sources[info.track_id] = PacketSource(info)
+        if packets:
+            self.packet_sources[info.track_id] = PacketSource(
+                info, uptrack.counters, frames=self.wants_frames
+            )
         logger.info(
             "session %s site %s track %s: published %s %s",
             self.session_id,

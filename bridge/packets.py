@@ -15,8 +15,15 @@ timestamp advanced by the wall-clock time in between.
 
 Video starts at a keyframe, detected in the first packet of a frame (VP8 payload
 descriptor and header, H264 IDR or SPS NAL); keyframe requests go through the
-up-track's throttle as in frame mode. The recorder still gets whole frames: the
-receiver's jitter buffer runs once per up-track and ``tap_receiver`` stays.
+up-track's throttle as in frame mode.
+
+Whole frames are reassembled only while something needs them (the recorder: the hub
+says so through :attr:`PacketSource.frames`): then the receiver's jitter buffer and
+depacketiser run once per up-track and ``tap_receiver`` gets the frames; otherwise the
+packets skip both (``RtpTap.frames``) and only the receiver's RTCP bookkeeping runs. The
+up-track's and down-tracks' counters come from the packets either way (a frame is a
+packet with the marker bit for video, every packet for audio; bytes are RTP payload
+bytes).
 
 RTCP: a subscriber's NACK is answered from the up-track's cache (as RTX when
 negotiated); sender reports carry the publisher's NTP/RTP pair translated by the
@@ -31,11 +38,19 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCRtpReceiver, RTCRtpTransceiver
 
+from bridge.counters import TrackCounters
 from bridge.downtrack import DownTrack
-from bridge.frames import EncodedFrame, EndpointId, TrackInfo
-from bridge.rtc_internals import Downlink, abs_send_time, hook_remb, hook_retransmit
+from bridge.frames import EncodedFrame, EndpointId, Kind, TrackInfo
+from bridge.rtc_internals import (
+    Downlink,
+    RtpTap,
+    abs_send_time,
+    hook_remb,
+    hook_retransmit,
+    tap_rtp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +68,13 @@ what they can) rather than degrading every other subscriber to its rate."""
 REMB_FRESH = 5.0
 """A subscriber's REMB older than this (seconds) no longer counts: the subscriber is
 gone, paused, or does not send REMB."""
+REMB_INTERVAL = 0.2
+"""Least time between two REMBs sent to a publisher (seconds), unless the bitrate asked
+drops by :data:`REMB_DROP` or more (as libwebrtc throttles its REMBs). aiortc's
+estimator hands one on every packet while it sees overuse, which a loaded relay's late
+reads look like: each is an SRTCP packet and a send on the publisher's path."""
+REMB_DROP = 0.03
+"""A fall of the bitrate asked at least this large (a fraction) is sent at once."""
 
 
 def remb_cap(own: int, subscribers: list[int], floor: int = REMB_FLOOR_BPS) -> int:
@@ -120,10 +142,21 @@ def keyframe_detector(codec: str) -> Callable[[bytes], bool]:
 
 
 class PacketSource:
-    """One up-track's packets: the retransmission cache and the fan-out to down-tracks."""
+    """One up-track's packets: the retransmission cache and the fan-out to down-tracks.
 
-    def __init__(self, info: TrackInfo) -> None:
+    ``counters`` are the up-track's: frames and bytes in from the publisher, out to the
+    down-tracks that forward (see the module's docstring for what a frame is here).
+    """
+
+    def __init__(
+        self, info: TrackInfo, counters: TrackCounters | None = None, *, frames: bool = True
+    ) -> None:
         self.info = info
+        self.counters = counters if counters is not None else TrackCounters()
+        self._every_packet_a_frame = info.kind is not Kind.VIDEO
+        self._frames = frames
+        self._tap: RtpTap | None = None
+        self._remb_sent: tuple[int, float] | None = None
         self._is_keyframe_start = keyframe_detector(info.codec)
         size = CACHE_PACKETS
         self._cache_mask = size - 1
@@ -135,6 +168,31 @@ class PacketSource:
         self.ended = False
         self.last_remb: tuple[int, int] | None = None
         """The last REMB the publisher was sent: (uplink estimate, bitrate asked)."""
+
+    @property
+    def frames(self) -> bool:
+        """Whether the publisher's receivers reassemble whole frames (for frame sinks)."""
+        return self._frames
+
+    @frames.setter
+    def frames(self, frames: bool) -> None:
+        self._frames = frames
+        if self._tap is not None:
+            self._tap.frames = frames
+
+    def listen(self, receiver: RTCRtpReceiver, *, cap_remb: bool = True) -> None:
+        """Take ``receiver``'s packets (a publisher's, or a cascade link's) from now on.
+
+        ``cap_remb`` makes the REMBs it sends the publisher follow :meth:`remb_cap`. A
+        republish's receiver replaces the previous one (which has stopped).
+        """
+        self._tap = tap_rtp(
+            receiver,
+            self.on_packet,
+            self.on_report,
+            remb_cap=self.remb_cap if cap_remb else None,
+            frames=self._frames,
+        )
 
     def add(self, downtrack: PacketDownTrack) -> None:
         """Forward to ``downtrack`` from now on."""
@@ -151,13 +209,20 @@ class PacketSource:
         if self.ended:
             return
         self.packets_in += 1
+        size = len(payload)
+        counters = self.counters
+        ends = 1 if self._every_packet_a_frame else marker
+        counters.frames_in += ends
+        counters.bytes_in += size
         if self._cache_mask >= 0:
             self._cache[seq & self._cache_mask] = (seq, timestamp, marker, payload)
         keyframe = self._is_keyframe_start(payload)
         send_time = abs_send_time(time.time())
         for downtrack in self._downtracks:
             try:
-                downtrack.forward(seq, timestamp, marker, payload, keyframe, send_time)
+                if downtrack.forward(seq, timestamp, marker, payload, keyframe, send_time):
+                    counters.frames_out += ends
+                    counters.bytes_out += size
             except Exception:
                 # One subscriber's failure must not stop the others, nor the publisher's
                 # receive loop this runs in; it is logged once per down-track.
@@ -173,9 +238,10 @@ class PacketSource:
         """The publisher's RTCP sender report."""
         self.report = (ntp_timestamp, rtp_timestamp)
 
-    def remb_cap(self, own: int) -> int:
+    def remb_cap(self, own: int) -> int | None:
         """The REMB bitrate to send the publisher for uplink estimate ``own``: see
-        :func:`remb_cap`; fresh estimates of the down-tracks now forwarding count."""
+        :func:`remb_cap`; fresh estimates of the down-tracks now forwarding count. None
+        when no REMB is to be sent now (:data:`REMB_INTERVAL`)."""
         now = time.monotonic()
         fresh = [
             d.remb[0]
@@ -184,6 +250,10 @@ class PacketSource:
         ]
         asked = remb_cap(own, fresh)
         self.last_remb = (own, asked)
+        sent = self._remb_sent
+        if sent is not None and now - sent[1] < REMB_INTERVAL and asked > sent[0] * (1 - REMB_DROP):
+            return None
+        self._remb_sent = (asked, now)
         return asked
 
     def cached(self, seq: int) -> tuple[int, int, int, bytes] | None:
@@ -197,6 +267,7 @@ class PacketSource:
         """The publisher's track ended."""
         self.ended = True
         self._downtracks.clear()
+        self._tap = None
         self._cache = []
         self._cache_mask = -1
 
@@ -255,10 +326,8 @@ class PacketDownTrack(DownTrack):
     # -- frame-mode entry points, unused here ------------------------------------------
 
     def push(self, frame: EncodedFrame) -> None:
-        """Frames are not forwarded in packet mode (the recorder still gets them); they
-        are only counted, as in frame mode, for the metrics."""
-        self.counters.frames_in += 1
-        self.counters.bytes_in += len(frame.data)
+        """Frames are not forwarded in packet mode, nor handed to down-tracks: counted
+        from the packets in :meth:`forward`."""
 
     def set_forwarding(self, forwarding: bool) -> None:
         if forwarding == self._forwarding:
@@ -298,34 +367,39 @@ class PacketDownTrack(DownTrack):
 
     def forward(
         self, seq: int, timestamp: int, marker: int, payload: bytes, keyframe: bool, send_time: int
-    ) -> None:
-        """One packet of the up-track: rewrite, protect and send it, or drop it."""
+    ) -> bool:
+        """One packet of the up-track: rewrite, protect and send it, or drop it. False
+        when paused (the packet is not this down-track's to count)."""
         if not self._forwarding:
-            return
+            return False
+        counters = self.counters
+        ends = marker if self._video else 1
+        counters.frames_in += ends
+        counters.bytes_in += len(payload)
         if self._needs_keyframe:
             if not keyframe:
-                self.counters.frames_dropped += marker
+                counters.frames_dropped += marker
                 if marker:
                     self._waited += 1
                     if self._waited % 10 == 0:
                         self.request_keyframe()
-                return
+                return True
             self._needs_keyframe = False
             self._waited = 0
             self._rebase = True
         if self._rebase:
             self._rebase_on(seq, timestamp)
         elif (seq - self._base_seq) & 0x8000:
-            return  # older than where forwarding (re)started
+            return True  # older than where forwarding (re)started
         link = self._link
         if link is None:
-            return
+            return True
         out_seq = (seq + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
         if not link.send(
             (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc, payload, send_time
         ):
-            return
+            return True
         slot = out_seq % HISTORY
         self._history_out[slot] = out_seq
         self._history_in[slot] = seq
@@ -335,8 +409,9 @@ class PacketDownTrack(DownTrack):
             self._last_ts = out_ts
             self._last_sent = time.monotonic()
         self.packets_out += 1
-        self.counters.bytes_out += len(payload)
-        self.counters.frames_out += marker
+        counters.bytes_out += len(payload)
+        counters.frames_out += ends
+        return True
 
     def _rebase_on(self, seq: int, timestamp: int) -> None:
         self._rebase = False

@@ -62,7 +62,6 @@ from bridge.rtc_internals import (
     renew_sender,
     send_pli,
     tap_receiver,
-    tap_rtp,
     watch_arrivals,
 )
 from bridge.uptrack import UpTrack
@@ -348,9 +347,10 @@ class Participant:
         )
         source = self.hub.packet_sources.get(uptrack.info.track_id)
         if source is not None:
-            tap_rtp(receiver, source.on_packet, source.on_report, remb_cap=source.remb_cap)
-        # Outside tap_rtp's cap: the relay's own estimate of the uplink never asks for
-        # less than the floor either (on a busy host it measures the relay's scheduling).
+            source.listen(receiver)
+        # Outside the packet source's cap: the relay's own estimate of the uplink never
+        # asks for less than the floor either (on a busy host it measures the relay's
+        # scheduling).
         floor_remb(receiver, PUBLISH_REMB_FLOOR_BPS)
 
     def _receiver_ended(self, pc: RTCPeerConnection, uptrack: UpTrack) -> None:

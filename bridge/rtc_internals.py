@@ -32,6 +32,12 @@ for (REMB) from following the relay's own scheduling delays down (see their docs
 :func:`tap_sender` lets a benchmark see each encoded frame a sender is about to
 packetise (bench/relay.py times frames end to end by their bytes).
 
+Packet-level forwarding (:mod:`bridge.packets`) adds :func:`tap_rtp`, which takes a
+publisher's RTP packets before the jitter buffer and, while nothing needs whole frames,
+does the receiver's RTCP bookkeeping in its stead and skips its depacketiser and jitter
+buffer (:class:`RtpTap`); :class:`Downlink`, which sends a subscriber's packets; and
+hooks for subscribers' NACKs and REMBs.
+
 ``tests/unit/test_aiortc_touchpoints.py`` fails when an aiortc upgrade moves any of these.
 """
 
@@ -53,10 +59,13 @@ import av
 import pylibsrtp
 from aioice.ice import Connection, StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import clock as aiortc_clock
 from aiortc.codecs import depayload
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RtcpPsfbPacket,
@@ -64,6 +73,7 @@ from aiortc.rtp import (
     RtpPacket,
     pack_remb_fci,
     unpack_remb_fci,
+    unwrap_rtx,
 )
 from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
@@ -468,6 +478,81 @@ PacketCallback = Callable[[int, int, int, bytes], None]
 ReportCallback = Callable[[int, int], None]
 """Receives (NTP timestamp, RTP timestamp) of every sender report."""
 
+RECEIVER_ESTIMATOR_ATTR = "_RTCRtpReceiver__remote_bitrate_estimator"
+"""Name-mangled ``RemoteBitrateEstimator`` of a video receiver (None for audio): the
+uplink estimate from abs-send-time that the receiver sends the publisher as REMB."""
+RECEIVER_ACTIVE_SSRC_ATTR = "_RTCRtpReceiver__active_ssrc"
+"""Name-mangled map of SSRC to when it was last heard (``getSynchronizationSources``)."""
+RECEIVER_STREAMS_ATTR = "_RTCRtpReceiver__remote_streams"
+"""Name-mangled map of SSRC to ``StreamStatistics`` (what RTCP receiver reports say)."""
+RECEIVER_NACK_ATTR = "_RTCRtpReceiver__nack_generator"
+"""Name-mangled ``NackGenerator`` of a video receiver (None for audio)."""
+RECEIVER_RTCP_SSRC_ATTR = "_RTCRtpReceiver__rtcp_ssrc"
+"""Name-mangled SSRC the receiver's RTCP feedback is sent from (None until set)."""
+RECEIVER_JITTER_BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"
+"""Name-mangled ``JitterBuffer`` that reassembles frames from packets."""
+ACTIVE_SSRC_REFRESH_MS = 1000
+"""How often a packet-only receiver notes that an SSRC is still heard (aiortc notes it
+on every packet; ``getSynchronizationSources`` only looks 10 s back)."""
+
+
+class RtpTap:
+    """What :func:`tap_rtp` returns: whether the receiver still reassembles whole frames.
+
+    With ``frames`` off, packets go to the tap's callback and through the receiver's
+    RTCP bookkeeping only (bitrate estimate and REMB, receiver-report statistics, NACKs
+    to the publisher, active SSRCs): no depacketising, no jitter buffer, no frames for
+    :func:`tap_receiver`. Turned on again, the receiver reassembles with an empty
+    jitter buffer (what it held is from before the pause) from the first packet that
+    starts a frame: the one after a marker, or the first of a new timestamp, in
+    sequence. Started mid-frame, aiortc's jitter buffer would hand on the frame's tail
+    as a frame, which a recorder could take for a keyframe.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, frames: bool) -> None:
+        self._receiver = receiver
+        self._frames = frames
+        self._starting = False
+        self._last: tuple[int, int, int] | None = None
+        """(sequence number, timestamp, marker) of the last media packet while starting."""
+
+    @property
+    def frames(self) -> bool:
+        """Whether the receiver reassembles frames (and :func:`tap_receiver` gets them)."""
+        return self._frames
+
+    @frames.setter
+    def frames(self, frames: bool) -> None:
+        if frames and not self._frames:
+            self._starting = True
+            self._last = None
+        elif not frames:
+            self._starting = False
+        self._frames = frames
+
+    def _packet_only(self, packet: RtpPacket) -> bool:
+        """Whether ``packet`` (a media packet, not RTX) stays out of the jitter buffer."""
+        if not self._frames:
+            return True
+        if not self._starting:
+            return False
+        last = self._last
+        seq, timestamp, marker = packet.sequence_number, packet.timestamp, packet.marker
+        self._last = (seq, timestamp, marker)
+        if last is None or seq != (last[0] + 1) & 0xFFFF or not (last[2] or timestamp != last[1]):
+            return True
+        self._starting = False
+        self._last = None
+        reset_jitter_buffer(self._receiver)
+        return False
+
+
+def reset_jitter_buffer(receiver: RTCRtpReceiver) -> None:
+    """Give ``receiver`` an empty jitter buffer configured as its current one."""
+    old: JitterBuffer = getattr(receiver, RECEIVER_JITTER_BUFFER_ATTR)
+    fresh = JitterBuffer(old.capacity, prefetch=old._prefetch, is_video=old._is_video)
+    setattr(receiver, RECEIVER_JITTER_BUFFER_ATTR, fresh)
+
 
 def tap_rtp(
     receiver: RTCRtpReceiver,
@@ -475,8 +560,9 @@ def tap_rtp(
     on_report: ReportCallback,
     *,
     light: bool = False,
-    remb_cap: Callable[[int], int] | None = None,
-) -> None:
+    remb_cap: Callable[[int], int | None] | None = None,
+    frames: bool = True,
+) -> RtpTap:
     """Hand every RTP packet ``receiver`` gets to ``on_packet`` before its jitter buffer.
 
     Wraps the receiver's ``_handle_rtp_packet`` (which the DTLS transport awaits once
@@ -486,31 +572,93 @@ def tap_rtp(
     forwarded too; padding-only packets are not handed on. ``on_report`` hears the
     publisher's RTCP sender reports (the receiver's own handling is kept).
 
-    ``light`` skips the receiver's own RTP handling (no statistics, NACKs, jitter buffer
-    or frames): a benchmark's subscriber that only counts packets.
+    ``frames`` (changed later through the returned :class:`RtpTap`) False keeps the
+    receiver's RTCP bookkeeping but skips its depacketiser and jitter buffer: the relay
+    forwarding packets while nothing needs whole frames.
+
+    ``light`` skips the receiver's own RTP handling altogether (no statistics, NACKs,
+    REMB, jitter buffer or frames): a benchmark's subscriber that only counts packets.
 
     ``remb_cap`` rewrites the bitrate of every REMB the receiver sends the publisher
-    (its own estimate of the uplink, from abs-send-time) into ``remb_cap(estimate)``.
+    (its own estimate of the uplink, from abs-send-time) into ``remb_cap(estimate)``;
+    when that is None the REMB is not sent.
     """
     handle_rtp = receiver._handle_rtp_packet
     handle_rtcp = receiver._handle_rtcp_packet
     if getattr(handle_rtp, "_rb_tapped", False):
         raise RuntimeError("receiver is already tapped for RTP")
+    tap = RtpTap(receiver, frames)
     codecs: dict[int, RTCRtpCodecParameters] = getattr(receiver, RECEIVER_CODECS_ATTR)
     rtx_ssrc: dict[int, int] = getattr(receiver, RTX_SSRC_ATTR)
+    estimator = getattr(receiver, RECEIVER_ESTIMATOR_ATTR)
+    active_ssrc: dict[int, Any] = getattr(receiver, RECEIVER_ACTIVE_SSRC_ATTR)
+    streams: dict[int, StreamStatistics] = getattr(receiver, RECEIVER_STREAMS_ATTR)
+    nack = getattr(receiver, RECEIVER_NACK_ATTR)
+    noted: dict[int, int] = {}
+
+    async def bookkeeping(packet: RtpPacket, arrival_time_ms: int, codec: Any, rtx: bool) -> None:
+        # What aiortc's _handle_rtp_packet does before depacketising, in its order.
+        ssrc = packet.ssrc
+        if estimator is not None:
+            abs_send_time = packet.extensions.abs_send_time
+            if abs_send_time is not None:
+                remb = estimator.add(
+                    abs_send_time=abs_send_time,
+                    arrival_time_ms=arrival_time_ms,
+                    payload_size=len(packet.payload) + packet.padding_size,
+                    ssrc=ssrc,
+                )
+                rtcp_ssrc = getattr(receiver, RECEIVER_RTCP_SSRC_ATTR)
+                if rtcp_ssrc is not None and remb is not None:
+                    await receiver._send_rtcp(
+                        RtcpPsfbPacket(
+                            fmt=RTCP_PSFB_APP,
+                            ssrc=rtcp_ssrc,
+                            media_ssrc=0,
+                            fci=pack_remb_fci(*remb),
+                        )
+                    )
+        if arrival_time_ms - noted.get(ssrc, -ACTIVE_SSRC_REFRESH_MS) >= ACTIVE_SSRC_REFRESH_MS:
+            noted[ssrc] = arrival_time_ms
+            active_ssrc[ssrc] = aiortc_clock.current_datetime()
+        stats = streams.get(ssrc)
+        if stats is None:
+            stats = streams[ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if nack is None:
+            return
+        if rtx:
+            original = rtx_ssrc.get(ssrc)
+            apt = codec.parameters.get("apt")
+            if original is None or len(packet.payload) < 2 or apt not in codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+        if nack.add(packet):
+            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
+        rtx = False
         if codec is not None and receiver._enabled:
             payload = packet.payload
-            if codec.name.lower() == "rtx":
+            rtx = codec.name.lower() == "rtx"
+            if rtx:
                 if len(payload) > 2 and packet.ssrc in rtx_ssrc:
                     on_packet(
                         (payload[0] << 8) | payload[1], packet.timestamp, packet.marker, payload[2:]
                     )
             elif payload:
                 on_packet(packet.sequence_number, packet.timestamp, packet.marker, payload)
-        if not light:
+        if light:
+            return
+        if codec is None or not receiver._enabled:
+            await handle_rtp(packet, arrival_time_ms)  # aiortc's own checks
+        elif tap._starting or not tap._frames:
+            if rtx or tap._packet_only(packet):
+                await bookkeeping(packet, arrival_time_ms, codec, rtx)
+            else:
+                await handle_rtp(packet, arrival_time_ms)
+        else:
             await handle_rtp(packet, arrival_time_ms)
 
     async def handle_rtcp_packet(packet: Any) -> None:
@@ -528,10 +676,14 @@ def tap_rtp(
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
                 with contextlib.suppress(ValueError):
                     bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                    packet.fci = pack_remb_fci(remb_cap(bitrate), ssrcs)
+                    capped = remb_cap(bitrate)
+                    if capped is None:
+                        return
+                    packet.fci = pack_remb_fci(capped, ssrcs)
             await send_rtcp(packet)
 
         setattr(receiver, "_send_rtcp", send_capped_rtcp)  # noqa: B010
+    return tap
 
 
 def hook_remb(sender: RTCRtpSender, on_remb: Callable[[int], None]) -> None:

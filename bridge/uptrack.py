@@ -41,6 +41,7 @@ class UpTrack:
         sinks: Sequence[FrameSink],
         *,
         clock: Callable[[], float] = time.monotonic,
+        forwards_frames: bool = True,
     ) -> None:
         self.info = info
         """Who publishes it and how it is coded."""
@@ -63,6 +64,7 @@ class UpTrack:
         """True once the publisher's track has stopped."""
         self.sources = 1
         """Publish connections that have fed this track (more than one after a republish)."""
+        self._forwards_frames = forwards_frames
 
     def __repr__(self) -> str:
         return f"UpTrack({self.info.track_id} {self.info.kind} {self.info.site})"
@@ -133,7 +135,12 @@ class UpTrack:
         return totals
 
     def on_frame(self, data: bytes, timestamp: int) -> None:
-        """One depayloaded frame from the publisher (on the event loop)."""
+        """One depayloaded frame from the publisher (on the event loop).
+
+        Without ``forwards_frames`` (packet mode), frames only go to the sinks: the
+        down-tracks forward packets, and the counters count them
+        (:class:`bridge.packets.PacketSource`).
+        """
         if self.ended:
             return
         arrival = self._clock()
@@ -143,13 +150,14 @@ class UpTrack:
             keyframe=is_keyframe(self.info.codec, data),
             arrival=arrival,
         )
-        self.counters.frames_in += 1
-        self.counters.bytes_in += len(data)
-        for downtrack in self._downtracks.values():
-            if downtrack.forwarding:
-                downtrack.push(frame)
-                self.counters.frames_out += 1
-                self.counters.bytes_out += len(data)
+        if self._forwards_frames:
+            self.counters.frames_in += 1
+            self.counters.bytes_in += len(data)
+            for downtrack in self._downtracks.values():
+                if downtrack.forwarding:
+                    downtrack.push(frame)
+                    self.counters.frames_out += 1
+                    self.counters.bytes_out += len(data)
         for sink in self._sinks:
             try:
                 sink.on_frame(self.info, frame)

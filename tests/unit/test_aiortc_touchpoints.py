@@ -478,3 +478,164 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
         await b.close()
     # Closed transport: nothing sent, no error.
     assert not link.send(0x80 | link.payload_type, seq, 90000, link.ssrc, b"\x10\x00", 0)
+
+
+async def test_packet_only_receive_internals_used_exist() -> None:
+    """tap_rtp with frames off does aiortc's receive bookkeeping itself: these are the
+    lines it stands in for, and the objects it uses."""
+    from aiortc.jitterbuffer import JitterBuffer
+    from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+
+    handler = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    for line in (
+        "if self.__remote_bitrate_estimator is not None:",
+        "remb = self.__remote_bitrate_estimator.add(",
+        "payload_size=len(packet.payload) + packet.padding_size,",
+        "if self.__rtcp_ssrc is not None and remb is not None:",
+        "self.__active_ssrc[packet.ssrc] = clock.current_datetime()",
+        "self.__remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)",
+        "self.__remote_streams[packet.ssrc].add(packet)",
+        "packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)",
+        "if self.__nack_generator is not None and self.__nack_generator.add(packet):",
+        "packet.ssrc, sorted(self.__nack_generator.missing)",
+        "pli_flag, encoded_frame = self.__jitter_buffer.add(packet)",
+    ):
+        assert line in handler, line
+    # Receiver reports come from the statistics, PLIs go to the active SSRCs.
+    assert "self.__remote_streams.items()" in inspect.getsource(RTCRtpReceiver._run_rtcp)
+    assert "self.__active_ssrc.items()" in inspect.getsource(
+        RTCRtpReceiver.getSynchronizationSources
+    )
+    pc = RTCPeerConnection()
+    for kind, video in (("video", True), ("audio", False)):
+        receiver = RTCRtpReceiver(kind, pc.addTransceiver(kind).sender.transport)
+        estimator = getattr(receiver, rtc_internals.RECEIVER_ESTIMATOR_ATTR)
+        nack = getattr(receiver, rtc_internals.RECEIVER_NACK_ATTR)
+        assert (estimator is not None) is video and (nack is not None) is video
+        assert nack is None or isinstance(nack, NackGenerator)
+        assert getattr(receiver, rtc_internals.RECEIVER_ACTIVE_SSRC_ATTR) == {}
+        assert getattr(receiver, rtc_internals.RECEIVER_STREAMS_ATTR) == {}
+        assert getattr(receiver, rtc_internals.RECEIVER_RTCP_SSRC_ATTR) is None
+        buffer = getattr(receiver, rtc_internals.RECEIVER_JITTER_BUFFER_ATTR)
+        assert isinstance(buffer, JitterBuffer) and buffer._is_video is video
+        rtc_internals.reset_jitter_buffer(receiver)
+        fresh = getattr(receiver, rtc_internals.RECEIVER_JITTER_BUFFER_ATTR)
+        assert fresh is not buffer and fresh._origin is None
+        assert (fresh.capacity, fresh._prefetch, fresh._is_video) == (
+            buffer.capacity,
+            buffer._prefetch,
+            buffer._is_video,
+        )
+    await pc.close()
+    assert "self._clockrate = clockrate" in inspect.getsource(StreamStatistics)
+
+
+async def test_a_packet_only_receiver_keeps_its_rtcp_and_reassembles_whole_frames_again() -> None:
+    """tap_rtp with frames off over a real call: packets flow and the publisher still
+    gets receiver reports, REMB and an active SSRC for PLIs, but no frame is reassembled;
+    turned on, whole frames (the sender's own bytes) come again, none cut at the start
+    (the frames are noise, several packets each)."""
+    import random
+
+    from aiortc.mediastreams import VideoStreamTrack
+    from av import VideoFrame
+
+    class Noise(VideoStreamTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            rng = random.Random(7)
+            self._frames = []
+            for _ in range(4):
+                frame = VideoFrame(320, 240, "yuv420p")
+                for plane in frame.planes:
+                    plane.update(rng.randbytes(plane.buffer_size))
+                self._frames.append(frame)
+            self._count = 0
+
+        async def recv(self) -> VideoFrame:
+            pts, time_base = await self.next_timestamp()
+            frame = self._frames[self._count % len(self._frames)]
+            frame.pts, frame.time_base = pts, time_base
+            self._count += 1
+            return frame
+
+    sender_pc, receiver_pc = RTCPeerConnection(), RTCPeerConnection()
+    sent: list[bytes] = []
+    frames: list[bytes] = []
+    packets: list[int] = []
+    estimates: list[int] = []
+    taps: list[rtc_internals.RtpTap] = []
+    rembs: list[int] = []
+
+    def cap(own: int) -> int:
+        estimates.append(own)
+        return own
+
+    switch = asyncio.Event()
+    timestamps: list[int] = []
+
+    def on_packet(seq: int, timestamp: int, marker: int, payload: bytes) -> None:
+        # Frames go on in the middle of a frame: the packet before had its timestamp.
+        if switch.is_set() and not taps[0].frames and timestamps[-1:] == [timestamp]:
+            taps[0].frames = True
+        packets.append(seq)
+        timestamps.append(timestamp)
+
+    @receiver_pc.on("track")
+    def on_track(track: Any) -> None:
+        transceiver = next(t for t in receiver_pc.getTransceivers() if t.receiver.track is track)
+        rtc_internals.tap_receiver(
+            transceiver.receiver, lambda _c, data, _ts: frames.append(data), lambda: None
+        )
+        taps.append(
+            rtc_internals.tap_rtp(
+                transceiver.receiver,
+                on_packet,
+                lambda *r: None,
+                remb_cap=cap,
+                frames=False,
+            )
+        )
+
+    transceiver = sender_pc.addTransceiver(Noise(), direction="sendonly")
+    transceiver.setCodecPreferences(rtc_internals.codec_preferences("video", ["video/VP8"]))
+    rtc_internals.tap_sender(transceiver.sender, sent.append)
+    rtc_internals.hook_remb(transceiver.sender, rembs.append)
+    await sender_pc.setLocalDescription(await sender_pc.createOffer())
+    await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+    await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+    await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+
+    async def remote_inbound() -> list[Any]:
+        stats = (await transceiver.sender.getStats()).values()
+        return [s for s in stats if getattr(s, "type", "") == "remote-inbound-rtp"]
+
+    try:
+        await _wait(lambda: len(packets) >= 30 and bool(rembs), "packets and a REMB")
+        receiver = receiver_pc.getTransceivers()[0].receiver
+        assert not frames and not taps[0].frames
+        assert rtc_internals.media_ssrcs(receiver) == [transceiver.sender._ssrc]
+        streams = getattr(receiver, rtc_internals.RECEIVER_STREAMS_ATTR)
+        assert streams[transceiver.sender._ssrc].packets_received >= 30
+        assert getattr(receiver, rtc_internals.RECEIVER_NACK_ATTR).max_seq is not None
+        assert estimates and rembs[-1] in estimates
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await remote_inbound():
+            assert asyncio.get_running_loop().time() < deadline, "no receiver report"
+            await asyncio.sleep(0.1)
+        # The jitter buffer held nothing meanwhile, and restarts at a frame's start.
+        buffer = getattr(receiver, rtc_internals.RECEIVER_JITTER_BUFFER_ATTR)
+        assert buffer._origin is None
+        switch.set()
+        await _wait(lambda: len(frames) >= 5, "whole frames again")
+        assert all(frame in sent for frame in frames)
+        assert sum(len(frame) > 1200 for frame in frames) >= 3  # several packets each
+        assert getattr(receiver, rtc_internals.RECEIVER_JITTER_BUFFER_ATTR) is not buffer
+        switch.clear()
+        taps[0].frames = False
+        count = len(frames)
+        await asyncio.sleep(0.3)
+        assert len(frames) <= count + 1  # at most one already on its way
+    finally:
+        await sender_pc.close()
+        await receiver_pc.close()

@@ -11,7 +11,10 @@ from aiortc.codecs import get_encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from av import VideoFrame
 
-from bridge.frames import EndpointId, Kind, TrackId, TrackInfo
+from bridge import packets
+from bridge.counters import TrackCounters
+from bridge.frames import EncodedFrame, EndpointId, Kind, TrackId, TrackInfo
+from bridge.hub import Hub, RemoteEndpoint
 from bridge.packets import (
     PacketDownTrack,
     PacketSource,
@@ -21,6 +24,8 @@ from bridge.packets import (
     vp8_keyframe_start,
 )
 
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
 CODECS = {
     "vp8": RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
     "h264": RTCRtpCodecParameters(
@@ -70,7 +75,7 @@ def test_garbage_is_not_a_keyframe() -> None:
 class _Broken(PacketDownTrack):
     """A down-track whose forwarding raises (a bug in one subscriber's path)."""
 
-    def forward(self, *args: object) -> None:
+    def forward(self, *args: object) -> bool:
         raise RuntimeError("broken subscriber path")
 
 
@@ -115,4 +120,89 @@ def test_only_fresh_estimates_of_forwarding_subscribers_count() -> None:
     assert source.remb_cap(1_000_000) == 600_000
     assert source.last_remb == (1_000_000, 600_000)
     source.remove(slow)
-    assert source.remb_cap(1_000_000) == 1_000_000
+    source.remb_cap(1_000_000)
+    assert source.last_remb == (1_000_000, 1_000_000)
+
+
+def test_rembs_to_the_publisher_are_throttled_but_a_fall_goes_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    info = TrackInfo(TrackId("v"), "cam", EndpointId("p"), "site", Kind.VIDEO, "VP8", 90000)
+    source = PacketSource(info)
+    now = [100.0]
+    monkeypatch.setattr("bridge.packets.time.monotonic", lambda: now[0])
+    assert source.remb_cap(1_000_000) == 1_000_000  # the first one goes
+    assert source.remb_cap(1_000_000) is None  # the same again, too soon
+    assert source.remb_cap(1_200_000) is None  # a rise waits for the interval
+    assert source.remb_cap(980_000) is None  # a fall under REMB_DROP too
+    assert source.remb_cap(960_000) == 960_000  # a larger fall goes at once
+    now[0] += packets.REMB_INTERVAL
+    assert source.remb_cap(1_200_000) == 1_200_000
+    assert source.last_remb == (1_200_000, 1_200_000)
+
+
+def test_counters_come_from_packets_a_frame_per_marker_for_video_per_packet_for_audio() -> None:
+    video = TrackInfo(TrackId("v"), "cam", EndpointId("p"), "site", Kind.VIDEO, "VP8", 90000)
+    counters = TrackCounters()
+    source = PacketSource(video, counters)
+    forwarding = PacketDownTrack(video, EndpointId("s1"), lambda: None, source)
+    paused = PacketDownTrack(video, EndpointId("s2"), lambda: None, source, forwarding=False)
+    source.add(forwarding)
+    source.add(paused)
+    for seq in range(6):  # two frames of three packets
+        source.on_packet(seq, 3000 * (seq // 3), int(seq % 3 == 2), b"\x10\x00abc")
+    assert (counters.frames_in, counters.bytes_in) == (2, 30)
+    assert (counters.frames_out, counters.bytes_out) == (2, 30)  # to the forwarding one
+    assert (forwarding.counters.frames_in, forwarding.counters.bytes_in) == (2, 30)
+    assert (paused.counters.frames_in, paused.counters.bytes_in) == (0, 0)
+
+    audio = TrackInfo(TrackId("a"), "mic", EndpointId("p"), "site", Kind.AUDIO, "opus", 48000)
+    source = PacketSource(audio)
+    listener = PacketDownTrack(audio, EndpointId("s1"), lambda: None, source)
+    source.add(listener)
+    for seq in range(4):  # Opus sets the marker only at a talkspurt's start
+        source.on_packet(seq, 960 * seq, int(seq == 0), b"\x01opus")
+    assert (source.counters.frames_in, source.counters.frames_out) == (4, 4)
+    assert listener.counters.frames_in == 4
+
+
+class _Frames:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def on_track(self, track: TrackInfo) -> None:
+        pass
+
+    def on_frame(self, track: TrackInfo, frame: EncodedFrame) -> None:
+        self.frames.append(frame.data)
+
+    def on_track_ended(self, track: TrackInfo) -> None:
+        pass
+
+
+async def _no_keyframe() -> bool:
+    return False
+
+
+async def test_packet_mode_reassembles_frames_only_while_a_sink_wants_them() -> None:
+    hub = Hub("s", "host", forwarding="packet")
+    assert not hub.wants_frames and Hub("s", "host").wants_frames  # frame mode always
+    publisher = RemoteEndpoint(EndpointId("p"), "site")
+    first = hub.add_uptrack(publisher, Kind.VIDEO, VP8, _no_keyframe)
+    source = hub.packet_sources[first.info.track_id]
+    assert not source.frames
+    follower = _Frames()
+    hub.add_sink(follower, frames=False)  # hears of tracks (as a cascade link does)
+    assert not source.frames
+    recorder = _Frames()
+    hub.add_sink(recorder)
+    assert source.frames and hub.wants_frames
+    later = hub.add_uptrack(publisher, Kind.AUDIO, OPUS, _no_keyframe)
+    assert hub.packet_sources[later.info.track_id].frames
+    # Frames go to the sinks only: down-tracks and counters follow the packets.
+    first.on_frame(b"\x10frame", 3000)
+    assert recorder.frames == [b"\x10frame"] and first.counters.frames_in == 0
+    hub.remove_sink(recorder)
+    assert not source.frames and not hub.packet_sources[later.info.track_id].frames
+    hub.remove_sink(follower)
+    assert not hub.wants_frames
