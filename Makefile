@@ -40,9 +40,13 @@ format: $(STAMP)
 
 # The end-to-end tests run in a pytest process of their own: Playwright's sync API leaves
 # its event loop marked as running in the main thread, which breaks later asyncio tests.
+# PYTHONDONTWRITEBYTECODE is emptied for the tests (some images set it): the tests start
+# many Python processes (servers, nodes, recorder workers, the CLI), and each would
+# otherwise compile every project module it imports from source again, and pytest
+# would rewrite every test module again on each run.
 test: $(STAMP) $(NODE_STAMP) system-deps lint
-	$(BIN)/pytest -q --durations=15 tests/unit tests/integration
-	$(BIN)/pytest -q --durations=15 tests/e2e
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q --durations=15 tests/unit tests/integration
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q --durations=15 tests/e2e
 
 clean:
 	rm -rf $(VENV) node_modules

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import subprocess
 import time
@@ -41,11 +42,26 @@ def site_media(
             clock,
         )
 
+    video, audio = _encoded(codec, seconds, keyframe_every)
     return SiteMedia(
         info(Kind.VIDEO, codec, 90000),
         info(Kind.AUDIO, "opus", 48000),
-        encode_video(codec, seconds=seconds, keyframe_every=keyframe_every),
-        encode_opus(seconds=seconds),
+        list(video),
+        list(audio),
+    )
+
+
+@functools.cache
+def _encoded(
+    codec: str, seconds: float, keyframe_every: float
+) -> tuple[tuple[CodedFrame, ...], tuple[CodedFrame, ...]]:
+    """The encoded frames for ``site_media``, encoded once per process: the encoders
+    take no site, so every site and every test asking for the same media gets the same
+    frames (immutable ``CodedFrame``s), and the recorder tests spend their CPU on the
+    recorder rather than on libvpx."""
+    return (
+        tuple(encode_video(codec, seconds=seconds, keyframe_every=keyframe_every)),
+        tuple(encode_opus(seconds=seconds)),
     )
 
 

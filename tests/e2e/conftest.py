@@ -4,7 +4,7 @@
   thread with its own event loop, data folder in tmp, knowing ``e2e_session`` and
   ``e2e_sites``. Override those fixtures (or ``e2e_settings_overrides``) in a test module
   to change what the server knows; ``server_factory`` starts further servers.
-- ``browser``: one headless Chromium per test module (fake camera and microphone).
+- ``browser``: one headless Chromium for the e2e package (fake camera and microphone).
 - ``client_loop``: an event loop in a thread of its own for Python endpoints
   (``signaling.client.BridgeClient``); ``client_loop.run(coro)`` waits for the result.
 - ``open_room(site)``: a room page for ``site`` in its own browser context;
@@ -109,13 +109,15 @@ def live_server(
     return server_factory(e2e_session, e2e_sites)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """Headless Chromium with a fake camera and microphone, shared by a test module.
+    """Headless Chromium with a fake camera and microphone, shared by the e2e tests.
 
-    Module scope, not session: Playwright's sync API keeps its event loop marked as
-    running in the main thread while it is started, which breaks every async test that
-    pytest runs meanwhile. Keep async tests out of modules that use this fixture.
+    Package scope (every test module here; each page has a browser context of its own),
+    not session: Playwright's sync API keeps its event loop marked as running in the
+    main thread while it is started, which breaks every async test that pytest runs
+    meanwhile, so it must be stopped before ``pytest tests`` reaches the integration
+    tests. Keep async tests out of this package.
     """
     from playwright.sync_api import sync_playwright
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import socketio
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
@@ -15,7 +17,15 @@ from core.access import Role
 from signaling.client import BridgeClient, ClientError
 from signaling.tokens import issue_token
 from signaling.wire import MALFORMED_EVENT
-from tests.integration.conftest import CLOSED_SESSION, HOST, SECRET, Server, wait_for
+from tests.integration.conftest import (
+    CLOSED_SESSION,
+    HOST,
+    SECRET,
+    Server,
+    start_server,
+    wait_for,
+)
+from web.keys import RELAY
 
 FRAMES = 20
 
@@ -32,6 +42,28 @@ async def pair(server: Server) -> AsyncIterator[tuple[BridgeClient, BridgeClient
     yield hanoi, bac_ninh
     await hanoi.leave()
     await bac_ninh.leave()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def live_pair(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[Server, BridgeClient, BridgeClient]]:
+    """One server and one live pair for every refused connection below: each refusal
+    must leave the same live media untouched (and starting the server and the pair's
+    WebRTC connections once, not once a case, saves most of these cases' time)."""
+    srv, runner = await start_server(tmp_path_factory.mktemp("refused"))
+    hanoi = BridgeClient(srv.url, srv.token(HOST))
+    bac_ninh = BridgeClient(srv.url, srv.token("bac-ninh"))
+    await hanoi.connect()
+    await bac_ninh.connect()
+    await hanoi.publish([VideoStreamTrack(), AudioStreamTrack()])
+    await bac_ninh.publish([VideoStreamTrack()])
+    await wait_for(lambda: bac_ninh.frames_from(HOST, "video") >= FRAMES, what="media")
+    yield srv, hanoi, bac_ninh
+    await hanoi.leave()
+    await bac_ninh.leave()
+    await asyncio.wait_for(runner.cleanup(), 30)
+    assert not srv.app[RELAY].hubs
 
 
 async def _still_flowing(receiver: BridgeClient) -> None:
@@ -94,12 +126,14 @@ async def _refused(server: Server, token: str | None) -> dict[str, str]:
         ),
     ],
 )
+@pytest.mark.asyncio(loop_scope="module")
 async def test_refused_connections(
-    server: Server, pair: tuple[BridgeClient, BridgeClient], make_token: object, code: str
+    live_pair: tuple[Server, BridgeClient, BridgeClient], make_token: object, code: str
 ) -> None:
+    server, _, bac_ninh = live_pair
     data = await _refused(server, make_token())  # type: ignore[operator]
     assert data["code"] == code and data["message"]
-    await _still_flowing(pair[1])
+    await _still_flowing(bac_ninh)
 
 
 async def test_malformed_sdp_and_payloads(

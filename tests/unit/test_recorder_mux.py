@@ -59,12 +59,13 @@ def test_two_sites_vp8_opus(tmp_path: Path, ffprobe_path: str) -> None:
     for entry, media in zip(manifest.files, (hanoi, bacninh), strict=True):
         assert entry.closed and entry.name.endswith(".webm")
         assert [t.kind for t in entry.tracks] == ["video", "audio"]
-        video, audio = video_audio(ffprobe(ffprobe_path, tmp_path / entry.name))
+        probe = ffprobe(ffprobe_path, tmp_path / entry.name)
+        video, audio = video_audio(probe)
         assert (video["codec_name"], audio["codec_name"]) == ("vp8", "opus")
         assert (video["width"], video["height"]) == (320, 240)
         assert int(str(video["nb_read_frames"])) == len(media.video_frames)
         assert int(str(audio["nb_read_frames"])) == len(media.audio_frames)
-        duration = float(ffprobe(ffprobe_path, tmp_path / entry.name)["format"]["duration"])
+        duration = float(probe["format"]["duration"])
         assert duration == pytest.approx(seconds, rel=0.02)
 
 
