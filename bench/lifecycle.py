@@ -211,7 +211,11 @@ class ServerProcess:
         return self.process.pid
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RB_")}
+        # The caller's RB_ settings stay out (each server gets its own), except the relay's
+        # forwarding mode: RB_FORWARDING=frame pytest ... runs child servers in frame mode.
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("RB_") or k == "RB_FORWARDING"
+        }
         env.update(
             RB_DATA_DIR=str(self.data_dir),
             RB_HOST="127.0.0.1",

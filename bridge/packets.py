@@ -263,6 +263,16 @@ class PacketSource:
         entry = self._cache[seq & self._cache_mask]
         return entry if entry is not None and entry[0] == seq else None
 
+    def renew(self) -> None:
+        """A new publish connection feeds the up-track (a republish): its sequence numbers,
+        timestamps and sender reports are the new source's, so the cache and the old
+        source's report are let go (down-tracks send no NTP/RTP pair until its first
+        report, rather than a wrong one)."""
+        if self.ended:
+            return
+        self._cache = [None] * (self._cache_mask + 1)
+        self.report = None
+
     def end(self) -> None:
         """The publisher's track ended."""
         self.ended = True
@@ -338,6 +348,16 @@ class PacketDownTrack(DownTrack):
             if self._video:
                 self._needs_keyframe = True
                 self.request_keyframe()
+
+    def resync(self) -> None:
+        """The up-track's source changed (a republish): the new source numbers its
+        packets and timestamps from anywhere, so the next packet forwarded re-bases the
+        offsets (audio too; video also waits for a keyframe). Without it, audio would
+        keep the old offsets, jump in sequence and timestamp, and be dropped as "older
+        than where forwarding started" whenever the new numbers fall behind the old."""
+        super().resync()
+        self._rebase = True
+        self.source.renew()
 
     def end(self) -> None:
         self._ended = True

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+DEFAULT_FORWARDING = "packet"
+"""The relay's forwarding mode unless ``RB_FORWARDING`` says otherwise."""
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names it."""
@@ -79,10 +82,10 @@ class Settings:
     close_grace_minutes: int = 10
     """A session still open this long after its scheduled end is closed by the server
     (``RB_CLOSE_GRACE_MINUTES``); a reception that runs late is not cut off at once."""
-    forwarding: str = "frame"
-    """How the relay forwards media (``RB_FORWARDING``): ``frame`` (whole frames, each
-    subscriber's sender packetises again) or ``packet`` (RTP packets with rewritten
-    headers and a retransmission cache, see bridge/packets.py)."""
+    forwarding: str = DEFAULT_FORWARDING
+    """How the relay forwards media (``RB_FORWARDING``): ``packet`` (RTP packets with
+    rewritten headers and a retransmission cache, see bridge/packets.py) or ``frame``
+    (whole frames, each subscriber's sender packetises again)."""
     recorder_queue_mb: int = 4
     """Frames one recording may hold in the server's memory while its worker catches up,
     in MiB (``RB_RECORDER_QUEUE_MB``, 1-1024); past it video is dropped to the next

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import threading
 import time
@@ -407,12 +408,15 @@ def new_page(browser: Any, url: str, name: str, cls: type[P]) -> P:
 
 
 def data_dir_settings(data_dir: Path, port: int, **overrides: Any) -> Settings:
-    """Settings for a test server: its own data folder, port and secret."""
+    """Settings for a test server: its own data folder, port and secret; the forwarding
+    mode from ``RB_FORWARDING`` if set (a test's own override wins)."""
     values: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": port,
         "data_dir": data_dir,
         "secret": "e2e-secret-" + "x" * 32,
     }
+    if "RB_FORWARDING" in os.environ:
+        values["forwarding"] = os.environ["RB_FORWARDING"]
     values.update(overrides)
     return Settings(**values)

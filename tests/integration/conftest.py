@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from config.settings import Settings
+from config.settings import DEFAULT_FORWARDING, Settings
 from core.access import Role
 from core.ids import SessionId, SiteId
 from core.sessions import MemoryDirectory, SessionInfo, SessionState, SiteInfo
@@ -77,8 +77,8 @@ async def start_server(
     redis_url: str | None = None,
     forwarding: str | None = None,
 ) -> tuple[Server, web.AppRunner]:
-    # RB_FORWARDING=packet runs the single-mode tests in packet mode (frame by default).
-    forwarding = forwarding or os.environ.get("RB_FORWARDING", "frame")
+    # RB_FORWARDING=frame runs the single-mode tests in frame mode (the default is packet).
+    forwarding = forwarding or os.environ.get("RB_FORWARDING", DEFAULT_FORWARDING)
     directory = MemoryDirectory(
         [_session(SESSION, SessionState.OPEN), _session(CLOSED_SESSION, SessionState.CLOSED)],
         [SiteInfo(SiteId(k), v) for k, v in SITES.items()],

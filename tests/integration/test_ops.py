@@ -88,8 +88,12 @@ class Receiver:
 
 
 def _failed_states(receiver: Receiver) -> list[str]:
-    """``data.state`` of every ``endpoint.failed`` received, in order."""
-    return [str(e["data"]["state"]) for e in receiver.events() if e["type"] == "endpoint.failed"]
+    """``data.state`` of every ``endpoint.failed`` received, in the order they happened
+    (their ``time``): the webhook workers deliver concurrently, so two events emitted
+    together (a leg's media_lost and the connection's disconnected) may arrive swapped."""
+    failed = [e for e in receiver.events() if e["type"] == "endpoint.failed"]
+    failed.sort(key=lambda e: datetime.fromisoformat(e["time"]))
+    return [str(e["data"]["state"]) for e in failed]
 
 
 @pytest.fixture
@@ -470,7 +474,7 @@ async def test_webhooks_are_signed_and_follow_a_session(
         assert {f["site"] for f in failed} == {"hai-phong"}
         # Its dead leg, then (the client's close may end its new leg before its socket:
         # media_lost again) its connection.
-        states = [f["state"] for f in failed]
+        states = _failed_states(receiver)
         assert states[0] == "media_lost" and states[-1] == "disconnected", states
         assert set(states) == {"media_lost", "disconnected"}, states
         closed = events[types.index("session.closed")]["data"]

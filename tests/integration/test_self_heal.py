@@ -135,6 +135,7 @@ async def test_a_publish_leg_whose_network_dies_republishes_by_itself(
         received = hanoi.tracks_from("bac-ninh", "video")[0]
         kill = await _kill(bac_ninh, "publish")
         frames_at_detection = received.frames
+        audio_at_detection = hanoi.frames_from("bac-ninh", "audio")
         await wait_for(
             lambda: received.frames > frames_at_detection,
             within=RECOVERY_WITHIN,
@@ -145,7 +146,8 @@ async def test_a_publish_leg_whose_network_dies_republishes_by_itself(
             lambda: (
                 _connection(console, "bac-ninh") == "connected"
                 and received.frames >= frames_at_detection + MIN_FRAMES
-                and hanoi.frames_from("bac-ninh", "audio") > 0
+                # The new source's audio too (its own sequence numbers and timestamps).
+                and hanoi.frames_from("bac-ninh", "audio") >= audio_at_detection + MIN_FRAMES
             ),
             within=RECOVERY_WITHIN,
             what="the board to show bac-ninh connected again, media flowing",

@@ -17,8 +17,8 @@ def test_defaults() -> None:
     assert (s.host, s.port) == ("127.0.0.1", 8080)
     assert s.effective_database_url.startswith("sqlite:///")
     assert s.redis_url is None
-    assert s.forwarding == "frame"
-    assert load_settings({"RB_FORWARDING": "packet"}).forwarding == "packet"
+    assert s.forwarding == "packet"
+    assert load_settings({"RB_FORWARDING": "frame"}).forwarding == "frame"
 
 
 def test_env_overrides_toml(tmp_path: Path) -> None:
