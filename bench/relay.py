@@ -295,14 +295,14 @@ class FrameCounter:
     def __init__(self) -> None:
         self.complete = 0
         self.packets = 0
-        self._last: int | None = None
+        self.last_sequence: int | None = None
         self._whole = False
 
     def on_packet(self, seq: int, _timestamp: int, marker: int, _payload: bytes) -> None:
         self.packets += 1
-        if self._last is not None and (seq - self._last) & 0xFFFF != 1:
+        if self.last_sequence is not None and (seq - self.last_sequence) & 0xFFFF != 1:
             self._whole = False
-        self._last = seq
+        self.last_sequence = seq
         if marker:
             self.complete += self._whole
             self._whole = True
@@ -357,8 +357,8 @@ async def light_subscribers(
     packets (no reassembly); ``counts[indices[k]]`` follows the frames of ``tokens[k]``,
     ``ready`` counts the clients connected, ``stop`` ends them (``bench.cluster`` too).
     ``at_socket``: once a subscribe connection is up (ICE and DTLS), its frames are
-    counted from the SRTP headers at its sockets, read every 20 ms
-    (:mod:`bench.socket_frames`)."""
+    counted from the SRTP headers at its sockets, read every 50 ms, and it sends a
+    receiver report every second (:mod:`bench.socket_frames`)."""
     from bench.socket_frames import SocketFrames
     from signaling.client import BridgeClient
 
@@ -382,6 +382,8 @@ async def light_subscribers(
         with ready.get_lock():
             ready.value += 1
     at_sockets: dict[RTCPeerConnection, SocketFrames] = {}
+    reports: set[asyncio.Task[None]] = set()
+    tick = 0
     while not stop.is_set():
         for i, client in zip(indices, clients, strict=True):
             pc = client.subscribe_pc
@@ -390,9 +392,14 @@ async def light_subscribers(
                 at_sockets[ready_pc] = SocketFrames(ready_pc, client.counters)
                 at_sockets[ready_pc].poll()
             counts[i] = sum(c.complete for c in client.counters)
-        for sockets in at_sockets.values():
+        tick += 1
+        for pc, sockets in at_sockets.items():
             sockets.drain()
-        await asyncio.sleep(0.02 if at_socket else 0.05)
+            if tick % 20 == 0 and pc.connectionState == "connected":
+                task = asyncio.ensure_future(sockets.report())
+                reports.add(task)
+                task.add_done_callback(reports.discard)
+        await asyncio.sleep(0.05)
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 

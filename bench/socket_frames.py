@@ -14,6 +14,11 @@ few tens of milliseconds, reads every datagram that arrived in between. asyncio 
 wake the process and run a loop iteration per datagram; draining wakes it once per
 tick for all of them. STUN, DTLS and SRTCP still reach aioice and aiortc, a tick late.
 
+aiortc's receiver sends receiver reports only about the streams it handled itself (none
+here), so :meth:`SocketFrames.report` sends them instead, as every real subscriber does
+about once a second: the relay's media-silence watchdog (5 s) must hear from a live
+subscriber, and consent checks alone (every 4-6 s) sometimes leave it longer.
+
 Reaches into aioice 0.13 / aiortc 1.16 internals (the ICE connection's protocols, the
 DTLS transport's receive SRTP session), as the bench may; ``tests/integration/
 test_socket_frames.py`` checks the count against the RTP-level light counter on one
@@ -26,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection
-from aiortc.rtp import is_rtcp
+from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket, is_rtcp
 
 from bench.relay import FrameCounter
 from bridge.rtc_internals import (
@@ -62,6 +67,7 @@ class SocketFrames:
         self.counters = counters
         self.passthrough = passthrough
         self.by_ssrc: dict[int, FrameCounter] = {}
+        self._first_seq: dict[int, int] = {}
         self.skipped = 0
         """RTP datagrams counted here and not handed to aiortc."""
         self.handed_on = 0
@@ -120,6 +126,7 @@ class SocketFrames:
                 if counter is None and self._is_media(data[1] & 0x7F):
                     counter = by_ssrc[ssrc] = FrameCounter()
                     self.counters.append(counter)
+                    self._first_seq[ssrc] = (data[2] << 8) | data[3]
                 if counter is not None:
                     seq, timestamp = (data[2] << 8) | data[3], int.from_bytes(data[4:8])
                     counter.on_packet(seq, timestamp, data[1] >> 7, b"")
@@ -139,6 +146,32 @@ class SocketFrames:
                 codecs: dict[int, Any] = getattr(transceiver.receiver, RECEIVER_CODECS_ATTR)
                 self.media_types |= {pt for pt, c in codecs.items() if c.name.lower() != "rtx"}
         return payload_type in self.media_types
+
+    async def report(self) -> None:
+        """Send one RTCP receiver report about every SSRC counted so far (highest
+        sequence number and packets lost from what arrived, no jitter or timing)."""
+        transceivers = self._pc.getTransceivers()
+        if not transceivers or not self.by_ssrc:
+            return
+        reports = []
+        for ssrc, counter in self.by_ssrc.items():
+            last = counter.last_sequence if counter.last_sequence is not None else 0
+            expected = ((last - self._first_seq[ssrc]) & 0xFFFF) + 1
+            reports.append(
+                RtcpReceiverInfo(
+                    ssrc=ssrc,
+                    fraction_lost=0,
+                    packets_lost=max(0, expected - counter.packets),
+                    highest_sequence=last,
+                    jitter=0,
+                    lsr=0,
+                    dlsr=0,
+                )
+            )
+        # aiortc's receivers report with their transceiver's sender SSRC.
+        transceiver = transceivers[0]
+        packet = RtcpRrPacket(ssrc=transceiver.sender._ssrc, reports=reports)
+        await transceiver.receiver._send_rtcp(packet)
 
     @property
     def complete(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from typing import Any
 
 from aioice.ice import StunProtocol
 from aiortc import RTCPeerConnection
@@ -113,6 +114,18 @@ async def test_socket_count_matches_the_rtp_count_and_rtcp_still_flows() -> None
         assert rtp.packets == rtp_packets
         assert sockets.handed_on > handed_on
         assert subscriber.connectionState == "connected"
+
+        # aiortc's receiver saw no RTP, so it reports nothing; the socket counter's
+        # receiver report reaches the publisher's sender.
+        await sockets.report()
+        reported: list[Any] = []
+        for _ in range(100):
+            stats = (await transceiver.sender.getStats()).values()
+            reported = [s for s in stats if s.type == "remote-inbound-rtp"]
+            if reported:
+                break
+            await asyncio.sleep(0.05)
+        assert reported, "no receiver report reached the publisher"
     finally:
         await publisher.close()
         await subscriber.close()
