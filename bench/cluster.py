@@ -575,14 +575,15 @@ def _ceiling(run: dict[str, Any], cores: int) -> dict[str, Any]:
     }
 
 
-def cascade(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
+async def cascade(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
     """Part (b) from ``bench.cascade`` (written with the cascade) when it exists."""
     if importlib.util.find_spec("bench.cascade") is None:
         return {k: None for k in CASCADE_KEYS} | {
             "cascade_reason": "bench/cascade.py is not in this tree (the cascade, part 6)"
         }
     module = importlib.import_module("bench.cascade")
-    figures: dict[str, Any] = module.measure(points, subscribers, seconds)
+    # measure_async: bench() runs in an event loop (measure() would start another).
+    figures: dict[str, Any] = await module.measure_async(points, subscribers, seconds)
     out = {k: figures.get(k) for k in CASCADE_KEYS}
     out["cascade"] = figures
     return out
@@ -637,7 +638,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "load_average_after_scaling": round(load_mid[0], 2),
     }
     if args.cascade:
-        out.update(cascade(args.points, args.subscribers, args.seconds))
+        out.update(await cascade(args.points, args.subscribers, args.seconds))
     else:
         out.update({k: None for k in CASCADE_KEYS} | {"cascade_reason": "--no-cascade"})
     out["load_average_after"] = round(os.getloadavg()[0], 2)

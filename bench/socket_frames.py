@@ -27,6 +27,7 @@ stream and pins what it touches.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,9 @@ RX_SRTP_ATTR = "_rx_srtp"
 TAPPED_ATTR = "_rb_socket_frames"
 """Set on a ``StunProtocol`` whose ``datagram_received`` is wrapped here."""
 
+RECEIVE_BUFFER = 2 << 20
+"""Bytes asked for each polled socket's receive buffer (the kernel caps it at
+``net.core.rmem_max``)."""
 MAX_DATAGRAM = 4096
 """Larger than any datagram once DTLS is set up (RTP, SRTCP, STUN stay under the MTU)."""
 
@@ -92,7 +96,11 @@ class SocketFrames:
         """From now on asyncio does not read the sockets: :meth:`drain` does."""
         for protocol in self._tapped:
             protocol.transport.pause_reading()
-            self._polled.append((protocol, getattr(protocol.transport, DATAGRAM_SOCKET_ATTR)))
+            sock = getattr(protocol.transport, DATAGRAM_SOCKET_ATTR)
+            # Room for seconds of video: a subscriber process the shared machine leaves
+            # unscheduled for a while must not drop what the relay delivered.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            self._polled.append((protocol, sock))
 
     def drain(self) -> None:
         """Read and handle every datagram waiting on the polled sockets."""
