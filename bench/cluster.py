@@ -1,34 +1,49 @@
 """Scale-out benchmark (issue 10): forwarded streams with one node process and with two.
 
-    python -m bench.cluster [--step 4] [--max-per-session 48] [--seconds 10]
+    python -m bench.cluster [--forwarding packet] [--start 16] [--step 16]
+        [--max-per-session 256] [--seconds 8] [--bitrate-kbps 1000] [--verbose] [--logs DIR]
 
 (a) For 1 and then 2 node processes (``reception-bridge serve --workers N`` with
 ``REDIS_URL``; the one-process run also has Redis, so both run the same code), two
-sessions are opened, each hosted by its own site, each with one 640x480 VP8 publisher
-(``bench.relay.PatternTrack``, in this process). With two workers the host sites' home
-nodes (``RB_HOME_NODES``) put one session on each worker, checked in Redis. Light
-subscribers (``bench.relay.light_subscribers``: real aiortc connections counting complete
-frames from RTP packets) are added ``--step`` per session at a time, each batch in a
-process of its own, through the entry port (a redirect sends each to its session's node).
+sessions are opened, each hosted by its own site, each with one publisher. With two
+workers the host sites' home nodes (``RB_HOME_NODES``) put one session on each worker,
+checked in Redis. The servers forward with ``--forwarding`` (``RB_FORWARDING``, default
+``packet``, the faster relay; printed as ``forwarding``).
+
+The clients are made cheap so that the servers, whose work is unchanged (real aiortc
+peer connections with ICE, DTLS and SRTP to every subscriber), are the limit:
+
+- each publisher replays ``--clip-seconds`` of 640x480 VP8 encoded once by aiortc's own
+  encoder at ``--bitrate-kbps`` (:mod:`bench.replay`; ``clip_mbps`` and each batch's
+  ``published_mbps`` print the bitrate), instead of encoding in real time;
+- light subscribers (``bench.relay.light_subscribers``) connect as usual, then count
+  frames from the plaintext SRTP headers at their sockets, drained every 20 ms, without
+  decrypting (:mod:`bench.socket_frames`; STUN, DTLS and SRTCP still reach aioice and
+  aiortc).
+
+Subscribers are added ``--start`` then ``--step`` per session at a time, at most
+``--step`` per session in one process (the two-process run starts a step below the
+one-process run's limit), through the entry port (a redirect sends each to its session's node).
 After each batch and a warm-up, a ``--seconds`` window measures the delivered frame rate
 of every subscriber against its publisher's; the batch passes when the subscribers
-receive on average >= 99 % of the frames published. ``streams_one_process`` and
-``streams_two_processes`` are the most subscribers (forwarded video streams) of a passing
-batch, ``scaling_ratio`` their ratio.
+receive on average >= 99 % of the frames published, each subscriber's share capped at
+100 % (``delivered_share_max`` shows the uncapped largest: a backlog drained in the
+window, or frames counted twice, can put one above). ``streams_one_process`` and
+``streams_two_processes`` are the most subscribers (forwarded video streams) of a
+passing batch, ``scaling_ratio`` their ratio. A failed batch is measured once more
+before it counts as the limit (the machine is shared).
 
-The clients share the machine's cores with the servers, and a light subscriber costs
-about as much CPU per packet as the relay spends forwarding it, so on a 2-core machine
-the limit is the servers' and the clients' CPU together, and a second node process has
-no idle core to use: ``scaling_ratio`` there says little about the relay. The JSON
-therefore also gives, per batch, the servers' CPU (the node processes, from /proc) and
-the clients' (the publishers in this process and the subscriber processes),
-``streams_per_server_core`` (streams over the server cores used at the best batch: the
-figure that leaves the clients out) and ``scaling_ratio_server_cpu``: at the most
-streams both runs passed, one process's server CPU per forwarded Mbit/s over two
-processes' together, times two; the ratio if each node process had a core of its own and
-the clients ran elsewhere (2.0 when splitting a load over two processes costs nothing).
-A failed batch is measured once more before it counts as the limit (the machine is
-shared).
+Each batch prints the servers' CPU (the node processes, from /proc) and the clients'
+(the publishers in this process and the subscriber processes), in cores and in CPU
+microseconds per forwarded RTP packet (``server_cpu_us_per_packet``,
+``client_cpu_us_per_packet``). The clients share the machine's cores with the servers:
+with S and C those costs, one node process saturates its core at 1/S packets/s, two at
+2/(S+C) on 2 cores, so there the ratio cannot pass 2S/(S+C), printed as
+``scaling_ratio_ceiling`` (from the one-process run's best batch). It needs C <= 0.18 S
+for 1.7. ``streams_per_server_core`` (streams over the server cores used at the best
+batch) and ``scaling_ratio_server_cpu`` (one process's server CPU per forwarded Mbit/s
+over two processes' together, times two, at the most streams both runs passed) leave
+the clients out.
 
 (b) The cascade is measured by ``bench.cascade.measure`` when that module exists; its
 keys are merged in, else they are null with the reason.
@@ -49,23 +64,23 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE, STDOUT
 from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
+from aiortc import RTCPeerConnection
 
 from bench.lifecycle import open_session
 from bench.relay import (
     WARMUP,
-    PatternTrack,
-    SentCounters,
     cpu_seconds,
     light_subscribers,
     sent_counters,
 )
+from bench.replay import Clip, ReplayTrack, encode_clip
 from core.access import Role
 from signaling.client import BridgeClient
 from signaling.tokens import issue_token
@@ -142,9 +157,12 @@ def _free_ports(count: int) -> int:
 class Cluster:
     """``reception-bridge serve --workers N`` with Redis, on a site tree of the bench's."""
 
-    def __init__(self, root: Path, workers: int, per_session: int, redis_url: str) -> None:
+    def __init__(
+        self, root: Path, workers: int, per_session: int, redis_url: str, forwarding: str
+    ) -> None:
         self.root = root
         self.workers = workers
+        self.forwarding = forwarding
         self.per_session = per_session
         self.redis_url = redis_url
         self.prefix = f"rbbench-{uuid.uuid4().hex[:10]}"
@@ -165,6 +183,7 @@ class Cluster:
             RB_PORT=str(self.port),
             RB_SECRET=SECRET,
             RB_RECORD_ON_OPEN="false",
+            RB_FORWARDING=self.forwarding,
             RB_NODE_ID="bench",
             RB_CLUSTER_PREFIX=self.prefix,
             RB_HOME_NODES=json.dumps(homes if self.workers > 1 else {}),
@@ -279,9 +298,35 @@ class Admin:
         await self._http.close()
 
 
+class ReplayPublisher(BridgeClient):
+    """Publishes a :class:`ReplayTrack`, answering keyframe requests on every publish
+    connection it opens (a failed leg is published again on a new one)."""
+
+    def __init__(self, url: str, token: str, track: ReplayTrack) -> None:
+        super().__init__(url, token, video_codecs=("video/VP8",))
+        self.track = track
+        self.pcs: list[RTCPeerConnection] = []
+
+    async def _open_publish(self, *, restart: bool) -> None:
+        await super()._open_publish(restart=restart)
+        assert self.publish_pc is not None
+        self.pcs.append(self.publish_pc)
+        for sender in self.publish_pc.getSenders():
+            if sender.kind == "video":
+                self.track.hook(sender)
+
+    async def sent(self) -> tuple[int, int]:
+        """RTP payload bytes and packets sent so far, over every publish connection."""
+        octets = packets = 0
+        for pc in self.pcs:
+            o, p = await sent_counters(pc)()
+            octets, packets = octets + o, packets + p
+        return octets, packets
+
+
 def _subscriber_process(url: str, tokens: list[str], indices: list[int], counts: Any,
                         ready: Any, stop: Any) -> None:  # fmt: skip
-    asyncio.run(light_subscribers(url, tokens, indices, counts, ready, stop))
+    asyncio.run(light_subscribers(url, tokens, indices, counts, ready, stop, at_socket=True))
 
 
 @dataclass
@@ -290,26 +335,41 @@ class Batch:
 
     streams: int
     published_fps: list[float]
+    published_mbps: list[float]
     delivered_share: float
+    """The mean over subscribers of each one's frames over its publisher's, each capped
+    at 1 (a backlog drained in the window must not hide another subscriber's loss)."""
     delivered_share_min: float
+    delivered_share_max: float
     server_cores: float
     client_cores: float
     forwarded_mbps: float
-    per_node_streams: dict[str, int] = field(default_factory=dict)
+    forwarded_pps: float
+    """RTP packets the servers forwarded per second (each publisher's packets times the
+    share of its frames each subscriber received)."""
+    republished: int = 0
+    """Publish connections opened again in the window (a publish leg failed)."""
 
     @property
     def passed(self) -> bool:
         return self.delivered_share >= DELIVERED_GOAL
 
     def figures(self) -> dict[str, Any]:
+        pps = max(self.forwarded_pps, 1.0)
         return {
             "streams": self.streams,
             "published_fps": [round(f, 2) for f in self.published_fps],
+            "published_mbps": [round(m, 3) for m in self.published_mbps],
             "delivered_share": round(self.delivered_share, 4),
             "delivered_share_min": round(self.delivered_share_min, 4),
+            "delivered_share_max": round(self.delivered_share_max, 4),
             "server_cpu_cores": round(self.server_cores, 3),
             "client_cpu_cores": round(self.client_cores, 3),
             "forwarded_mbps": round(self.forwarded_mbps, 2),
+            "forwarded_packets_per_second": round(self.forwarded_pps),
+            "server_cpu_us_per_packet": round(self.server_cores * 1e6 / pps, 1),
+            "client_cpu_us_per_packet": round(self.client_cores * 1e6 / pps, 1),
+            "publishers_republished": self.republished,
             "passed": self.passed,
         }
 
@@ -321,21 +381,29 @@ async def ramp(
     seconds: float,
     redis_url: str,
     progress: Any = None,
+    *,
+    clip: Clip | None = None,
+    forwarding: str = "packet",
+    start: int | None = None,
+    logs: Path | None = None,
 ) -> dict[str, Any]:
-    """Add ``step`` subscribers per session at a time until a batch fails (or
-    ``max_per_session``); returns the batches and the most streams of a passing one."""
+    """Start with ``start`` (default ``step``) subscribers per session, add ``step`` at a
+    time until a batch fails (or ``max_per_session``); returns the batches and the most
+    streams of a passing one. The publishers replay ``clip`` (encoded here if None);
+    the server's log is kept in ``logs`` when given."""
+    if clip is None:
+        clip = encode_clip()
     root = Path(tempfile.mkdtemp(prefix=f"rb-cluster-bench-{workers}-"))
-    cluster = Cluster(root, workers, max_per_session, redis_url)
+    cluster = Cluster(root, workers, max_per_session, redis_url, forwarding)
     ctx = multiprocessing.get_context("spawn")
     total = len(HOSTS) * max_per_session
     counts, ready, stop = ctx.Array("l", total), ctx.Value("i", 0), ctx.Event()
     procs: list[Any] = []
-    publishers: list[BridgeClient] = []
-    tracks: list[PatternTrack] = []
-    sents: list[SentCounters] = []
+    publishers: list[ReplayPublisher] = []
     batches: list[Batch] = []
     admin: Admin | None = None
     placements: list[str | None] = []
+    stopped = ""
     try:
         await cluster.start()
         admin = Admin(cluster.url)
@@ -350,43 +418,49 @@ async def ramp(
             raise RuntimeError(f"sessions not on both nodes: {placements}")
         for s, host in enumerate(HOSTS):
             token = issue_token(SECRET, role=Role.ROOM, site=host, session=session_ids[s])
-            track = PatternTrack()
-            publisher = BridgeClient(cluster.url, token, video_codecs=("video/VP8",))
+            track = ReplayTrack(clip)
+            publisher = ReplayPublisher(cluster.url, token, track)
             await publisher.connect(wait=30)
             await publisher.publish([track])
-            assert publisher.publish_pc is not None
             publishers.append(publisher)
-            tracks.append(track)
-            sents.append(sent_counters(publisher.publish_pc))
         per_session = 0
         while per_session < max_per_session:
-            new = min(step, max_per_session - per_session)
-            tokens, indices = [], []
-            for s in range(len(HOSTS)):
-                for i in range(per_session, per_session + new):
-                    site = _site(s, i)
-                    tokens.append(
-                        issue_token(SECRET, role=Role.ROOM, site=site, session=session_ids[s])
-                    )
-                    indices.append(s * max_per_session + i)
-            proc = ctx.Process(
-                target=_subscriber_process,
-                args=(cluster.url, tokens, indices, counts, ready, stop),
-            )
-            proc.start()
-            procs.append(proc)
+            first = start if start is not None else step
+            new = min(step if per_session else first, max_per_session - per_session)
+            # At most ``step`` subscribers per session in one process (a large first
+            # batch is spread over several).
+            for low in range(per_session, per_session + new, step):
+                tokens, indices = [], []
+                for s in range(len(HOSTS)):
+                    for i in range(low, min(low + step, per_session + new)):
+                        site = _site(s, i)
+                        tokens.append(
+                            issue_token(SECRET, role=Role.ROOM, site=site, session=session_ids[s])
+                        )
+                        indices.append(s * max_per_session + i)
+                proc = ctx.Process(
+                    target=_subscriber_process,
+                    args=(cluster.url, tokens, indices, counts, ready, stop),
+                )
+                proc.start()
+                procs.append(proc)
             per_session += new
             while ready.value < per_session * len(HOSTS):
                 if not all(p.is_alive() for p in procs):
-                    raise RuntimeError(f"a subscriber process died\n{cluster.log_tail()}")
+                    break
                 await asyncio.sleep(0.2)
+            if not all(p.is_alive() for p in procs):
+                # A subscriber could not connect (signaling timed out on a busy server):
+                # the batch counts as the limit.
+                stopped = f"a subscriber process died connecting batch {per_session}/session"
+                break
             await asyncio.sleep(WARMUP)
-            batch = await _window(cluster, procs, tracks, sents, counts, per_session,
+            batch = await _window(cluster, procs, publishers, counts, per_session,
                                   max_per_session, seconds)  # fmt: skip
             if not batch.passed:
                 # Once more before calling it the limit: the machine is shared and noisy.
                 batches.append(batch)
-                batch = await _window(cluster, procs, tracks, sents, counts, per_session,
+                batch = await _window(cluster, procs, publishers, counts, per_session,
                                       max_per_session, seconds)  # fmt: skip
             batches.append(batch)
             if progress is not None:
@@ -405,13 +479,18 @@ async def ramp(
         if admin is not None:
             await admin.close()
         await cluster.stop()
+        if logs is not None:
+            os.makedirs(logs, exist_ok=True)
+            shutil.copy(cluster.log_path, os.path.join(logs, f"server-{workers}.log"))
         shutil.rmtree(root, ignore_errors=True)
     passing = [b for b in batches if b.passed]
     best = passing[-1] if passing else None
     return {
         "workers": workers,
+        "forwarding": forwarding,
         "placements": placements,
         "streams": best.streams if best else 0,
+        "stopped": stopped or None,
         "streams_per_server_core": (
             round(best.streams / max(best.server_cores, 0.001), 1) if best else None
         ),
@@ -422,8 +501,7 @@ async def ramp(
 async def _window(
     cluster: Cluster,
     procs: list[Any],
-    tracks: list[PatternTrack],
-    sents: list[SentCounters],
+    publishers: list[ReplayPublisher],
     counts: Any,
     per_session: int,
     max_per_session: int,
@@ -431,32 +509,41 @@ async def _window(
 ) -> Batch:
     servers = cluster.pids()
     clients = [os.getpid(), *(p.pid for p in procs)]
+    tracks = [p.track for p in publishers]
     sent0 = [t.sent for t in tracks]
     counts0 = list(counts)
-    octets0 = [(await s())[0] for s in sents]
+    stats0 = [await p.sent() for p in publishers]
+    legs0 = [len(p.pcs) for p in publishers]
     server0, client0, t0 = _cpu(servers), _cpu(clients), time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
     server1, client1 = _cpu(servers), _cpu(clients)
     counts1 = list(counts)
-    octets1 = [(await s())[0] for s in sents]
+    stats1 = [await p.sent() for p in publishers]
     published = [(t.sent - s0) / elapsed for t, s0 in zip(tracks, sent0, strict=True)]
-    shares, mbps = [], 0.0
+    published_mbps, shares, mbps, pps = [], [], 0.0, 0.0
     for s in range(len(tracks)):
-        session_mbps = (octets1[s] - octets0[s]) * 8 / elapsed / 1e6
+        session_mbps = (stats1[s][0] - stats0[s][0]) * 8 / elapsed / 1e6
+        session_pps = (stats1[s][1] - stats0[s][1]) / elapsed
+        published_mbps.append(session_mbps)
         for i in range(per_session):
             k = s * max_per_session + i
             share = (counts1[k] - counts0[k]) / elapsed / max(published[s], 0.01)
             shares.append(share)
             mbps += session_mbps * min(share, 1.0)
+            pps += session_pps * min(share, 1.0)
     return Batch(
         streams=per_session * len(tracks),
         published_fps=published,
-        delivered_share=sum(shares) / len(shares),
+        published_mbps=published_mbps,
+        delivered_share=sum(min(share, 1.0) for share in shares) / len(shares),
         delivered_share_min=min(shares),
+        delivered_share_max=max(shares),
         server_cores=(server1 - server0) / elapsed,
         client_cores=(client1 - client0) / elapsed,
         forwarded_mbps=mbps,
+        forwarded_pps=pps,
+        republished=sum(len(p.pcs) for p in publishers) - sum(legs0),
     )
 
 
@@ -484,14 +571,36 @@ def _server_cpu_ratio(one: dict[str, Any], two: dict[str, Any]) -> dict[str, Any
     }
 
 
-def cascade(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
+def _ceiling(run: dict[str, Any], cores: int) -> dict[str, Any]:
+    """The scaling ratio this machine allows when CPU is the only limit, from one run's
+    costs per forwarded packet at its best passing batch: the servers' S and the clients'
+    C (subscribers and publishers), in CPU microseconds. One node process saturates at
+    one core, N1 = min(1/S, cores/(S+C)) packets/s; two at N2 = min(2/S, cores/(S+C)); so
+    with 2 cores the ratio is 2S/(S+C) (when C < S): 1.7 needs C <= 0.18 S."""
+    passing = [b for b in run["batches"] if b["passed"]]
+    if not passing:
+        return {"scaling_ratio_ceiling": None}
+    best = passing[-1]
+    server, client = best["server_cpu_us_per_packet"], best["client_cpu_us_per_packet"]
+    one = min(1 / server, cores / (server + client))
+    two = min(2 / server, cores / (server + client))
+    return {
+        "scaling_ratio_ceiling": round(two / one, 2),
+        "ceiling_server_cpu_us_per_packet": server,
+        "ceiling_client_cpu_us_per_packet": client,
+        "ceiling_from_streams": best["streams"],
+    }
+
+
+async def cascade(points: int, subscribers: int, seconds: float) -> dict[str, Any]:
     """Part (b) from ``bench.cascade`` (written with the cascade) when it exists."""
     if importlib.util.find_spec("bench.cascade") is None:
         return {k: None for k in CASCADE_KEYS} | {
             "cascade_reason": "bench/cascade.py is not in this tree (the cascade, part 6)"
         }
     module = importlib.import_module("bench.cascade")
-    figures: dict[str, Any] = module.measure(points, subscribers, seconds)
+    # measure_async: bench() runs in an event loop (measure() would start another).
+    figures: dict[str, Any] = await module.measure_async(points, subscribers, seconds)
     out = {k: figures.get(k) for k in CASCADE_KEYS}
     out["cascade"] = figures
     return out
@@ -503,9 +612,31 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             print(line, file=sys.stderr, flush=True)
 
     load_before = os.getloadavg()
-    one = await ramp(1, args.step, args.max_per_session, args.seconds, args.redis, progress)
-    two = await ramp(2, args.step, args.max_per_session, args.seconds, args.redis, progress)
+    clip = encode_clip(args.clip_seconds, args.bitrate_kbps * 1000)
+    runs: list[dict[str, Any]] = []
+    for workers in (1, 2):
+        start = args.start
+        if runs and runs[0]["streams"]:
+            # Two processes carry at least what one did, less noise: start a step below.
+            below = runs[0]["streams"] // len(HOSTS) - args.step
+            start = max(start or args.step, below)
+        runs.append(
+            await ramp(
+                workers,
+                args.step,
+                args.max_per_session,
+                args.seconds,
+                args.redis,
+                progress,
+                clip=clip,
+                forwarding=args.forwarding,
+                start=start,
+                logs=args.logs,
+            )
+        )
+    one, two = runs
     load_mid = os.getloadavg()
+    cores = os.cpu_count() or 1
     out: dict[str, Any] = {
         "streams_one_process": one["streams"],
         "streams_two_processes": two["streams"],
@@ -513,18 +644,24 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "streams_per_server_core_one_process": one["streams_per_server_core"],
         "streams_per_server_core_two_processes": two["streams_per_server_core"],
         **_server_cpu_ratio(one, two),
+        **_ceiling(one, cores),
+        "forwarding": args.forwarding,
+        "clip_mbps": round(clip.mbps, 3),
+        "clip_frames": len(clip.frames),
         "delivered_goal": DELIVERED_GOAL,
+        "start_per_session": args.start if args.start is not None else args.step,
+        "two_processes_started_at": two["batches"][0]["streams"] if two["batches"] else None,
         "step_per_session": args.step,
         "sessions": len(HOSTS),
         "seconds": args.seconds,
         "one_process": one,
         "two_processes": two,
-        "cpus": os.cpu_count(),
+        "cpus": cores,
         "load_average_before": round(load_before[0], 2),
         "load_average_after_scaling": round(load_mid[0], 2),
     }
     if args.cascade:
-        out.update(cascade(args.points, args.subscribers, args.seconds))
+        out.update(await cascade(args.points, args.subscribers, args.seconds))
     else:
         out.update({k: None for k in CASCADE_KEYS} | {"cascade_reason": "--no-cascade"})
     out["load_average_after"] = round(os.getloadavg()[0], 2)
@@ -533,13 +670,18 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--step", type=int, default=4, help="subscribers added per session")
-    parser.add_argument("--max-per-session", type=int, default=48)
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured window")
+    parser.add_argument("--start", type=int, help="subscribers per session at first (--step)")
+    parser.add_argument("--step", type=int, default=16, help="subscribers added per session")
+    parser.add_argument("--max-per-session", type=int, default=256)
+    parser.add_argument("--forwarding", choices=["frame", "packet"], default="packet")
+    parser.add_argument("--bitrate-kbps", type=int, default=1000, help="the replayed clip's")
+    parser.add_argument("--clip-seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured window")
     parser.add_argument("--redis", default=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
     parser.add_argument("--points", type=int, default=4, help="cascade: points on node B")
     parser.add_argument("--subscribers", type=int, default=8, help="cascade: on node A")
     parser.add_argument("--no-cascade", dest="cascade", action="store_false")
+    parser.add_argument("--logs", type=Path, help="keep the servers' logs in this folder")
     parser.add_argument("--verbose", action="store_true", help="each batch on stderr")
     print(json.dumps(asyncio.run(bench(parser.parse_args(argv)))))
 

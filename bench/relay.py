@@ -60,7 +60,8 @@ class PatternTrack(VideoStreamTrack):
         rng = random.Random(1)
         band = bytes(rng.randrange(256) for _ in range(WIDTH * 32))
         chroma = bytes([128]) * (WIDTH * HEIGHT // 4)
-        self._frames = []
+        self.frames: list[VideoFrame] = []
+        """One second of the pattern, sent in a loop."""
         for i in range(FPS):
             rows = [bytes((x + y + 8 * i) & 0xFF for x in range(WIDTH)) for y in range(HEIGHT)]
             luma = bytearray(b"".join(rows))
@@ -70,12 +71,12 @@ class PatternTrack(VideoStreamTrack):
             frame.planes[0].update(bytes(luma))
             frame.planes[1].update(chroma)
             frame.planes[2].update(chroma)
-            self._frames.append(frame)
+            self.frames.append(frame)
         self.sent = 0
 
     async def recv(self) -> VideoFrame:
         pts, time_base = await self.next_timestamp()
-        frame = self._frames[self.sent % FPS]
+        frame = self.frames[self.sent % FPS]
         frame.pts, frame.time_base = pts, time_base
         self.sent += 1
         return frame
@@ -294,14 +295,14 @@ class FrameCounter:
     def __init__(self) -> None:
         self.complete = 0
         self.packets = 0
-        self._last: int | None = None
+        self.last_sequence: int | None = None
         self._whole = False
 
     def on_packet(self, seq: int, _timestamp: int, marker: int, _payload: bytes) -> None:
         self.packets += 1
-        if self._last is not None and (seq - self._last) & 0xFFFF != 1:
+        if self.last_sequence is not None and (seq - self.last_sequence) & 0xFFFF != 1:
             self._whole = False
-        self._last = seq
+        self.last_sequence = seq
         if marker:
             self.complete += self._whole
             self._whole = True
@@ -343,11 +344,22 @@ def token_for(site: str) -> str:
 
 
 async def light_subscribers(
-    url: str, tokens: list[str], indices: list[int], counts: Any, ready: Any, stop: Any
+    url: str,
+    tokens: list[str],
+    indices: list[int],
+    counts: Any,
+    ready: Any,
+    stop: Any,
+    *,
+    at_socket: bool = False,
 ) -> None:
     """Light ``/bridge`` subscribers, one per token, that count complete frames from RTP
     packets (no reassembly); ``counts[indices[k]]`` follows the frames of ``tokens[k]``,
-    ``ready`` counts the clients connected, ``stop`` ends them (``bench.cluster`` too)."""
+    ``ready`` counts the clients connected, ``stop`` ends them (``bench.cluster`` too).
+    ``at_socket``: once a subscribe connection is up (ICE and DTLS), its frames are
+    counted from the SRTP headers at its sockets, read every 50 ms, and it sends a
+    receiver report every second (:mod:`bench.socket_frames`)."""
+    from bench.socket_frames import SocketFrames
     from signaling.client import BridgeClient
 
     class LightClient(BridgeClient):
@@ -369,9 +381,24 @@ async def light_subscribers(
         await client.connect(wait=30)
         with ready.get_lock():
             ready.value += 1
+    at_sockets: dict[RTCPeerConnection, SocketFrames] = {}
+    reports: set[asyncio.Task[None]] = set()
+    tick = 0
     while not stop.is_set():
         for i, client in zip(indices, clients, strict=True):
+            pc = client.subscribe_pc
+            ready_pc = pc if pc is not None and pc.connectionState == "connected" else None
+            if at_socket and ready_pc is not None and ready_pc not in at_sockets:
+                at_sockets[ready_pc] = SocketFrames(ready_pc, client.counters)
+                at_sockets[ready_pc].poll()
             counts[i] = sum(c.complete for c in client.counters)
+        tick += 1
+        for pc, sockets in at_sockets.items():
+            sockets.drain()
+            if tick % 20 == 0 and pc.connectionState == "connected":
+                task = asyncio.ensure_future(sockets.report())
+                reports.add(task)
+                task.add_done_callback(reports.discard)
         await asyncio.sleep(0.05)
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
