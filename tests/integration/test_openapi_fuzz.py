@@ -259,6 +259,10 @@ async def _record(app: Any, session_id: str) -> list[str]:
     await recorder.add_marker(session_id, CASE, "bắt đầu", marked_at)
     worker = recorder.worker(session_id)
     assert worker is not None and await asyncio.to_thread(worker.sync)
+    # The frames were handed over at once with arrival times up to MEDIA_SECONDS ahead
+    # (the encoded media is cached): stop once they are past, as a live session would,
+    # so the case marked 0.5 s in lies inside the recording.
+    await asyncio.sleep(max(0.0, start + MEDIA_SECONDS + 0.3 - now()))
     manifest = await recorder.stop(session_id)
     assert manifest is not None and manifest.state is RecordingState.COMPLETE
     return [f.name for f in manifest.files]
