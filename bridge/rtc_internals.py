@@ -345,17 +345,27 @@ def floor_remb(receiver: RTCRtpReceiver, floor: int) -> None:
     loss-based control below the REMB, so a path that really carries less than
     ``floor`` still slows the publisher down, by the packets it loses.
     """
+    rewrite_remb(receiver, lambda bitrate: max(bitrate, floor))
+
+
+def rewrite_remb(receiver: RTCRtpReceiver, rewrite: Callable[[int], int | None]) -> None:
+    """Pass the bitrate of every REMB ``receiver`` sends through ``rewrite`` (None: the
+    REMB is not sent). Wraps the receiver's RTCP send, so rewrites applied later run
+    first (:func:`floor_remb` after :func:`tap_rtp`'s ``remb_cap``: floor, then cap)."""
     send_rtcp = receiver._send_rtcp
 
-    async def send_floored_rtcp(packet: Any) -> None:
+    async def send_rewritten_rtcp(packet: Any) -> None:
         if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
             with contextlib.suppress(ValueError):
                 bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                if bitrate < floor:
-                    packet.fci = pack_remb_fci(floor, ssrcs)
+                asked = rewrite(bitrate)
+                if asked is None:
+                    return
+                if asked != bitrate:
+                    packet.fci = pack_remb_fci(asked, ssrcs)
         await send_rtcp(packet)
 
-    setattr(receiver, "_send_rtcp", send_floored_rtcp)  # noqa: B010
+    setattr(receiver, "_send_rtcp", send_rewritten_rtcp)  # noqa: B010
 
 
 def renew_sender(transceiver: RTCRtpTransceiver, track: MediaStreamTrack) -> RTCRtpSender:
@@ -670,19 +680,7 @@ def tap_rtp(
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
     setattr(receiver, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
     if remb_cap is not None:
-        send_rtcp = receiver._send_rtcp
-
-        async def send_capped_rtcp(packet: Any) -> None:
-            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-                with contextlib.suppress(ValueError):
-                    bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                    capped = remb_cap(bitrate)
-                    if capped is None:
-                        return
-                    packet.fci = pack_remb_fci(capped, ssrcs)
-            await send_rtcp(packet)
-
-        setattr(receiver, "_send_rtcp", send_capped_rtcp)  # noqa: B010
+        rewrite_remb(receiver, remb_cap)
     return tap
 
 
