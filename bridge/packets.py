@@ -184,8 +184,12 @@ class PacketSource:
         """Take ``receiver``'s packets (a publisher's, or a cascade link's) from now on.
 
         ``cap_remb`` makes the REMBs it sends the publisher follow :meth:`remb_cap`. A
-        republish's receiver replaces the previous one (which has stopped).
+        republish's receiver replaces the previous one (which has stopped): its packets
+        are numbered and timed anew, so the source is renewed (:meth:`renew`) once, whether
+        or not down-tracks are forwarding.
         """
+        if self._tap is not None:
+            self.renew()
         self._tap = tap_rtp(
             receiver,
             self.on_packet,
@@ -354,10 +358,11 @@ class PacketDownTrack(DownTrack):
         packets and timestamps from anywhere, so the next packet forwarded re-bases the
         offsets (audio too; video also waits for a keyframe). Without it, audio would
         keep the old offsets, jump in sequence and timestamp, and be dropped as "older
-        than where forwarding started" whenever the new numbers fall behind the old."""
+        than where forwarding started" whenever the new numbers fall behind the old.
+        The source's cache and report are renewed where the new receiver is taken
+        (:meth:`PacketSource.listen`)."""
         super().resync()
         self._rebase = True
-        self.source.renew()
 
     def end(self) -> None:
         self._ended = True

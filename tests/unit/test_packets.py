@@ -218,7 +218,10 @@ def test_a_republished_source_re_bases_audio_and_forgets_the_old_cache_and_repor
         source.on_packet(seq, 960 * seq, 1, b"\x01old")
     assert downtrack._base_seq == 40000 and source.cached(40004) is not None
     # The new publish connection numbers its packets from elsewhere (here 20000 behind,
-    # which the old offsets would have taken for packets older than the start).
+    # which the old offsets would have taken for packets older than the start). The
+    # republish renews the source once (PacketSource.listen, on the new receiver) and
+    # re-bases every down-track (UpTrack.rebind).
+    source.renew()
     downtrack.resync()
     assert source.report is None and source.cached(40004) is None
     source.on_packet(20000, 123, 1, b"\x01new")
