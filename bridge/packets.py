@@ -33,7 +33,6 @@ down-track's timestamp offset, so a browser keeps audio and video in sync.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -60,7 +59,9 @@ video). 0 turns the cache off: NACKs then go unanswered."""
 HISTORY = 1024
 """Sequence numbers a down-track remembers to map a NACK back to the cache."""
 REPORT_INTERVAL = 0.25
-"""How often a down-track refreshes what its sender's RTCP reports say (seconds)."""
+"""How often an up-track refreshes what its down-tracks' RTCP sender reports say
+(seconds), on the first packet after the interval: no timer of its own, and nothing to
+refresh while no packet flows."""
 REMB_FLOOR_BPS = 300_000
 """The publisher is never asked below this for its subscribers' sake (bit/s): about a
 usable 640x480 call. A subscriber whose path carries less loses packets (NACKs repair
@@ -165,6 +166,7 @@ class PacketSource:
         self.report: tuple[int, int] | None = None
         """The publisher's last sender report: (NTP timestamp, RTP timestamp)."""
         self.packets_in = 0
+        self._report_due = 0.0
         self.ended = False
         self.last_remb: tuple[int, int] | None = None
         """The last REMB the publisher was sent: (uplink estimate, bitrate asked)."""
@@ -221,8 +223,10 @@ class PacketSource:
         if self._cache_mask >= 0:
             self._cache[seq & self._cache_mask] = (seq, timestamp, marker, payload)
         keyframe = self._is_keyframe_start(payload)
-        send_time = abs_send_time(time.time())
-        for downtrack in self._downtracks:
+        now = time.time()
+        send_time = abs_send_time(now)
+        downtracks = self._downtracks
+        for downtrack in downtracks:
             try:
                 if downtrack.forward(seq, timestamp, marker, payload, keyframe, send_time):
                     counters.frames_out += ends
@@ -237,10 +241,21 @@ class PacketSource:
                         self.info.track_id,
                         downtrack.subscriber,
                     )
+        if now >= self._report_due:
+            self._report_due = now + REPORT_INTERVAL
+            self.update_reports()
+
+    def update_reports(self) -> None:
+        """Make every down-track's next RTCP sender report true (the packets and bytes
+        it sent, the publisher's NTP/RTP pair in its timestamps): on a packet every
+        :data:`REPORT_INTERVAL`, and when the publisher's own report arrives."""
+        for downtrack in self._downtracks:
+            downtrack.update_report()
 
     def on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The publisher's RTCP sender report."""
         self.report = (ntp_timestamp, rtp_timestamp)
+        self.update_reports()
 
     def remb_cap(self, own: int) -> int | None:
         """The REMB bitrate to send the publisher for uplink estimate ``own``: see
@@ -370,8 +385,9 @@ class PacketDownTrack(DownTrack):
         self._ended_event.set()
 
     async def next_frame(self) -> tuple[bytes, int] | None:
-        """Start forwarding (the transport is up), then keep the sender's RTCP reports
-        true until the track ends; never returns a frame."""
+        """Start forwarding (the transport is up), then wait for the track's end; never
+        returns a frame. The sender's own RTCP loop sends the reports the source keeps
+        true (:meth:`PacketSource.update_reports`)."""
         if self._ended or self._transceiver is None:
             return None
         if self._link is None:
@@ -382,10 +398,8 @@ class PacketDownTrack(DownTrack):
             self.source.add(self)
             if self._needs_keyframe:
                 self.request_keyframe()
-        while not self._ended:
-            self._update_report()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ended_event.wait(), REPORT_INTERVAL)
+            self.update_report()
+        await self._ended_event.wait()
         return None
 
     # -- the hot path ------------------------------------------------------------------
@@ -486,7 +500,7 @@ class PacketDownTrack(DownTrack):
             self.retransmitted += 1
             self.packets_out += 1
 
-    def _update_report(self) -> None:
+    def update_report(self) -> None:
         """Translate the publisher's sender report into this down-track's timestamps.
 
         Until the publisher's first report the NTP/RTP pair stays zero, which receivers

@@ -227,3 +227,41 @@ def test_a_republished_source_re_bases_audio_and_forgets_the_old_cache_and_repor
     source.on_packet(20000, 123, 1, b"\x01new")
     assert downtrack._base_seq == 20000 and not downtrack._rebase
     assert source.cached(20000) == (20000, 123, 1, b"\x01new")
+
+
+class _Reporting(PacketDownTrack):
+    """A down-track that counts the refreshes of its sender report."""
+
+    refreshed = 0
+
+    def update_report(self) -> None:
+        self.refreshed += 1
+        super().update_report()
+
+
+def test_the_source_refreshes_sender_reports_on_packets_and_publisher_reports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No timer per down-track: the first packet after REPORT_INTERVAL refreshes every
+    down-track's report, and so does each of the publisher's own reports."""
+    info = TrackInfo(TrackId("a"), "mic", EndpointId("p"), "site", Kind.AUDIO, "opus", 48000)
+    source = PacketSource(info)
+    downtracks = [_Reporting(info, EndpointId(f"s{i}"), lambda: None, source) for i in range(3)]
+    for downtrack in downtracks:
+        source.add(downtrack)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    source.on_packet(1, 960, 1, b"\x01")
+    assert [d.refreshed for d in downtracks] == [1, 1, 1]
+    for seq in range(2, 10):  # within the interval: nothing more
+        clock[0] += packets.REPORT_INTERVAL / 10
+        source.on_packet(seq, 960 * seq, 1, b"\x01")
+    assert [d.refreshed for d in downtracks] == [1, 1, 1]
+    clock[0] += packets.REPORT_INTERVAL
+    source.on_packet(10, 9600, 1, b"\x01")
+    assert [d.refreshed for d in downtracks] == [2, 2, 2]
+    source.on_report(0x1234_5678_0000_0000, 960)
+    assert [d.refreshed for d in downtracks] == [3, 3, 3]
+    source.remove(downtracks[0])
+    source.on_report(0x1234_5679_0000_0000, 1920)
+    assert [d.refreshed for d in downtracks] == [3, 4, 4]
