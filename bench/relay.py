@@ -13,7 +13,9 @@ machine beside the server. Server CPU comes from
 relay forwarded (figures from machines whose encoders make other bitrates compare through
 ``streams_per_core_at_1mbps``), and the latency the relay adds to a frame
 (``relay_latency_ms_p50``/``_p95``: one more subscriber in this process times frames from
-the publisher's sender to its receiver, minus the same over a direct peer connection).
+the publisher's sender to its receiver, minus the same over a direct peer connection;
+it joins after the CPU window, so the window's server forwards to N subscribers, as the
+transcoding server does).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ SITES = ["tw-hanoi", *[f"site-{i}" for i in range(64)]]
 SECRET = "bench-secret-bench-secret-bench-secret"
 WIDTH, HEIGHT, FPS = 640, 480, 30
 WARMUP = 6.0
+LATENCY_WARMUP = 3.0
+"""Seconds from the latency probe's connection to its first timed frame."""
+LATENCY_SECONDS = 10.0
+"""Longest latency window (after the CPU window)."""
 
 
 class PatternTrack(VideoStreamTrack):
@@ -455,19 +461,14 @@ async def measure(
     counts: Any,
     seconds: float,
     sent: SentCounters,
-    times: FrameTimes | None,
 ) -> Window:
     await asyncio.sleep(WARMUP)
-    if times is not None:
-        times.recording = True
     sent0, counts0, cpu0, t0 = track.sent, list(counts), cpu_seconds(pid), time.monotonic()
     system0 = system_cpu_seconds(pid)
     octets0, packets0 = await sent()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
     octets1, packets1 = await sent()
-    if times is not None:
-        times.recording = False
     cpu = (cpu_seconds(pid) - cpu0) / elapsed * 100
     system = (system_cpu_seconds(pid) - system0) / elapsed * 100
     delivered = [(c - c0) / elapsed for c, c0 in zip(list(counts), counts0, strict=True)]
@@ -532,7 +533,7 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
     publish = _publish_transcode if mode == "transcode" else _publish_forward
     times = None if mode == "transcode" else FrameTimes()
     close, sent = await publish(url, track, times)
-    close_probe = await _latency_probe(url, times) if times is not None else None
+    close_probe: Callable[[], Awaitable[Any]] | None = None
     await asyncio.sleep(2)
     rss0 = rss_mb(pid)
     ctx = multiprocessing.get_context("spawn")
@@ -551,8 +552,16 @@ async def run_mode(mode: str, port: int, pid: int, n: int, seconds: float, worke
             if not all(p.is_alive() for p in procs):
                 raise RuntimeError("a subscriber worker died")
             await asyncio.sleep(0.2)
-        window = await measure(pid, track, counts, seconds, sent, times)
+        window = await measure(pid, track, counts, seconds, sent)
         rss = (rss_mb(pid) - rss0) / n
+        if times is not None:
+            # Latency is timed after the CPU window, by one more subscriber: in the
+            # window the server forwards to N subscribers, as the transcoding one does.
+            close_probe = await _latency_probe(url, times)
+            await asyncio.sleep(LATENCY_WARMUP)
+            times.recording = True
+            await asyncio.sleep(min(seconds, LATENCY_SECONDS))
+            times.recording = False
     finally:
         stop.set()
         for proc in procs:
