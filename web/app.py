@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -131,4 +132,18 @@ def create_app(
         app.router.add_static("/vendor/socket.io/", SOCKETIO_CLIENT_DIR, follow_symlinks=False)
     else:
         logger.warning("socket.io client not installed (run npm install): %s", SOCKETIO_CLIENT_DIR)
+    app.cleanup_ctx.append(_freeze_startup_heap)  # last: after every part has started
     return app
+
+
+async def _freeze_startup_heap(app: web.Application) -> AsyncIterator[None]:
+    """Move what start-up built (modules, the app, its parts: about 180,000 objects) out
+    of the garbage collector's reach. A full collection walks every tracked object: in
+    bench.relay's server forwarding to 16 subscribers one took 83 ms (9.5 ms with the
+    start-up heap frozen), an event-loop stall that every relayed stream felt; there is
+    one every several minutes. What sessions build later is still collected."""
+    gc.collect()
+    gc.freeze()
+    logger.info("start-up heap frozen: %d objects", gc.get_freeze_count())
+    yield
+    gc.unfreeze()
