@@ -710,6 +710,7 @@ DATAGRAM_SOCKET_ATTR = "_sock"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 
+_DTLS_CONNECTED = DtlsState.CONNECTED
 _RTP_HEADER = struct.Struct("!BBHII")
 _WORD = struct.Struct("!I")
 _OSN = struct.Struct("!H")
@@ -786,6 +787,9 @@ class Downlink:
         self._ast_word = (self._extensions[4] << 24) if ast_offset >= 0 else 0
         self._payload_offset = 12 + len(self._extensions)
         self._dtls = sender.transport
+        # aioice's map of component to nominated pair: the same dict for the life of the
+        # ICE connection (cleared on close, never replaced).
+        self._nominated: dict[int, Any] = self._dtls.transport._connection._nominated
         self._tasks: set[asyncio.Task[None]] = set()
         # The nominated pair, its socket and its remote address, looked up again only
         # when aioice nominates another pair (pair.remote_addr builds a tuple).
@@ -843,9 +847,9 @@ class Downlink:
         ``send_time``, and for RTX the original sequence number ``osn`` before the
         payload. False when the transport is not up or the packet was refused."""
         dtls = self._dtls
-        if dtls._state is not DtlsState.CONNECTED:
+        if dtls._state is not _DTLS_CONNECTED:
             return False
-        pair = dtls.transport._connection._nominated.get(1)
+        pair = self._nominated.get(1)
         if pair is None:
             return False
         if pair is not self._pair or pair.protocol.transport is not self._transport:

@@ -342,6 +342,10 @@ def test_packet_forwarding_internals_used_exist() -> None:
     assert "data = self._tx_srtp.protect(data)" in send_rtp
     assert "self._send = self._connection.send" in inspect.getsource(RTCIceTransport)
     assert "self._nominated.get(component)" in inspect.getsource(Connection.sendto)
+    # The nominated map is one dict for the connection's life (Downlink keeps it).
+    connection_source = inspect.getsource(Connection)
+    assert connection_source.count("self._nominated: dict[int, CandidatePair] = {}") == 1
+    assert "self._nominated = " not in connection_source
     assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in inspect.getsource(
         Connection.sendto
     )
