@@ -4,7 +4,8 @@
 
 For each mode, starts a server process (the real app with ``RB_FORWARDING`` frame or
 packet; a bench-only MediaRelay server, decode + encode, for the baseline), then one
-640x480 VP8 publisher in this process and N subscribers in worker processes. The
+640x480 VP8 publisher in this process, held at 1 Mbit/s in every mode (``--publish-kbps``),
+and N subscribers in worker processes. The
 subscribers are light: real aiortc connections (ICE, DTLS-SRTP, RTCP) whose receivers
 only count complete frames (every packet from a frame's first to its marker arrived,
 no sequence gap), without jitter buffer or depacketising, so 32 of them fit on the
@@ -40,6 +41,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs import vpx
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 from av import VideoFrame
@@ -642,9 +644,28 @@ def forwarding_figures(
     return out
 
 
-async def bench(n: int, seconds: float, workers: int, modes: list[str]) -> dict[str, Any]:
+PUBLISH_BPS = 1_000_000
+"""The publisher's VP8 bitrate in every mode (``--publish-kbps``)."""
+
+
+def pin_publish_bitrate(bps: int) -> None:
+    """Hold this process's VP8 encoders at ``bps``: aiortc's encoder starts at
+    ``DEFAULT_BITRATE`` and follows the REMBs it gets within ``MIN_BITRATE`` and
+    ``MAX_BITRATE``, module constants read at each use. Left free, the publisher's rate
+    follows each server's REMBs (1.07 Mbit/s into MediaRelay, 1.37 into the packet relay
+    in one run), and the modes would not forward the same stream."""
+    for name in ("DEFAULT_BITRATE", "MIN_BITRATE", "MAX_BITRATE"):
+        if not isinstance(getattr(vpx, name, None), int):
+            raise RuntimeError(f"aiortc.codecs.vpx.{name} is gone")
+        setattr(vpx, name, bps)
+
+
+async def bench(
+    n: int, seconds: float, workers: int, modes: list[str], publish_bps: int = PUBLISH_BPS
+) -> dict[str, Any]:
     from tests.conftest import free_port
 
+    pin_publish_bitrate(publish_bps)
     results: dict[str, Run] = {}
     load_before = machine_load()
     for mode in modes:
@@ -659,7 +680,11 @@ async def bench(n: int, seconds: float, workers: int, modes: list[str]) -> dict[
     direct = await direct_latency(min(seconds, 10.0))
     direct_p50, direct_p95 = direct.percentiles()
     transcode = results.get("transcode")
-    out: dict[str, Any] = {"subscribers": n, "seconds": seconds}
+    out: dict[str, Any] = {
+        "subscribers": n,
+        "seconds": seconds,
+        "publish_target_mbps": publish_bps / 1e6,
+    }
     for mode in ("frame", "packet"):
         if mode in results:
             out[mode] = forwarding_figures(results[mode], transcode, direct, n)
@@ -690,6 +715,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2, help="subscriber processes")
     parser.add_argument(
+        "--publish-kbps",
+        type=int,
+        default=PUBLISH_BPS // 1000,
+        help="the publisher's VP8 bitrate, the same in every mode",
+    )
+    parser.add_argument(
         "--modes", default="frame,packet,transcode", help="comma-separated, run in this order"
     )
     parser.add_argument("--serve", choices=["frame", "packet", "transcode"], help=argparse.SUPPRESS)
@@ -704,7 +735,19 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(modes) - {"frame", "packet", "transcode"}
         if unknown:
             parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
-        print(json.dumps(asyncio.run(bench(args.subscribers, args.seconds, args.workers, modes))))
+        print(
+            json.dumps(
+                asyncio.run(
+                    bench(
+                        args.subscribers,
+                        args.seconds,
+                        args.workers,
+                        modes,
+                        args.publish_kbps * 1000,
+                    )
+                )
+            )
+        )
 
 
 if __name__ == "__main__":
