@@ -346,6 +346,29 @@ def token_for(site: str) -> str:
     return issue_token(SECRET, role=Role.ROOM, site=site, session=SESSION)
 
 
+CONNECT_ATTEMPTS = 3
+"""Tries a bench client gets to connect before its process gives up."""
+
+
+async def connect_patiently(client: Any, wait: float = 30.0) -> None:
+    """``client.connect(wait)`` (a ``BridgeClient``), tried again on a fresh socket after
+    a pause when it fails: a server busy with a batch's connections can leave a
+    namespace connection unanswered past ``wait`` (Socket.IO's "Unexpected connection
+    error") without anything being wrong."""
+    import socketio
+
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            await client.connect(wait=wait)
+            return
+        except (socketio.exceptions.ConnectionError, TimeoutError) as exc:
+            if attempt == CONNECT_ATTEMPTS:
+                raise
+            print(f"bench client: connect failed ({exc!r}), again", file=sys.stderr, flush=True)
+            await client._reset_socket()
+            await asyncio.sleep(attempt)
+
+
 async def light_subscribers(
     url: str,
     tokens: list[str],
@@ -387,7 +410,7 @@ async def light_subscribers(
         client.counters = []
         clients.append(client)
     for client in clients:
-        await client.connect(wait=30)
+        await connect_patiently(client)
         with ready.get_lock():
             ready.value += 1
     at_sockets: dict[RTCPeerConnection, SocketFrames] = {}
