@@ -23,12 +23,20 @@ peer connections with ICE, DTLS and SRTP to every subscriber), are the limit:
 
 Subscribers are added ``--start`` then ``--step`` per session at a time, at most
 ``--step`` per session in one process (the two-process run starts a step below the
-one-process run's limit), through the entry port (a redirect sends each to its session's node).
-After each batch and a warm-up, a ``--seconds`` window measures the delivered frame rate
-of every subscriber against its publisher's; the batch passes when the subscribers
-receive on average >= 99 % of the frames published, each subscriber's share capped at
-100 % (``delivered_share_max`` shows the uncapped largest: a backlog drained in the
-window, or frames counted twice, can put one above). ``streams_one_process`` and
+one-process run's limit), one subscriber process connecting at a time (a client whose
+connection fails tries twice more), through the entry port (a redirect sends each to its
+session's node).
+After each batch and a warm-up, a ``--seconds`` window is measured: each subscriber
+counts, of its publisher's frames published in the window, those that reached its socket
+complete, whenever they arrived (by frame number, :mod:`bench.frame_index`; asked for 1 s
+after the window), so each subscriber's share is at most 1 by construction. The batch
+passes when the subscribers receive on average >= 99 % of the frames published and every
+subscriber process answered. ``arrived_share_max`` prints the old count (frames arriving
+during the window over those published in it: above 1 when the relay delivers a backlog
+late), ``delivery_lag_max_seconds`` how much later than its stream's fastest a counted
+frame arrived, ``client_lag_max_seconds`` the longest pause between two socket drains of
+a subscriber process (``client_limited`` above 1 s: a starved client, not the server, may
+have lost those frames). ``streams_one_process`` and
 ``streams_two_processes`` are the most subscribers (forwarded video streams) of a
 passing batch, ``scaling_ratio`` their ratio. A failed batch is measured once more
 before it counts as the limit (the machine is shared).
@@ -73,8 +81,10 @@ import aiohttp
 import redis.asyncio as aioredis
 from aiortc import RTCPeerConnection
 
+from bench.frame_index import Windows
 from bench.lifecycle import open_session
 from bench.relay import (
+    FPS,
     WARMUP,
     cpu_seconds,
     light_subscribers,
@@ -90,6 +100,13 @@ SECRET = "cluster-bench-secret-cluster-bench-secret"
 HOSTS = ("bench-host-0", "bench-host-1")
 """One host site per session (a site receives in one session at a time)."""
 DELIVERED_GOAL = 0.99
+GRACE = 1.0
+"""Seconds after a window before its frames are counted (the last ones in flight)."""
+ANSWER_WAIT = 30.0
+"""Seconds the subscriber processes have to answer a window (a starved one is slow)."""
+CLIENT_LAG_LIMIT = 1.0
+"""A batch whose subscriber processes paused longer between two socket drains in the
+window is flagged ``client_limited`` (its datagrams waited that long in the sockets)."""
 REPO = Path(__file__).resolve().parent.parent
 CASCADE_KEYS = ("cascade_link_bytes", "no_cascade_bytes", "cascade_streams_ratio")
 
@@ -324,9 +341,41 @@ class ReplayPublisher(BridgeClient):
         return octets, packets
 
 
-def _subscriber_process(url: str, tokens: list[str], indices: list[int], counts: Any,
-                        ready: Any, stop: Any) -> None:  # fmt: skip
-    asyncio.run(light_subscribers(url, tokens, indices, counts, ready, stop, at_socket=True))
+class SharedReplay(ReplayTrack):
+    """A :class:`ReplayTrack` that keeps ``published[slot]`` at its count of frames
+    handed to the sender (before the frame is packetised), for the subscriber processes
+    (:class:`bench.frame_index.Windows`)."""
+
+    def __init__(self, clip: Clip, published: Any, slot: int) -> None:
+        super().__init__(clip)
+        self.published = published
+        self.slot = slot
+
+    async def next_frame(self) -> tuple[bytes, int]:
+        frame = await super().next_frame()
+        self.published[self.slot] = self.sent
+        return frame
+
+
+def _subscriber_process(url: str, tokens: list[str], indices: list[int], sessions: list[int],
+                        counts: Any, ready: Any, stop: Any, windows: Windows) -> None:  # fmt: skip
+    run = light_subscribers(
+        url, tokens, indices, counts, ready, stop, at_socket=True, windows=windows,
+        sessions=sessions,
+    )  # fmt: skip
+    asyncio.run(run)
+
+
+def _windows(ctx: Any, sessions: int, total: int) -> Windows:
+    return Windows(
+        published=ctx.Array("l", sessions, lock=False),
+        request=ctx.Array("l", 1 + 2 * sessions, lock=False),
+        start=ctx.Value("d", 0.0, lock=False),
+        counts=ctx.Array("l", total, lock=False),
+        lags=ctx.Array("l", total, lock=False),
+        gaps=ctx.Array("d", total, lock=False),
+        answered=ctx.Array("l", total, lock=False),
+    )
 
 
 @dataclass
@@ -337,10 +386,21 @@ class Batch:
     published_fps: list[float]
     published_mbps: list[float]
     delivered_share: float
-    """The mean over subscribers of each one's frames over its publisher's, each capped
-    at 1 (a backlog drained in the window must not hide another subscriber's loss)."""
+    """The mean over subscribers of each one's share of its publisher's frames of the
+    window that it received complete (counted by frame number: at most 1 each)."""
     delivered_share_min: float
     delivered_share_max: float
+    arrived_share_max: float
+    """The largest share of frames *arriving* during the window (the old count, which
+    frames published earlier and delivered late push above 1), for comparison."""
+    delivery_lag_max: float
+    """Seconds: the most a counted frame was seen after the fastest of its stream
+    (relay queueing and the subscriber process's own lag)."""
+    client_lag_max: float
+    """Seconds: the longest pause between two socket drains of a subscriber process in
+    the window."""
+    unanswered: int
+    """Subscribers whose process did not answer the window in time (counted as 0)."""
     server_cores: float
     client_cores: float
     forwarded_mbps: float
@@ -352,7 +412,11 @@ class Batch:
 
     @property
     def passed(self) -> bool:
-        return self.delivered_share >= DELIVERED_GOAL
+        return self.delivered_share >= DELIVERED_GOAL and not self.unanswered
+
+    @property
+    def client_limited(self) -> bool:
+        return self.client_lag_max > CLIENT_LAG_LIMIT
 
     def figures(self) -> dict[str, Any]:
         pps = max(self.forwarded_pps, 1.0)
@@ -363,6 +427,11 @@ class Batch:
             "delivered_share": round(self.delivered_share, 4),
             "delivered_share_min": round(self.delivered_share_min, 4),
             "delivered_share_max": round(self.delivered_share_max, 4),
+            "arrived_share_max": round(self.arrived_share_max, 4),
+            "delivery_lag_max_seconds": round(self.delivery_lag_max, 2),
+            "client_lag_max_seconds": round(self.client_lag_max, 2),
+            "client_limited": self.client_limited,
+            "unanswered": self.unanswered,
             "server_cpu_cores": round(self.server_cores, 3),
             "client_cpu_cores": round(self.client_cores, 3),
             "forwarded_mbps": round(self.forwarded_mbps, 2),
@@ -398,6 +467,7 @@ async def ramp(
     ctx = multiprocessing.get_context("spawn")
     total = len(HOSTS) * max_per_session
     counts, ready, stop = ctx.Array("l", total), ctx.Value("i", 0), ctx.Event()
+    windows = _windows(ctx, len(HOSTS), total)
     procs: list[Any] = []
     publishers: list[ReplayPublisher] = []
     batches: list[Batch] = []
@@ -418,7 +488,7 @@ async def ramp(
             raise RuntimeError(f"sessions not on both nodes: {placements}")
         for s, host in enumerate(HOSTS):
             token = issue_token(SECRET, role=Role.ROOM, site=host, session=session_ids[s])
-            track = ReplayTrack(clip)
+            track = SharedReplay(clip, windows.published, s)
             publisher = ReplayPublisher(cluster.url, token, track)
             await publisher.connect(wait=30)
             await publisher.publish([track])
@@ -430,7 +500,7 @@ async def ramp(
             # At most ``step`` subscribers per session in one process (a large first
             # batch is spread over several).
             for low in range(per_session, per_session + new, step):
-                tokens, indices = [], []
+                tokens, indices, sessions = [], [], []
                 for s in range(len(HOSTS)):
                     for i in range(low, min(low + step, per_session + new)):
                         site = _site(s, i)
@@ -438,29 +508,35 @@ async def ramp(
                             issue_token(SECRET, role=Role.ROOM, site=site, session=session_ids[s])
                         )
                         indices.append(s * max_per_session + i)
+                        sessions.append(s)
                 proc = ctx.Process(
                     target=_subscriber_process,
-                    args=(cluster.url, tokens, indices, counts, ready, stop),
+                    args=(cluster.url, tokens, indices, sessions, counts, ready, stop, windows),
                 )
                 proc.start()
                 procs.append(proc)
+                # One subscriber process connects at a time: ten connecting 32 clients
+                # each at once took up to 10.5 s per connection at load 9, and a
+                # namespace connection unanswered for 30 s ends a client with Socket.IO's
+                # "Unexpected connection error" (the two-process run's first batch).
+                connected = len(HOSTS) * min(low + step, per_session + new)
+                while ready.value < connected:
+                    if not all(p.is_alive() for p in procs):
+                        break
+                    await asyncio.sleep(0.2)
             per_session += new
-            while ready.value < per_session * len(HOSTS):
-                if not all(p.is_alive() for p in procs):
-                    break
-                await asyncio.sleep(0.2)
             if not all(p.is_alive() for p in procs):
                 # A subscriber could not connect (signaling timed out on a busy server):
                 # the batch counts as the limit.
                 stopped = f"a subscriber process died connecting batch {per_session}/session"
                 break
             await asyncio.sleep(WARMUP)
-            batch = await _window(cluster, procs, publishers, counts, per_session,
+            batch = await _window(cluster, procs, publishers, counts, windows, per_session,
                                   max_per_session, seconds)  # fmt: skip
             if not batch.passed:
                 # Once more before calling it the limit: the machine is shared and noisy.
                 batches.append(batch)
-                batch = await _window(cluster, procs, publishers, counts, per_session,
+                batch = await _window(cluster, procs, publishers, counts, windows, per_session,
                                       max_per_session, seconds)  # fmt: skip
             batches.append(batch)
             if progress is not None:
@@ -503,42 +579,66 @@ async def _window(
     procs: list[Any],
     publishers: list[ReplayPublisher],
     counts: Any,
+    windows: Windows,
     per_session: int,
     max_per_session: int,
     seconds: float,
 ) -> Batch:
+    """Measure one window: each subscriber's count of its publisher's frames published
+    in it (by frame number, whenever they arrived: :mod:`bench.frame_index`)."""
     servers = cluster.pids()
     clients = [os.getpid(), *(p.pid for p in procs)]
     tracks = [p.track for p in publishers]
-    sent0 = [t.sent for t in tracks]
-    counts0 = list(counts)
+    subscribers = [s * max_per_session + i for s in range(len(tracks)) for i in range(per_session)]
     stats0 = [await p.sent() for p in publishers]
     legs0 = [len(p.pcs) for p in publishers]
-    server0, client0, t0 = _cpu(servers), _cpu(clients), time.monotonic()
+    server0, client0 = _cpu(servers), _cpu(clients)
+    windows.start.value = t0 = time.monotonic()
+    first = [t.sent for t in tracks]
+    counts0 = list(counts)
     await asyncio.sleep(seconds)
+    end = [t.sent for t in tracks]
+    counts1 = list(counts)
     elapsed = time.monotonic() - t0
     server1, client1 = _cpu(servers), _cpu(clients)
-    counts1 = list(counts)
     stats1 = [await p.sent() for p in publishers]
-    published = [(t.sent - s0) / elapsed for t, s0 in zip(tracks, sent0, strict=True)]
-    published_mbps, shares, mbps, pps = [], [], 0.0, 0.0
+    # The window's last frames are still in flight: count them a little later.
+    await asyncio.sleep(GRACE)
     for s in range(len(tracks)):
+        windows.request[1 + 2 * s], windows.request[2 + 2 * s] = first[s], end[s]
+    generation = windows.request[0] + 1
+    windows.request[0] = generation
+    deadline = time.monotonic() + ANSWER_WAIT
+    while time.monotonic() < deadline:
+        if all(windows.answered[k] == generation for k in subscribers):
+            break
+        await asyncio.sleep(0.1)
+    answered = [k for k in subscribers if windows.answered[k] == generation]
+    published = [(e - f) / elapsed for f, e in zip(first, end, strict=True)]
+    published_mbps, shares, arrived, mbps, pps = [], [], [], 0.0, 0.0
+    for s in range(len(tracks)):
+        frames = max(end[s] - first[s], 1)
         session_mbps = (stats1[s][0] - stats0[s][0]) * 8 / elapsed / 1e6
         session_pps = (stats1[s][1] - stats0[s][1]) / elapsed
         published_mbps.append(session_mbps)
         for i in range(per_session):
             k = s * max_per_session + i
-            share = (counts1[k] - counts0[k]) / elapsed / max(published[s], 0.01)
+            share = windows.counts[k] / frames if windows.answered[k] == generation else 0.0
             shares.append(share)
-            mbps += session_mbps * min(share, 1.0)
-            pps += session_pps * min(share, 1.0)
+            arrived.append((counts1[k] - counts0[k]) / frames)
+            mbps += session_mbps * share
+            pps += session_pps * share
     return Batch(
         streams=per_session * len(tracks),
         published_fps=published,
         published_mbps=published_mbps,
-        delivered_share=sum(min(share, 1.0) for share in shares) / len(shares),
+        delivered_share=sum(shares) / len(shares),
         delivered_share_min=min(shares),
         delivered_share_max=max(shares),
+        arrived_share_max=max(arrived),
+        delivery_lag_max=max((windows.lags[k] for k in answered), default=0) / FPS,
+        client_lag_max=max((windows.gaps[k] for k in answered), default=0.0),
+        unanswered=len(subscribers) - len(answered),
         server_cores=(server1 - server0) / elapsed,
         client_cores=(client1 - client0) / elapsed,
         forwarded_mbps=mbps,

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -47,6 +47,9 @@ from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 from av import VideoFrame
 
 from bridge.rtc_internals import codec_preferences, tap_receiver, tap_rtp, tap_sender
+
+if TYPE_CHECKING:
+    from bench.frame_index import Windows
 
 SESSION = "bench"
 SITES = ["tw-hanoi", *[f"site-{i}" for i in range(64)]]
@@ -351,6 +354,29 @@ def token_for(site: str) -> str:
     return issue_token(SECRET, role=Role.ROOM, site=site, session=SESSION)
 
 
+CONNECT_ATTEMPTS = 3
+"""Tries a bench client gets to connect before its process gives up."""
+
+
+async def connect_patiently(client: Any, wait: float = 30.0) -> None:
+    """``client.connect(wait)`` (a ``BridgeClient``), tried again on a fresh socket after
+    a pause when it fails: a server busy with a batch's connections can leave a
+    namespace connection unanswered past ``wait`` (Socket.IO's "Unexpected connection
+    error") without anything being wrong."""
+    import socketio
+
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        try:
+            await client.connect(wait=wait)
+            return
+        except (socketio.exceptions.ConnectionError, TimeoutError) as exc:
+            if attempt == CONNECT_ATTEMPTS:
+                raise
+            print(f"bench client: connect failed ({exc!r}), again", file=sys.stderr, flush=True)
+            await client._reset_socket()
+            await asyncio.sleep(attempt)
+
+
 async def light_subscribers(
     url: str,
     tokens: list[str],
@@ -360,13 +386,19 @@ async def light_subscribers(
     stop: Any,
     *,
     at_socket: bool = False,
+    windows: Windows | None = None,
+    sessions: list[int] | None = None,
 ) -> None:
     """Light ``/bridge`` subscribers, one per token, that count complete frames from RTP
     packets (no reassembly); ``counts[indices[k]]`` follows the frames of ``tokens[k]``,
     ``ready`` counts the clients connected, ``stop`` ends them (``bench.cluster`` too).
     ``at_socket``: once a subscribe connection is up (ICE and DTLS), its frames are
     counted from the SRTP headers at its sockets, read every 50 ms, and it sends a
-    receiver report every second (:mod:`bench.socket_frames`)."""
+    receiver report every second (:mod:`bench.socket_frames`). With ``windows`` (and
+    ``at_socket``), ``tokens[k]`` receives session ``sessions[k]``'s publisher and the
+    subscribers answer the benchmark's windows by frame number
+    (:class:`bench.frame_index.Windows`)."""
+    from bench.frame_index import merged_count
     from bench.socket_frames import SocketFrames
     from signaling.client import BridgeClient
 
@@ -386,19 +418,35 @@ async def light_subscribers(
         client.counters = []
         clients.append(client)
     for client in clients:
-        await client.connect(wait=30)
+        await connect_patiently(client)
         with ready.get_lock():
             ready.value += 1
     at_sockets: dict[RTCPeerConnection, SocketFrames] = {}
+    of_client: dict[int, list[SocketFrames]] = {i: [] for i in indices}
+    slots = sessions if sessions is not None else [0] * len(clients)
     reports: set[asyncio.Task[None]] = set()
     tick = 0
+    answered = windows.request[0] if windows is not None else 0
+    pauses: list[tuple[float, float]] = []
+    """(when, seconds since the previous drain) of each drain."""
+    last = time.monotonic()
     while not stop.is_set():
-        for i, client in zip(indices, clients, strict=True):
+        now = time.monotonic()
+        pauses.append((now, now - last))
+        last = now
+        generation = windows.request[0] if windows is not None else 0
+        for i, client, slot in zip(indices, clients, slots, strict=True):
             pc = client.subscribe_pc
             ready_pc = pc if pc is not None and pc.connectionState == "connected" else None
             if at_socket and ready_pc is not None and ready_pc not in at_sockets:
-                at_sockets[ready_pc] = SocketFrames(ready_pc, client.counters)
-                at_sockets[ready_pc].poll()
+                published = None
+                if windows is not None:
+                    shared = windows.published
+                    published = lambda shared=shared, slot=slot: int(shared[slot])  # noqa: E731
+                sockets = SocketFrames(ready_pc, client.counters, published=published)
+                sockets.poll()
+                at_sockets[ready_pc] = sockets
+                of_client[i].append(sockets)
             counts[i] = sum(c.complete for c in client.counters)
         tick += 1
         for pc, sockets in at_sockets.items():
@@ -407,6 +455,21 @@ async def light_subscribers(
                 task = asyncio.ensure_future(sockets.report())
                 reports.add(task)
                 task.add_done_callback(reports.discard)
+        if windows is not None and generation != answered:
+            # Every datagram that arrived before this tick began has been read.
+            start = windows.start.value
+            pause = max((p for t, p in pauses if t >= start), default=0.0)
+            pauses = [(t, p) for t, p in pauses if t >= start]
+            request = windows.request
+            for i, slot in zip(indices, slots, strict=True):
+                first, end = request[1 + 2 * slot], request[2 + 2 * slot]
+                indexes = [x for sockets in of_client[i] for x in sockets.indexes]
+                windows.counts[i], windows.lags[i] = merged_count(indexes, first, end)
+                windows.gaps[i] = pause
+                windows.answered[i] = generation
+            answered = generation
+        elif len(pauses) > 4000:
+            pauses = pauses[-2000:]
         await asyncio.sleep(0.05)
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 

@@ -34,6 +34,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket, is_rtcp
 
+from bench.frame_index import FrameIndex
 from bench.relay import FrameCounter
 from bridge.rtc_internals import (
     DATAGRAM_SOCKET_ATTR,
@@ -56,6 +57,27 @@ MAX_DATAGRAM = 4096
 Received = Callable[[bytes | str, tuple[Any, ...]], None]
 
 
+class IndexedFrames(FrameCounter):
+    """A :class:`FrameCounter` that also keeps each complete frame's RTP timestamp in
+    ``index`` (placed on the publisher's frame numbers by :meth:`SocketFrames.drain`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = FrameIndex()
+
+    def on_packet(self, seq: int, timestamp: int, marker: int, _payload: bytes) -> None:
+        self.packets += 1
+        last = self.last_sequence
+        if last is not None and (seq - last) & 0xFFFF != 1:
+            self._whole = False
+        self.last_sequence = seq
+        if marker:
+            if self._whole:
+                self.complete += 1
+                self.index.pending.append(timestamp)
+            self._whole = True
+
+
 class SocketFrames:
     """Complete frames per media SSRC counted from datagrams at ``pc``'s sockets.
 
@@ -63,13 +85,24 @@ class SocketFrames:
     brings a new one); retransmission and unknown payload types are not counted. With
     ``passthrough`` every datagram also goes on to aiortc (for a test that compares this
     count with aiortc's own path on the same packets); without it, RTP stops here.
+
+    With ``published`` (the publisher's count of frames handed to its sender, read from
+    wherever the publisher keeps it), the counters are :class:`IndexedFrames` and each
+    :meth:`drain` places the frames it completed on the publisher's frame numbers
+    (:mod:`bench.frame_index`), with the count read after the datagrams.
     """
 
     def __init__(
-        self, pc: RTCPeerConnection, counters: list[FrameCounter], *, passthrough: bool = False
+        self,
+        pc: RTCPeerConnection,
+        counters: list[FrameCounter],
+        *,
+        passthrough: bool = False,
+        published: Callable[[], int] | None = None,
     ) -> None:
         self.counters = counters
         self.passthrough = passthrough
+        self.published = published
         self.by_ssrc: dict[int, FrameCounter] = {}
         self._first_seq: dict[int, int] = {}
         self.skipped = 0
@@ -116,6 +149,16 @@ class SocketFrames:
                 except OSError:  # closed under us: the connection is going
                     break
                 received(data, addr)
+        if self.published is not None:
+            published = self.published()
+            for counter in self.by_ssrc.values():
+                if isinstance(counter, IndexedFrames) and counter.index.pending:
+                    counter.index.place(published)
+
+    @property
+    def indexes(self) -> list[FrameIndex]:
+        """Every SSRC's :class:`FrameIndex` (with ``published``)."""
+        return [c.index for c in self.by_ssrc.values() if isinstance(c, IndexedFrames)]
 
     def _wrap(self, dtls: Any, received: Received) -> Received:
         by_ssrc = self.by_ssrc
@@ -132,7 +175,9 @@ class SocketFrames:
                 ssrc = int.from_bytes(data[8:12])
                 counter = by_ssrc.get(ssrc)
                 if counter is None and self._is_media(data[1] & 0x7F):
-                    counter = by_ssrc[ssrc] = FrameCounter()
+                    counter = by_ssrc[ssrc] = (
+                        FrameCounter() if self.published is None else IndexedFrames()
+                    )
                     self.counters.append(counter)
                     self._first_seq[ssrc] = (data[2] << 8) | data[3]
                 if counter is not None:
