@@ -414,7 +414,7 @@ async def light_subscribers(
 
     clients = []
     for token in tokens:
-        client = LightClient(url, token)
+        client = LightClient(url, token, keep_messages=False)
         client.counters = []
         clients.append(client)
     for client in clients:
