@@ -309,14 +309,20 @@ class FrameCounter:
         self.last_sequence: int | None = None
         self._whole = False
 
-    def on_packet(self, seq: int, _timestamp: int, marker: int, _payload: bytes) -> None:
+    def on_packet(self, seq: int, timestamp: int, marker: int, _payload: bytes) -> None:
         self.packets += 1
         if self.last_sequence is not None and (seq - self.last_sequence) & 0xFFFF != 1:
             self._whole = False
         self.last_sequence = seq
         if marker:
-            self.complete += self._whole
+            if self._whole:
+                self.complete += 1
+                self.frame_complete(timestamp)
             self._whole = True
+
+    def frame_complete(self, timestamp: int) -> None:
+        """A frame whose packets all arrived ended, with RTP ``timestamp`` (for
+        subclasses that keep more than the count)."""
 
 
 def count_frames(pc: RTCPeerConnection, track: MediaStreamTrack) -> FrameCounter:

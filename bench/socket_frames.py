@@ -65,17 +65,8 @@ class IndexedFrames(FrameCounter):
         super().__init__()
         self.index = FrameIndex()
 
-    def on_packet(self, seq: int, timestamp: int, marker: int, _payload: bytes) -> None:
-        self.packets += 1
-        last = self.last_sequence
-        if last is not None and (seq - last) & 0xFFFF != 1:
-            self._whole = False
-        self.last_sequence = seq
-        if marker:
-            if self._whole:
-                self.complete += 1
-                self.index.pending.append(timestamp)
-            self._whole = True
+    def frame_complete(self, timestamp: int) -> None:
+        self.index.pending.append(timestamp)
 
 
 class SocketFrames:

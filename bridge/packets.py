@@ -225,8 +225,7 @@ class PacketSource:
         keyframe = self._is_keyframe_start(payload)
         now = time.time()
         send_time = abs_send_time(now)
-        downtracks = self._downtracks
-        for downtrack in downtracks:
+        for downtrack in self._downtracks:
             try:
                 if downtrack.forward(seq, timestamp, marker, payload, keyframe, send_time):
                     counters.frames_out += ends
