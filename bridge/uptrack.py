@@ -30,7 +30,10 @@ class UpTrack:
     """A publisher's track inside a hub: frames in, down-tracks and sinks out.
 
     Keyframe requests from any number of subscribers collapse into at most one PLI
-    per :data:`KEYFRAME_INTERVAL`; a request inside the interval is sent at its end.
+    per :data:`KEYFRAME_INTERVAL`; a request inside the interval is sent at its end,
+    unless a keyframe arrives from the publisher first (:meth:`keyframe_arrived`): every
+    down-track that asked gets that one. Subscribers joining in a burst then cost the
+    publisher one keyframe, not two.
     """
 
     def __init__(
@@ -151,6 +154,8 @@ class UpTrack:
             arrival=arrival,
         )
         if self._forwards_frames:
+            if frame.keyframe:
+                self.keyframe_arrived()
             self.counters.frames_in += 1
             self.counters.bytes_in += len(data)
             for downtrack in self._downtracks.values():
@@ -179,6 +184,13 @@ class UpTrack:
             self._pending = asyncio.get_running_loop().call_later(wait, self._send_now)
             return
         self._send_now()
+
+    def keyframe_arrived(self) -> None:
+        """A keyframe from the publisher is being forwarded: a request still waiting
+        out the interval was made before it, so it is answered and not sent."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
 
     def _send_now(self) -> None:
         self._pending = None
