@@ -586,8 +586,12 @@ def tap_rtp(
     receiver's RTCP bookkeeping but skips its depacketiser and jitter buffer: the relay
     forwarding packets while nothing needs whole frames.
 
-    ``light`` skips the receiver's own RTP handling altogether (no statistics, NACKs,
-    REMB, jitter buffer or frames): a benchmark's subscriber that only counts packets.
+    ``light`` skips the receiver's own RTP handling but its statistics (no NACKs, REMB,
+    jitter buffer or frames): a benchmark's subscriber that only counts packets. The
+    statistics are kept because aiortc's RTCP loop sends a receiver report only about
+    streams it has statistics for: without them a light subscriber sends nothing but ICE
+    consent checks (every 4-6 s), and the relay's media-silence watchdog (5 s, see
+    :mod:`bridge.legs`) takes it for dead now and then, mid-benchmark.
 
     ``remb_cap`` rewrites the bitrate of every REMB the receiver sends the publisher
     (its own estimate of the uplink, from abs-send-time) into ``remb_cap(estimate)``;
@@ -660,6 +664,11 @@ def tap_rtp(
             elif payload:
                 on_packet(packet.sequence_number, packet.timestamp, packet.marker, payload)
         if light:
+            if codec is not None and not rtx:
+                stats = streams.get(packet.ssrc)
+                if stats is None:
+                    stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+                stats.add(packet)
             return
         if codec is None or not receiver._enabled:
             await handle_rtp(packet, arrival_time_ms)  # aiortc's own checks

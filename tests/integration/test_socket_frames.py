@@ -129,3 +129,39 @@ async def test_socket_count_matches_the_rtp_count_and_rtcp_still_flows() -> None
     finally:
         await publisher.close()
         await subscriber.close()
+
+
+async def test_a_light_receiver_still_sends_receiver_reports() -> None:
+    """A bench subscriber tapped ``light`` keeps aiortc's statistics, so its RTCP loop
+    reports about the stream: without reports it would send nothing but ICE consent
+    checks (every 4-6 s) and the relay's 5 s silence watchdog would drop it now and then."""
+    track = GatedReplay()
+    publisher, subscriber = RTCPeerConnection(), RTCPeerConnection()
+    rtp = FrameCounter()
+
+    @subscriber.on("track")
+    def on_track(remote: MediaStreamTrack) -> None:
+        transceiver = next(t for t in subscriber.getTransceivers() if t.receiver.track is remote)
+        tap_rtp(transceiver.receiver, rtp.on_packet, lambda _n, _r: None, light=True)
+
+    transceiver = publisher.addTransceiver(track, direction="sendonly")
+    transceiver.setCodecPreferences(codec_preferences("video", ["video/VP8"]))
+    track.hook(transceiver.sender)
+    try:
+        await publisher.setLocalDescription(await publisher.createOffer())
+        await subscriber.setRemoteDescription(publisher.localDescription)
+        await subscriber.setLocalDescription(await subscriber.createAnswer())
+        await publisher.setRemoteDescription(subscriber.localDescription)
+        assert await until(lambda: rtp.complete >= 10, 30), rtp.complete
+        reported: list[Any] = []
+        for _ in range(100):
+            stats = (await transceiver.sender.getStats()).values()
+            reported = [s for s in stats if s.type == "remote-inbound-rtp"]
+            if reported:
+                break
+            await asyncio.sleep(0.05)
+        assert reported, "the light receiver sent no receiver report"
+        assert reported[0].packetsReceived > 0
+    finally:
+        await publisher.close()
+        await subscriber.close()
