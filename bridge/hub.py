@@ -379,9 +379,10 @@ class Hub:
         )
         self.uptracks[info.track_id] = uptrack
         if packets:
-            self.packet_sources[info.track_id] = PacketSource(
-                info, uptrack.counters, frames=self.wants_frames
-            )
+            source = PacketSource(info, uptrack.counters, frames=self.wants_frames)
+            if kind is Kind.VIDEO:
+                source.on_keyframe = uptrack.keyframe_arrived
+            self.packet_sources[info.track_id] = source
         logger.info(
             "session %s site %s track %s: published %s %s",
             self.session_id,

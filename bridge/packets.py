@@ -170,6 +170,10 @@ class PacketSource:
         self.ended = False
         self.last_remb: tuple[int, int] | None = None
         """The last REMB the publisher was sent: (uplink estimate, bitrate asked)."""
+        self.on_keyframe: Callable[[], None] | None = None
+        """Called after a video keyframe's first packet went to the down-tracks (the
+        up-track's throttle drops a request it answers, see
+        :meth:`bridge.uptrack.UpTrack.keyframe_arrived`)."""
 
     @property
     def frames(self) -> bool:
@@ -240,6 +244,8 @@ class PacketSource:
                         self.info.track_id,
                         downtrack.subscriber,
                     )
+        if keyframe and self.on_keyframe is not None:
+            self.on_keyframe()
         if now >= self._report_due:
             self._report_due = now + REPORT_INTERVAL
             self.update_reports()

@@ -63,6 +63,20 @@ def test_only_the_first_packet_of_a_keyframe_starts_one(codec: str) -> None:
         assert not any(starts[index]), f"frame {index} is a delta frame"
 
 
+def test_the_source_tells_the_up_track_of_each_keyframe_start() -> None:
+    info = TrackInfo(TrackId("t"), "cam", EndpointId("p"), "site", Kind.VIDEO, "VP8", 90000)
+    source = PacketSource(info)
+    seen: list[int] = []
+    source.on_keyframe = lambda: seen.append(source.packets_in)
+    frames, seq = _frames("vp8", 5), 0
+    for payloads in frames:
+        for index, payload in enumerate(payloads):
+            source.on_packet(seq, 3000, int(index == len(payloads) - 1), payload)
+            seq += 1
+    starts = [sum(len(p) for p in frames[:i]) + 1 for i in (0, 3)]
+    assert seen == starts
+
+
 def test_garbage_is_not_a_keyframe() -> None:
     for data in (b"", b"\x10", b"\x90\x80", b"\x9c"):
         assert not vp8_keyframe_start(data)

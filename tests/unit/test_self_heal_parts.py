@@ -117,3 +117,37 @@ def test_restart_and_resubscribe_payloads_are_checked() -> None:
     for bad_payload in bad_payloads:
         with pytest.raises(BadRequest):
             parse_empty(bad_payload)
+
+
+async def test_a_keyframe_answers_the_request_waiting_out_the_throttle() -> None:
+    """Subscribers joining in a burst: the first request goes at once, the next ones
+    wait out KEYFRAME_INTERVAL; a keyframe arriving meanwhile answers them (no second
+    PLI), while a request with no keyframe after it is still sent."""
+    clock, plis = _Clock(), list[str]()
+    uptrack = _uptrack(clock, plis, "pub")
+    first = DownTrack(uptrack.info, EndpointId("a"), uptrack.request_keyframe)
+    second = DownTrack(uptrack.info, EndpointId("b"), uptrack.request_keyframe)
+    for downtrack in (first, second):
+        downtrack._started = True
+        uptrack.attach(downtrack)
+    uptrack.request_keyframe()
+    await asyncio.sleep(0)
+    assert plis == ["pub"]
+    clock.now += 0.1
+    uptrack.request_keyframe()  # inside the interval: deferred
+    uptrack.on_frame(b"\x10key", 3000)  # the publisher's keyframe, for both
+    assert not first.waiting_for_keyframe and not second.waiting_for_keyframe
+    await asyncio.sleep(0.35)
+    assert plis == ["pub"]
+    assert uptrack.counters.keyframes_requested == 1
+
+    # A request deferred with no keyframe after it goes at the interval's end.
+    clock.now += 0.5
+    uptrack.request_keyframe()
+    await asyncio.sleep(0)
+    assert plis == ["pub", "pub"]
+    clock.now += 0.1
+    uptrack.request_keyframe()
+    uptrack.on_frame(b"\x11delta", 6000)
+    await asyncio.sleep(0.35)
+    assert plis == ["pub", "pub", "pub"]
