@@ -27,13 +27,16 @@ bytes).
 
 RTCP: a subscriber's NACK is answered from the up-track's cache (as RTX when
 negotiated); sender reports carry the publisher's NTP/RTP pair translated by the
-down-track's timestamp offset, so a browser keeps audio and video in sync.
+down-track's timestamp offset, so a browser keeps audio and video in sync. The up-track
+sends all its down-tracks' reports in one batch every 0.5-1.5 s (one timer), not a task
+per subscriber as aiortc's senders do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 
@@ -48,6 +51,7 @@ from bridge.rtc_internals import (
     abs_send_time,
     hook_remb,
     hook_retransmit,
+    take_sender_reports,
     tap_rtp,
 )
 
@@ -58,10 +62,10 @@ CACHE_PACKETS = 1024
 video). 0 turns the cache off: NACKs then go unanswered."""
 HISTORY = 1024
 """Sequence numbers a down-track remembers to map a NACK back to the cache."""
-REPORT_INTERVAL = 0.25
-"""How often an up-track refreshes what its down-tracks' RTCP sender reports say
-(seconds), on the first packet after the interval: no timer of its own, and nothing to
-refresh while no packet flows."""
+REPORT_INTERVAL = (0.5, 1.5)
+"""Least and most time between two batches of sender reports (seconds): an up-track
+sends every down-track's RTCP SR in one batch, at a random time in this range after the
+last (RFC 3550's randomisation, and what aiortc's own sender loop waits)."""
 REMB_FLOOR_BPS = 300_000
 """The publisher is never asked below this for its subscribers' sake (bit/s): about a
 usable 640x480 call. A subscriber whose path carries less loses packets (NACKs repair
@@ -166,7 +170,7 @@ class PacketSource:
         self.report: tuple[int, int] | None = None
         """The publisher's last sender report: (NTP timestamp, RTP timestamp)."""
         self.packets_in = 0
-        self._report_due = 0.0
+        self._report_timer: asyncio.TimerHandle | None = None
         self.ended = False
         self.last_remb: tuple[int, int] | None = None
         """The last REMB the publisher was sent: (uplink estimate, bitrate asked)."""
@@ -205,9 +209,16 @@ class PacketSource:
         )
 
     def add(self, downtrack: PacketDownTrack) -> None:
-        """Forward to ``downtrack`` from now on."""
+        """Forward to ``downtrack`` from now on (and send its sender reports, once
+        :meth:`start_reports` has been called)."""
         if downtrack not in self._downtracks:
             self._downtracks.append(downtrack)
+
+    def start_reports(self) -> None:
+        """Send the down-tracks' sender reports in batches from now on (on the event
+        loop), while any down-track is left; idempotent."""
+        if self._report_timer is None and not self.ended:
+            self._schedule_reports()
 
     def remove(self, downtrack: PacketDownTrack) -> None:
         """Stop forwarding to ``downtrack``."""
@@ -246,21 +257,36 @@ class PacketSource:
                     )
         if keyframe and self.on_keyframe is not None:
             self.on_keyframe()
-        if now >= self._report_due:
-            self._report_due = now + REPORT_INTERVAL
-            self.update_reports()
 
-    def update_reports(self) -> None:
-        """Make every down-track's next RTCP sender report true (the packets and bytes
-        it sent, the publisher's NTP/RTP pair in its timestamps): on a packet every
-        :data:`REPORT_INTERVAL`, and when the publisher's own report arrives."""
+    def _schedule_reports(self) -> None:
+        delay = random.uniform(*REPORT_INTERVAL)
+        self._report_timer = asyncio.get_running_loop().call_later(delay, self.send_reports)
+
+    def send_reports(self) -> None:
+        """Send every down-track's RTCP sender report, in one batch: one wake-up of the
+        event loop for all of them (:func:`bridge.rtc_internals.take_sender_reports`);
+        then the next batch is scheduled, while any down-track is left."""
+        self._report_timer = None
+        if self.ended:
+            return
         for downtrack in self._downtracks:
-            downtrack.update_report()
+            try:
+                downtrack.send_report()
+            except Exception:
+                downtrack.failures += 1
+                if downtrack.failures == 1:
+                    logger.exception(
+                        "track %s: sender report to %s failed (logged once)",
+                        self.info.track_id,
+                        downtrack.subscriber,
+                    )
+        if self._downtracks:
+            self._schedule_reports()
 
     def on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
-        """The publisher's RTCP sender report."""
+        """The publisher's RTCP sender report: the down-tracks' next reports carry its
+        NTP/RTP pair, translated."""
         self.report = (ntp_timestamp, rtp_timestamp)
-        self.update_reports()
 
     def remb_cap(self, own: int) -> int | None:
         """The REMB bitrate to send the publisher for uplink estimate ``own``: see
@@ -300,6 +326,9 @@ class PacketSource:
     def end(self) -> None:
         """The publisher's track ended."""
         self.ended = True
+        if self._report_timer is not None:
+            self._report_timer.cancel()
+            self._report_timer = None
         self._downtracks.clear()
         self._tap = None
         self._cache = []
@@ -310,9 +339,10 @@ class PacketDownTrack(DownTrack):
     """A down-track that forwards the up-track's RTP packets to one subscriber.
 
     It is still the ``MediaStreamTrack`` of the subscriber's ``RTCRtpSender`` (so
-    negotiation, RTCP and the sender's lifecycle stay aiortc's), but its ``recv`` hands
-    the sender no frame: the sender's first read says the transport is up, and from then
-    on packets go out through :class:`bridge.rtc_internals.Downlink`.
+    negotiation, received RTCP and the sender's lifecycle stay aiortc's), but its
+    ``recv`` hands the sender no frame: the sender's first read says the transport is up,
+    and from then on packets and sender reports go out through
+    :class:`bridge.rtc_internals.Downlink`.
     """
 
     def __init__(
@@ -354,8 +384,10 @@ class PacketDownTrack(DownTrack):
         """The subscriber's last REMB: (bit/s, monotonic time received)."""
 
     def bind(self, transceiver: RTCRtpTransceiver) -> None:
-        """The subscriber's m-line carrying this track (its sender is read at start)."""
+        """The subscriber's m-line carrying this track (its sender is read at start; its
+        sender reports come from the source's batches, not the sender's own loop)."""
         self._transceiver = transceiver
+        take_sender_reports(transceiver.sender)
 
     # -- frame-mode entry points, unused here ------------------------------------------
 
@@ -392,7 +424,7 @@ class PacketDownTrack(DownTrack):
     async def next_frame(self) -> tuple[bytes, int] | None:
         """Start forwarding (the transport is up), then wait for the track's end; never
         returns a frame. The sender's own RTCP loop sends the reports the source keeps
-        true (:meth:`PacketSource.update_reports`)."""
+        come from the source's batches (:meth:`PacketSource.send_reports`)."""
         if self._ended or self._transceiver is None:
             return None
         if self._link is None:
@@ -401,9 +433,9 @@ class PacketDownTrack(DownTrack):
             hook_remb(self._link.sender, self.on_remb)
             self._started = True
             self.source.add(self)
+            self.source.start_reports()
             if self._needs_keyframe:
                 self.request_keyframe()
-            self.update_report()
         await self._ended_event.wait()
         return None
 
@@ -505,8 +537,9 @@ class PacketDownTrack(DownTrack):
             self.retransmitted += 1
             self.packets_out += 1
 
-    def update_report(self) -> None:
-        """Translate the publisher's sender report into this down-track's timestamps.
+    def send_report(self) -> None:
+        """Send this down-track's RTCP sender report: the packets and bytes it sent, and
+        the publisher's last NTP/RTP pair translated into its timestamps.
 
         Until the publisher's first report the NTP/RTP pair stays zero, which receivers
         ignore: a pair of our own (send time) followed by the publisher's would be two
@@ -520,6 +553,4 @@ class PacketDownTrack(DownTrack):
         if report is not None:
             ntp = report[0]
             rtp = (report[1] + self._ts_offset) & 0xFFFFFFFF
-        link.set_report(
-            ntp, rtp, self.packets_out & 0xFFFFFFFF, self.counters.bytes_out & 0xFFFFFFFF
-        )
+        link.send_report(ntp, rtp, self.packets_out, self.counters.bytes_out)

@@ -375,9 +375,21 @@ def test_packet_forwarding_internals_used_exist() -> None:
     assert "await recipient._handle_rtcp_packet(packet)" in inspect.getsource(
         RTCDtlsTransport._handle_rtcp_data
     )
+    # take_sender_reports stands in for the sender's RTCP loop: what it replaces, the
+    # events stop() waits on, and what Downlink.send_report writes as the loop did.
     rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
-    for attr in rtc_internals.SENDER_SR_ATTRS:
-        assert "self.__" + attr.split("__")[1] in rtcp
+    assert "self.__rtcp_started.set()" in rtcp and "self.__rtcp_exited.set()" in rtcp
+    assert "await asyncio.sleep(0.5 + random.random())" in rtcp
+    for attr in rtc_internals.SENDER_LSR_ATTRS:
+        assert "self.__" + attr.split("__")[1] + " = " in rtcp
+    assert 'items=[(1, self.__cname.encode("utf8"))]' in rtcp
+    send = inspect.getsource(RTCRtpSender.send)
+    assert "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())" in send
+    assert "self.__cname = parameters.rtcp.cname" in send
+    stop = inspect.getsource(RTCRtpSender.stop)
+    assert "self.__rtcp_started.wait()" in stop and "self.__rtcp_exited.wait()" in stop
+    # The round-trip time comes from a receiver report echoing the last SR's time.
+    assert "self.__lsr" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
 
 
 async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> None:
@@ -388,6 +400,7 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
     a, b = RTCPeerConnection(), RTCPeerConnection()
     at_b: list[tuple[int, int, int, bytes]] = []
     reports: list[tuple[int, int]] = []
+    reports_at_a: list[tuple[int, int]] = []
     at_a: list[tuple[int, int, int, bytes]] = []
     extensions_at_a: dict[int, Any] = {}
     uplink_estimates: list[int] = []
@@ -412,7 +425,9 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
     @a.on("track")
     def on_back(track: Any) -> None:
         transceiver = next(t for t in a.getTransceivers() if t.receiver.track is track)
-        rtc_internals.tap_rtp(transceiver.receiver, lambda *p: at_a.append(p), lambda *r: None)
+        rtc_internals.tap_rtp(
+            transceiver.receiver, lambda *p: at_a.append(p), lambda *r: reports_at_a.append(r)
+        )
         tapped = transceiver.receiver._handle_rtp_packet
 
         async def keep_extensions(packet: Any, arrival_time_ms: int) -> None:
@@ -463,8 +478,12 @@ async def test_rtp_tap_and_downlink_carry_packets_over_a_real_connection() -> No
         # b's REMB about a's stream left b capped, and a's sender heard the capped rate.
         await _wait(lambda: bool(rembs_at_a), "a REMB from b")
         assert uplink_estimates and set(rembs_at_a) == {123_456}
-        link.set_report(1 << 32, 7, 3, 4)
-        assert getattr(b_side.sender, rtc_internals.SENDER_SR_ATTRS[2]) == 3
+        # A sender report from the link reaches a's receiver as sent.
+        assert link.send_report(0x1234_5678_9ABC_DEF0, 7, 3, 4)
+        await _wait(lambda: (0x1234_5678_9ABC_DEF0, 7) in reports_at_a, "the sender report")
+        assert getattr(b_side.sender, rtc_internals.SENDER_LSR_ATTRS[0]) == 0x5678_9ABC
+        with pytest.raises(RuntimeError):  # started: its own loop already runs
+            rtc_internals.take_sender_reports(b_side.sender)
 
         lost: list[int] = []
         rtc_internals.hook_retransmit(b_side.sender, lost.append)
@@ -643,3 +662,48 @@ async def test_a_packet_only_receiver_keeps_its_rtcp_and_reassembles_whole_frame
     finally:
         await sender_pc.close()
         await receiver_pc.close()
+
+
+async def test_a_sender_whose_reports_are_taken_sends_none_but_still_says_bye() -> None:
+    """take_sender_reports: the sender's own loop sends no SR, the media flows, and
+    stop() still says RTCP BYE (a subscriber ends the track on it; recycled m-lines
+    rely on that)."""
+    from aiortc.mediastreams import VideoStreamTrack
+
+    a, b = RTCPeerConnection(), RTCPeerConnection()
+    packets: list[tuple[int, int, int, bytes]] = []
+    reports: list[tuple[int, int]] = []
+    rtcp: list[str] = []
+    remote: list[Any] = []
+
+    @b.on("track")
+    def on_track(track: Any) -> None:
+        remote.append(track)
+        transceiver = next(t for t in b.getTransceivers() if t.receiver.track is track)
+        rtc_internals.tap_rtp(
+            transceiver.receiver, lambda *p: packets.append(p), lambda *r: reports.append(r)
+        )
+        handle = transceiver.receiver._handle_rtcp_packet
+
+        async def note(packet: Any) -> None:
+            rtcp.append(type(packet).__name__)
+            await handle(packet)
+
+        setattr(transceiver.receiver, "_handle_rtcp_packet", note)  # noqa: B010
+
+    sending = a.addTransceiver(VideoStreamTrack(), direction="sendonly")
+    sending.setCodecPreferences(rtc_internals.codec_preferences("video", ["video/VP8"]))
+    rtc_internals.take_sender_reports(sending.sender)
+    try:
+        await a.setLocalDescription(await a.createOffer())
+        await b.setRemoteDescription(a.localDescription)
+        await b.setLocalDescription(await b.createAnswer())
+        await a.setRemoteDescription(b.localDescription)
+        await _wait(lambda: len(packets) >= 10, "media")
+        await asyncio.sleep(2.0)  # aiortc's loop would have sent one to four by now
+        assert reports == [] and "RtcpSrPacket" not in rtcp
+        await sending.sender.stop()
+        await _wait(lambda: "RtcpByePacket" in rtcp, "the BYE")
+    finally:
+        await a.close()
+        await b.close()

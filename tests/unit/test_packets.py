@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import logging
 import time
@@ -244,38 +245,40 @@ def test_a_republished_source_re_bases_audio_and_forgets_the_old_cache_and_repor
 
 
 class _Reporting(PacketDownTrack):
-    """A down-track that counts the refreshes of its sender report."""
+    """A down-track that counts the sender reports it sends."""
 
-    refreshed = 0
+    sent = 0
 
-    def update_report(self) -> None:
-        self.refreshed += 1
-        super().update_report()
+    def send_report(self) -> None:
+        self.sent += 1
+        super().send_report()
 
 
-def test_the_source_refreshes_sender_reports_on_packets_and_publisher_reports(
+async def test_the_source_sends_every_down_tracks_report_in_one_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """No timer per down-track: the first packet after REPORT_INTERVAL refreshes every
-    down-track's report, and so does each of the publisher's own reports."""
+    """One timer per up-track, not a task per down-track: each batch reaches every
+    down-track; batches stop with the last down-track and when the track ends."""
+    monkeypatch.setattr(packets, "REPORT_INTERVAL", (0.02, 0.02))
     info = TrackInfo(TrackId("a"), "mic", EndpointId("p"), "site", Kind.AUDIO, "opus", 48000)
     source = PacketSource(info)
     downtracks = [_Reporting(info, EndpointId(f"s{i}"), lambda: None, source) for i in range(3)]
     for downtrack in downtracks:
         source.add(downtrack)
-    clock = [1000.0]
-    monkeypatch.setattr(time, "time", lambda: clock[0])
-    source.on_packet(1, 960, 1, b"\x01")
-    assert [d.refreshed for d in downtracks] == [1, 1, 1]
-    for seq in range(2, 10):  # within the interval: nothing more
-        clock[0] += packets.REPORT_INTERVAL / 10
-        source.on_packet(seq, 960 * seq, 1, b"\x01")
-    assert [d.refreshed for d in downtracks] == [1, 1, 1]
-    clock[0] += packets.REPORT_INTERVAL
-    source.on_packet(10, 9600, 1, b"\x01")
-    assert [d.refreshed for d in downtracks] == [2, 2, 2]
-    source.on_report(0x1234_5678_0000_0000, 960)
-    assert [d.refreshed for d in downtracks] == [3, 3, 3]
+    source.start_reports()
+    source.start_reports()  # once is enough
+    await asyncio.sleep(0.07)
+    counts = [d.sent for d in downtracks]
+    assert counts[0] >= 2 and counts == [counts[0]] * 3
     source.remove(downtracks[0])
-    source.on_report(0x1234_5679_0000_0000, 1920)
-    assert [d.refreshed for d in downtracks] == [3, 4, 4]
+    await asyncio.sleep(0.05)
+    assert downtracks[0].sent == counts[0] and downtracks[1].sent > counts[1]
+    source.remove(downtracks[1])
+    source.remove(downtracks[2])
+    await asyncio.sleep(0.05)
+    assert source._report_timer is None  # nothing left to report to
+    source.add(downtracks[1])
+    source.start_reports()
+    assert source._report_timer is not None
+    source.end()
+    assert source._report_timer is None
