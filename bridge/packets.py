@@ -247,14 +247,8 @@ class PacketSource:
                     counters.bytes_out += size
             except Exception:
                 # One subscriber's failure must not stop the others, nor the publisher's
-                # receive loop this runs in; it is logged once per down-track.
-                downtrack.failures += 1
-                if downtrack.failures == 1:
-                    logger.exception(
-                        "track %s: forwarding to %s failed (logged once; counted in failures)",
-                        self.info.track_id,
-                        downtrack.subscriber,
-                    )
+                # receive loop this runs in.
+                self._failed(downtrack, "forwarding")
         if keyframe and self.on_keyframe is not None:
             self.on_keyframe()
 
@@ -273,15 +267,20 @@ class PacketSource:
             try:
                 downtrack.send_report()
             except Exception:
-                downtrack.failures += 1
-                if downtrack.failures == 1:
-                    logger.exception(
-                        "track %s: sender report to %s failed (logged once)",
-                        self.info.track_id,
-                        downtrack.subscriber,
-                    )
+                self._failed(downtrack, "a sender report")
         if self._downtracks:
             self._schedule_reports()
+
+    def _failed(self, downtrack: PacketDownTrack, what: str) -> None:
+        """``what`` to ``downtrack`` raised: counted, and logged the first time."""
+        downtrack.failures += 1
+        if downtrack.failures == 1:
+            logger.exception(
+                "track %s: %s to %s failed (logged once; counted in failures)",
+                self.info.track_id,
+                what,
+                downtrack.subscriber,
+            )
 
     def on_report(self, ntp_timestamp: int, rtp_timestamp: int) -> None:
         """The publisher's RTCP sender report: the down-tracks' next reports carry its

@@ -865,15 +865,9 @@ class Downlink:
         (marker bit and payload type), this link's extensions with abs-send-time
         ``send_time``, and for RTX the original sequence number ``osn`` before the
         payload. False when the transport is not up or the packet was refused."""
-        dtls = self._dtls
-        if dtls._state is not _DTLS_CONNECTED:
+        if not self._up():
             return False
-        pair = self._nominated.get(1)
-        if pair is None:
-            return False
-        if pair is not self._pair or pair.protocol.transport is not self._transport:
-            self._use_pair(pair)
-        session = dtls._tx_srtp
+        session = self._dtls._tx_srtp
         if session is not self._session:
             self._use_session(session)
         buffer = self._buffer
@@ -896,17 +890,31 @@ class Downlink:
             # libsrtp refuses an index too far behind the newest it protected (a very
             # late packet): drop it rather than break the publisher's receive loop.
             return False
+        return self._deliver(self._view[: length[0]])
+
+    def _up(self) -> bool:
+        """Whether DTLS is connected and ICE has a nominated pair (now in use)."""
+        if self._dtls._state is not _DTLS_CONNECTED:
+            return False
+        pair = self._nominated.get(1)
+        if pair is None:
+            return False
+        if pair is not self._pair or pair.protocol.transport is not self._transport:
+            self._use_pair(pair)
+        return True
+
+    def _deliver(self, datagram: bytes | memoryview) -> bool:
+        """Hand one protected datagram to the nominated pair (False when refused)."""
         socket = self._socket
         if socket is not None:
             try:
-                socket.sendto(self._view[: length[0]], self._addr)
+                socket.sendto(datagram, self._addr)
             except OSError as exc:  # BlockingIOError included: UDP, the packet is lost
                 self.send_errors += 1
                 self.last_error = exc
                 return False
         else:
-            data = bytes(self._view[: length[0]])
-            task = asyncio.ensure_future(self._pair.protocol.send_data(data, self._addr))
+            task = asyncio.ensure_future(self._pair.protocol.send_data(bytes(datagram), self._addr))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return True
@@ -917,14 +925,8 @@ class Downlink:
         """Send an RTCP sender report (SR and SDES CNAME, as aiortc's sender loop does)
         now. The sender's own loop sends none (:func:`take_sender_reports`). False when
         the transport is not up."""
-        dtls = self._dtls
-        if dtls._state is not _DTLS_CONNECTED:
+        if not self._up():
             return False
-        pair = self._nominated.get(1)
-        if pair is None:
-            return False
-        if pair is not self._pair or pair.protocol.transport is not self._transport:
-            self._use_pair(pair)
         sender = self.sender
         data = bytes(
             RtcpSrPacket(
@@ -944,19 +946,7 @@ class Downlink:
             )
         setattr(sender, SENDER_LSR_ATTRS[0], (ntp_timestamp >> 16) & 0xFFFFFFFF)
         setattr(sender, SENDER_LSR_ATTRS[1], time.time())
-        protected = dtls._tx_srtp.protect_rtcp(data)
-        if self._socket is not None:
-            try:
-                self._socket.sendto(protected, self._addr)
-            except OSError as exc:
-                self.send_errors += 1
-                self.last_error = exc
-                return False
-        else:
-            task = asyncio.ensure_future(self._pair.protocol.send_data(protected, self._addr))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return True
+        return self._deliver(self._dtls._tx_srtp.protect_rtcp(data))
 
 
 def take_sender_reports(sender: RTCRtpSender) -> None:

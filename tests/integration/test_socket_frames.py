@@ -37,6 +37,18 @@ class GatedReplay(ReplayTrack):
         return await super().next_frame()
 
 
+async def _receiver_reports(sender: Any, within: float = 5.0) -> list[Any]:
+    """The sender's ``remote-inbound-rtp`` stats (what receiver reports told it), once
+    there are any, or [] after ``within`` seconds."""
+    for _ in range(int(within / 0.05)):
+        stats = (await sender.getStats()).values()
+        reported = [s for s in stats if s.type == "remote-inbound-rtp"]
+        if reported:
+            return reported
+        await asyncio.sleep(0.05)
+    return []
+
+
 def test_internals_used_exist() -> None:
     assert f"self.{RX_SRTP_ATTR}" in inspect.getsource(RTCDtlsTransport.__init__)
     # aioice hands what is not STUN to the connection, from datagram_received.
@@ -118,14 +130,7 @@ async def test_socket_count_matches_the_rtp_count_and_rtcp_still_flows() -> None
         # aiortc's receiver saw no RTP, so it reports nothing; the socket counter's
         # receiver report reaches the publisher's sender.
         await sockets.report()
-        reported: list[Any] = []
-        for _ in range(100):
-            stats = (await transceiver.sender.getStats()).values()
-            reported = [s for s in stats if s.type == "remote-inbound-rtp"]
-            if reported:
-                break
-            await asyncio.sleep(0.05)
-        assert reported, "no receiver report reached the publisher"
+        assert await _receiver_reports(transceiver.sender), "no receiver report reached it"
     finally:
         await publisher.close()
         await subscriber.close()
@@ -153,13 +158,7 @@ async def test_a_light_receiver_still_sends_receiver_reports() -> None:
         await subscriber.setLocalDescription(await subscriber.createAnswer())
         await publisher.setRemoteDescription(subscriber.localDescription)
         assert await until(lambda: rtp.complete >= 10, 30), rtp.complete
-        reported: list[Any] = []
-        for _ in range(100):
-            stats = (await transceiver.sender.getStats()).values()
-            reported = [s for s in stats if s.type == "remote-inbound-rtp"]
-            if reported:
-                break
-            await asyncio.sleep(0.05)
+        reported = await _receiver_reports(transceiver.sender)
         assert reported, "the light receiver sent no receiver report"
         assert reported[0].packetsReceived > 0
     finally:
