@@ -33,6 +33,15 @@ async def run(subscribers: int, packets: int) -> dict[str, Any]:
     await b.setRemoteDescription(a.localDescription)
     transceiver = b.getTransceivers()[0]
     transceiver.direction = "sendrecv"
+    info = TrackInfo(TrackId("t"), "bench", EndpointId("p"), "site", Kind.VIDEO, "VP8", 90000)
+    source = PacketSource(info)
+    downtracks = []
+    for i in range(subscribers):
+        # Bound before the connection starts the sender, as the relay binds a subscriber's
+        # m-line before answering (its reports come from the source's batches).
+        downtrack = PacketDownTrack(info, EndpointId(f"s{i}"), lambda: None, source)
+        downtrack.bind(transceiver)
+        downtracks.append(downtrack)
     await b.setLocalDescription(await b.createAnswer())
     connected = asyncio.Event()
 
@@ -43,13 +52,7 @@ async def run(subscribers: int, packets: int) -> dict[str, Any]:
 
     await a.setRemoteDescription(b.localDescription)
     await asyncio.wait_for(connected.wait(), 30)
-    info = TrackInfo(TrackId("t"), "bench", EndpointId("p"), "site", Kind.VIDEO, "VP8", 90000)
-    source = PacketSource(info)
-    downtracks = []
-    for i in range(subscribers):
-        downtrack = PacketDownTrack(info, EndpointId(f"s{i}"), lambda: None, source)
-        downtrack.bind(transceiver)
-        downtracks.append(downtrack)
+    for downtrack in downtracks:
         # What next_frame does when the sender first reads; its report loop is not run.
         downtrack._link = rtc_internals.Downlink(transceiver)
         downtrack._started = True
