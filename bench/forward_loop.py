@@ -19,7 +19,7 @@ from typing import Any
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import VideoStreamTrack
 
-from bench.relay import machine_load
+from bench.loopback import machine_load
 from bridge import rtc_internals
 from bridge.frames import EndpointId, Kind, TrackId, TrackInfo
 from bridge.packets import PacketDownTrack, PacketSource

@@ -47,6 +47,8 @@ from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 from av import VideoFrame
 from av.video.frame import PictureType
 
+from bench.loopback import machine_load
+from bench.loopback import measure as measure_loopback
 from bridge.rtc_internals import codec_preferences, tap_receiver, tap_rtp, tap_sender
 
 if TYPE_CHECKING:
@@ -248,10 +250,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def machine_load() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 @dataclass
@@ -754,6 +752,9 @@ async def bench(
             server.wait(10)
     direct = await direct_latency(min(seconds, 10.0))
     direct_p50, direct_p95 = direct.percentiles()
+    # This machine's cost of one datagram sent on loopback, in the sender: part of every
+    # mode's server CPU, and what differs most between machines (see bench.loopback).
+    loopback = await asyncio.to_thread(measure_loopback, n, 3.0, ("sendto",))
     transcode = results.get("transcode")
     out: dict[str, Any] = {
         "subscribers": n,
@@ -775,6 +776,7 @@ async def bench(
         {
             "direct_latency_ms_p50": round(direct_p50, 2),
             "direct_latency_ms_p95": round(direct_p95, 2),
+            "loopback_sendto_us_per_datagram": loopback["sendto"]["us_per_datagram"],
             "subscriber_processes": workers,
             "load_average_before": load_before,
             "load_average_after": machine_load(),
