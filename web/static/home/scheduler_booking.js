@@ -288,9 +288,13 @@ export class BookingForm {
     this.changed();
   }
 
-  /** A field changed: check again shortly. */
+  /** A field changed: the last answer no longer holds (a dry run still under way is
+   * dropped, and the box stops saying "valid" for what is no longer on the form); check
+   * again shortly. */
   changed() {
     clearTimeout(this.timer);
+    ++this.ticket;
+    this.setState("running");
     this.timer = setTimeout(() => this.check(), CHECK_DELAY_MS);
   }
 
