@@ -21,19 +21,15 @@ import ctypes
 import ctypes.util
 import json
 import multiprocessing
+import os
 import socket
 import time
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 DATAGRAM_BYTES = 1180
 BURSTS_PER_SECOND = 111  # 1 Mbit/s of 1180-byte datagrams per destination
 RECEIVER_PROCESSES = 2
-
-
-def machine_load() -> float:
-    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def receive(conn: Connection, sockets: int) -> None:
@@ -126,26 +122,34 @@ def send_bursts(ports: list[int], seconds: float, how: str) -> dict[str, float]:
     """Send one datagram to every port ``BURSTS_PER_SECOND`` times a second for
     ``seconds``; the sender's CPU per datagram. ``how`` is ``sendto`` or ``sendmmsg``."""
     datagram = bytes(DATAGRAM_BYTES)
-    addresses = [("127.0.0.1", port) for port in ports]
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in ports]
-    multi = MultiSend(ports, datagram)
+    closers: list[socket.socket | MultiSend]
+    if how == "sendto":
+        sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in ports]
+        pairs = list(zip(sockets, [("127.0.0.1", port) for port in ports], strict=True))
+
+        def send() -> None:
+            for sock, address in pairs:
+                sock.sendto(datagram, address)
+
+        closers = list(sockets)
+    elif how == "sendmmsg":
+        multi = MultiSend(ports, datagram)
+        send = multi.send
+        closers = [multi]
+    else:
+        raise ValueError(f"unknown way of sending: {how!r}")
     bursts = 0
     try:
         cpu0, start = time.process_time(), time.monotonic()
         while time.monotonic() - start < seconds:
-            if how == "sendto":
-                for sock, address in zip(sockets, addresses, strict=True):
-                    sock.sendto(datagram, address)
-            else:
-                multi.send()
+            send()
             bursts += 1
             time.sleep(max(0.0, start + bursts / BURSTS_PER_SECOND - time.monotonic()))
         cpu = time.process_time() - cpu0
         elapsed = time.monotonic() - start
     finally:
-        for sock in sockets:
-            sock.close()
-        multi.close()
+        for closer in closers:
+            closer.close()
     datagrams = bursts * len(ports)
     return {
         "us_per_datagram": round(cpu / datagrams * 1e6, 2),
@@ -174,7 +178,7 @@ def measure(destinations: int, seconds: float, hows: tuple[str, ...]) -> dict[st
         groups: list[list[int]] = [link.recv() for link in links]
         # Interleaved across the processes, as the relay's subscribers are.
         ports = [group[i] for i in range(max(per_process)) for group in groups if i < len(group)]
-        load_before = machine_load()
+        load_before = round(os.getloadavg()[0], 2)
         out: dict[str, Any] = {
             "destinations": destinations,
             "datagram_bytes": DATAGRAM_BYTES,
@@ -190,7 +194,7 @@ def measure(destinations: int, seconds: float, hows: tuple[str, ...]) -> dict[st
         out["received"] = sum(int(link.recv()) for link in links)
         out["sent"] = sent
         out["load_average_before"] = load_before
-        out["load_average_after"] = machine_load()
+        out["load_average_after"] = round(os.getloadavg()[0], 2)
         return out
     finally:
         for process in processes:

@@ -47,7 +47,6 @@ from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 from av import VideoFrame
 from av.video.frame import PictureType
 
-from bench.loopback import machine_load
 from bench.loopback import measure as measure_loopback
 from bridge.rtc_internals import codec_preferences, tap_receiver, tap_rtp, tap_sender
 
@@ -740,7 +739,7 @@ async def bench(
 
     pin_publish_bitrate(publish_bps)
     results: dict[str, Run] = {}
-    load_before = machine_load()
+    load_before = round(os.getloadavg()[0], 2)
     for mode in modes:
         port = free_port()
         server = start_server(mode, port)
@@ -779,7 +778,7 @@ async def bench(
             "loopback_sendto_us_per_datagram": loopback["sendto"]["us_per_datagram"],
             "subscriber_processes": workers,
             "load_average_before": load_before,
-            "load_average_after": machine_load(),
+            "load_average_after": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(),
         }
     )
