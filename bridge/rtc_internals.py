@@ -865,17 +865,9 @@ class Downlink:
         (marker bit and payload type), this link's extensions with abs-send-time
         ``send_time``, and for RTX the original sequence number ``osn`` before the
         payload. False when the transport is not up or the packet was refused."""
-        # The checks of _up and the direct path of _deliver, inlined: this runs once per
-        # packet and subscriber, and two calls were about 4 % of it.
-        dtls = self._dtls
-        if dtls._state is not _DTLS_CONNECTED:
+        if not self._up():
             return False
-        pair = self._nominated.get(1)
-        if pair is not self._pair or pair.protocol.transport is not self._transport:
-            if pair is None:
-                return False
-            self._use_pair(pair)
-        session = dtls._tx_srtp
+        session = self._dtls._tx_srtp
         if session is not self._session:
             self._use_session(session)
         buffer = self._buffer
@@ -898,14 +890,7 @@ class Downlink:
             # libsrtp refuses an index too far behind the newest it protected (a very
             # late packet): drop it rather than break the publisher's receive loop.
             return False
-        socket = self._socket
-        if socket is None:
-            return self._deliver(self._view[: length[0]])
-        try:
-            socket.sendto(self._view[: length[0]], self._addr)
-        except OSError as exc:
-            return self._refused(exc)
-        return True
+        return self._deliver(self._view[: length[0]])
 
     def _up(self) -> bool:
         """Whether DTLS is connected and ICE has a nominated pair (now in use)."""
@@ -924,20 +909,15 @@ class Downlink:
         if socket is not None:
             try:
                 socket.sendto(datagram, self._addr)
-            except OSError as exc:
-                return self._refused(exc)
+            except OSError as exc:  # BlockingIOError included: UDP, the packet is lost
+                self.send_errors += 1
+                self.last_error = exc
+                return False
         else:
             task = asyncio.ensure_future(self._pair.protocol.send_data(bytes(datagram), self._addr))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return True
-
-    def _refused(self, exc: OSError) -> bool:
-        """The socket refused a datagram (BlockingIOError included: UDP, the packet is
-        lost): counted; False."""
-        self.send_errors += 1
-        self.last_error = exc
-        return False
 
     def send_report(
         self, ntp_timestamp: int, rtp_timestamp: int, packets: int, octets: int
