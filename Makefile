@@ -15,6 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The packet fan-out's hot loop in C (bridge/fanout.c), built with cffi beside its sources.
+FANOUT := $(VENV)/.fanout
+$(FANOUT): $(STAMP) bridge/fanout.c bridge/fanout.h bridge/fanout_build.py
+	$(BIN)/python -m bridge.fanout_build
+	touch $@
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
@@ -25,10 +31,10 @@ system-deps:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y chromium ffmpeg; \
 	fi
 
-serve: $(STAMP) $(NODE_STAMP)
+serve: $(STAMP) $(FANOUT) $(NODE_STAMP)
 	$(BIN)/reception-bridge serve --demo
 
-lint: $(STAMP)
+lint: $(STAMP) $(FANOUT)
 	$(BIN)/ruff check $(PYDIRS)
 	$(BIN)/ruff format --check $(PYDIRS)
 	$(BIN)/mypy --strict $(PYDIRS)
@@ -44,9 +50,9 @@ format: $(STAMP)
 # many Python processes (servers, nodes, recorder workers, the CLI), and each would
 # otherwise compile every project module it imports from source again, and pytest
 # would rewrite every test module again on each run.
-test: $(STAMP) $(NODE_STAMP) system-deps lint
+test: $(STAMP) $(FANOUT) $(NODE_STAMP) system-deps lint
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q --durations=15 tests/unit tests/integration
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -q --durations=15 tests/e2e
 
 clean:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules build bridge/_fanout*.so

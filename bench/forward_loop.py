@@ -54,7 +54,7 @@ async def run(subscribers: int, packets: int) -> dict[str, Any]:
     await asyncio.wait_for(connected.wait(), 30)
     for downtrack in downtracks:
         # What next_frame does when the sender first reads; its report loop is not run.
-        downtrack._link = rtc_internals.Downlink(transceiver)
+        downtrack._link = rtc_internals.Downlink(transceiver, downtrack.lane)
         downtrack._started = True
         downtrack._needs_keyframe = False
         source.add(downtrack)

@@ -8,6 +8,13 @@ SSRC, payload type, sequence number and timestamp), SRTP-protects it and sends t
 datagram, all in one synchronous loop on the event loop: no packet object, no
 coroutine hop, no re-packetising per subscriber.
 
+That loop is C (``bridge/fanout.c``, one ``rb_fanout`` call per packet) for every
+down-track in steady state: forwarding, not waiting for a keyframe, offsets based, its
+link up on a plain UDP pair (checked every :data:`LANE_CHECK`). A down-track leaves
+steady state on a pause, a resync or a link change, and is then handled packet by
+packet in Python (:meth:`PacketDownTrack.forward`) until its next packet goes out; the
+header rewriting, the NACK history and the counts live in its ``rb_lane`` either way.
+
 Sequence numbers and timestamps of a down-track are continuous across pauses (the
 patch matrix), keyframe waits and up-track renewals: each time it starts forwarding
 again it re-bases its offsets so the next packet follows the last one sent, the
@@ -46,11 +53,15 @@ from bridge.counters import TrackCounters
 from bridge.downtrack import DownTrack
 from bridge.frames import EncodedFrame, EndpointId, Kind, TrackInfo
 from bridge.rtc_internals import (
+    LANE_SENT,
     Downlink,
     RtpTap,
     abs_send_time,
+    fanout_lib,
     hook_remb,
     hook_retransmit,
+    lane_array,
+    new_lane,
     take_sender_reports,
     tap_rtp,
 )
@@ -60,8 +71,8 @@ logger = logging.getLogger(__name__)
 CACHE_PACKETS = 1024
 """Packets an up-track keeps for retransmission (a power of two; about 3 s of 2 Mbps
 video). 0 turns the cache off: NACKs then go unanswered."""
-HISTORY = 1024
-"""Sequence numbers a down-track remembers to map a NACK back to the cache."""
+HISTORY: int = fanout_lib.RB_HISTORY
+"""Sequence numbers a down-track remembers to map a NACK back to the cache (1024, in C)."""
 REPORT_INTERVAL = (0.5, 1.5)
 """Least and most time between two batches of sender reports (seconds): an up-track
 sends every down-track's RTCP SR in one batch, at a random time in this range after the
@@ -80,6 +91,9 @@ estimator hands one on every packet while it sees overuse, which a loaded relay'
 reads look like: each is an SRTCP packet and a send on the publisher's path."""
 REMB_DROP = 0.03
 """A fall of the bitrate asked at least this large (a fraction) is sent at once."""
+LANE_CHECK = 0.02
+"""Most time between two checks that the down-tracks forwarding in C still have their
+link up (seconds): DTLS connected, the same nominated pair, the same SRTP session."""
 
 
 def remb_cap(own: int, subscribers: list[int], floor: int = REMB_FLOOR_BPS) -> int:
@@ -167,6 +181,10 @@ class PacketSource:
         self._cache_mask = size - 1
         self._cache: list[tuple[int, int, int, bytes] | None] = [None] * size
         self._downtracks: list[PacketDownTrack] = []
+        self._fast: list[PacketDownTrack] = []
+        """The down-tracks in steady state, forwarded by ``rb_fanout`` (in ``_lanes``)."""
+        self._lanes = lane_array([])
+        self._checked = 0.0
         self.report: tuple[int, int] | None = None
         """The publisher's last sender report: (NTP timestamp, RTP timestamp)."""
         self.packets_in = 0
@@ -222,8 +240,31 @@ class PacketSource:
 
     def remove(self, downtrack: PacketDownTrack) -> None:
         """Stop forwarding to ``downtrack``."""
+        self.go_slow(downtrack)
         if downtrack in self._downtracks:
             self._downtracks.remove(downtrack)
+
+    def go_fast(self, downtrack: PacketDownTrack) -> None:
+        """Forward to ``downtrack`` (one of this source's, in steady state) in C from the
+        next packet on."""
+        if not downtrack.fast and downtrack in self._downtracks:
+            downtrack.fast = True
+            self._fast.append(downtrack)
+            self._lanes = lane_array([d.lane for d in self._fast])
+
+    def go_slow(self, downtrack: PacketDownTrack) -> None:
+        """Hand ``downtrack``'s packets to :meth:`PacketDownTrack.forward` from the next
+        packet on."""
+        if downtrack.fast:
+            downtrack.fast = False
+            self._fast.remove(downtrack)
+            self._lanes = lane_array([d.lane for d in self._fast])
+
+    def _check_lanes(self, now: float) -> None:
+        self._checked = now
+        for downtrack in list(self._fast):
+            if not downtrack.link_ready():
+                self.go_slow(downtrack)
 
     def on_packet(self, seq: int, timestamp: int, marker: int, payload: bytes) -> None:
         """One media packet of the publisher (RTX already unwrapped), on the event loop."""
@@ -238,17 +279,29 @@ class PacketSource:
         if self._cache_mask >= 0:
             self._cache[seq & self._cache_mask] = (seq, timestamp, marker, payload)
         keyframe = self._is_keyframe_start(payload)
-        now = time.time()
-        send_time = abs_send_time(now)
+        send_time = abs_send_time(time.time())
+        forwarded = len(self._fast)
+        if forwarded:
+            now = time.monotonic()
+            if now - self._checked >= LANE_CHECK:
+                self._check_lanes(now)
+                forwarded = len(self._fast)
+            fanout_lib.rb_fanout(
+                self._lanes, forwarded, seq, timestamp, marker, payload, size, send_time, ends
+            )
         for downtrack in self._downtracks:
+            if downtrack.fast:
+                continue
             try:
                 if downtrack.forward(seq, timestamp, marker, payload, keyframe, send_time):
-                    counters.frames_out += ends
-                    counters.bytes_out += size
+                    forwarded += 1
             except Exception:
                 # One subscriber's failure must not stop the others, nor the publisher's
                 # receive loop this runs in.
                 self._failed(downtrack, "forwarding")
+        if forwarded:
+            counters.frames_out += ends * forwarded
+            counters.bytes_out += size * forwarded
         if keyframe and self.on_keyframe is not None:
             self.on_keyframe()
 
@@ -329,6 +382,10 @@ class PacketSource:
             self._report_timer.cancel()
             self._report_timer = None
         self._downtracks.clear()
+        for downtrack in self._fast:
+            downtrack.fast = False
+        self._fast.clear()
+        self._lanes = lane_array([])
         self._tap = None
         self._cache = []
         self._cache_mask = -1
@@ -359,20 +416,15 @@ class PacketDownTrack(DownTrack):
         self._link: Downlink | None = None
         self._ended_event = asyncio.Event()
         self._clock_rate = info.clock_rate
-        # Header rewriting: out = in + offset; re-based whenever forwarding (re)starts.
+        self.lane = new_lane()
+        """The ``rb_lane`` (C) that holds the header rewriting (out = in + offset,
+        re-based whenever forwarding (re)starts), the NACK history, and counts not yet
+        settled into :attr:`counters`; the link sends on it."""
+        self.lane.video = int(self._video)
+        self.fast = False
+        """Whether the source forwards to this down-track in C (:meth:`PacketSource.go_fast`)."""
         self._rebase = True
-        self._base_seq = 0
-        self._seq_offset = 0
-        self._ts_offset = 0
-        self._last_seq = -1
-        self._last_ts = 0
-        self._last_sent = 0.0
         self._rtx_seq = 0
-        self._history_out = [-1] * HISTORY
-        self._history_in = [0] * HISTORY
-        self._history_ts = [0] * HISTORY
-        self.packets_out = 0
-        """Packets sent (retransmissions included)."""
         self.retransmitted = 0
         """Packets resent for a NACK."""
         self.nack_misses = 0
@@ -381,6 +433,33 @@ class PacketDownTrack(DownTrack):
         """Packets whose forwarding raised (the first one is logged)."""
         self.remb: tuple[int, float] | None = None
         """The subscriber's last REMB: (bit/s, monotonic time received)."""
+
+    @property
+    def counters(self) -> TrackCounters:
+        """Frames in (from the up-track), out (to the subscriber), dropped; keyframe
+        requests (what the C loop counted is added in first)."""
+        lane = self.lane
+        counters = self._counters
+        if lane.frames_in or lane.frames_out or lane.bytes_in or lane.bytes_out:
+            counters.frames_in += lane.frames_in
+            counters.bytes_in += lane.bytes_in
+            counters.frames_out += lane.frames_out
+            counters.bytes_out += lane.bytes_out
+            lane.frames_in = lane.bytes_in = lane.frames_out = lane.bytes_out = 0
+        return counters
+
+    @counters.setter
+    def counters(self, counters: TrackCounters) -> None:
+        self._counters = counters
+
+    @property
+    def packets_out(self) -> int:
+        """Packets sent (retransmissions included)."""
+        return int(self.lane.packets_out)
+
+    def link_ready(self) -> bool:
+        """Whether the link can forward on its own now (see :meth:`Downlink.ready`)."""
+        return self._link is not None and self._link.ready()
 
     def bind(self, transceiver: RTCRtpTransceiver) -> None:
         """The subscriber's m-line carrying this track (its sender is read at start; its
@@ -397,6 +476,7 @@ class PacketDownTrack(DownTrack):
     def set_forwarding(self, forwarding: bool) -> None:
         if forwarding == self._forwarding:
             return
+        self.source.go_slow(self)
         self._forwarding = forwarding
         if forwarding:
             self._rebase = True
@@ -412,12 +492,15 @@ class PacketDownTrack(DownTrack):
         than where forwarding started" whenever the new numbers fall behind the old.
         The source's cache and report are renewed where the new receiver is taken
         (:meth:`PacketSource.listen`)."""
+        self.source.go_slow(self)
         super().resync()
         self._rebase = True
 
     def end(self) -> None:
         self._ended = True
         self.source.remove(self)
+        if self._link is not None:
+            self._link.close()
         self._ended_event.set()
 
     async def next_frame(self) -> tuple[bytes, int] | None:
@@ -427,7 +510,7 @@ class PacketDownTrack(DownTrack):
         if self._ended or self._transceiver is None:
             return None
         if self._link is None:
-            self._link = Downlink(self._transceiver)
+            self._link = Downlink(self._transceiver, self.lane)
             hook_retransmit(self._link.sender, self.retransmit)
             hook_remb(self._link.sender, self.on_remb)
             self._started = True
@@ -443,11 +526,14 @@ class PacketDownTrack(DownTrack):
     def forward(
         self, seq: int, timestamp: int, marker: int, payload: bytes, keyframe: bool, send_time: int
     ) -> bool:
-        """One packet of the up-track: rewrite, protect and send it, or drop it. False
-        when paused (the packet is not this down-track's to count)."""
+        """One packet of the up-track while not in steady state: wait for a keyframe,
+        re-base, then rewrite, protect and send it (``rb_forward``), or drop it. False
+        when paused (the packet is not this down-track's to count). A packet sent
+        straight to the socket puts the down-track in steady state: the source forwards
+        its next packets in C."""
         if not self._forwarding:
             return False
-        counters = self.counters
+        counters = self._counters
         ends = marker if self._video else 1
         counters.frames_in += ends
         counters.bytes_in += len(payload)
@@ -464,40 +550,24 @@ class PacketDownTrack(DownTrack):
             self._rebase = True
         if self._rebase:
             self._rebase_on(seq, timestamp)
-        elif (seq - self._base_seq) & 0x8000:
-            return True  # older than where forwarding (re)started
         link = self._link
         if link is None:
             return True
-        out_seq = (seq + self._seq_offset) & 0xFFFF
-        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        if not link.send(
-            (marker << 7) | link.payload_type, out_seq, out_ts, link.ssrc, payload, send_time
-        ):
-            return True
-        slot = out_seq % HISTORY
-        self._history_out[slot] = out_seq
-        self._history_in[slot] = seq
-        self._history_ts[slot] = self._ts_offset
-        if self._last_seq < 0 or not (out_seq - self._last_seq) & 0x8000:
-            self._last_seq = out_seq
-            self._last_ts = out_ts
-            self._last_sent = time.monotonic()
-        self.packets_out += 1
-        counters.bytes_out += len(payload)
-        counters.frames_out += ends
+        if link.forward(seq, timestamp, marker, payload, send_time, ends) == LANE_SENT:
+            self.source.go_fast(self)
         return True
 
     def _rebase_on(self, seq: int, timestamp: int) -> None:
         self._rebase = False
-        self._base_seq = seq
-        if self._last_seq < 0:
-            self._seq_offset = 0
-            self._ts_offset = 0
+        lane = self.lane
+        lane.base_seq = seq & 0xFFFF
+        if lane.last_seq < 0:
+            lane.seq_offset = 0
+            lane.ts_offset = 0
             return
-        elapsed = max(1, int((time.monotonic() - self._last_sent) * self._clock_rate))
-        self._seq_offset = (self._last_seq + 1 - seq) & 0xFFFF
-        self._ts_offset = (self._last_ts + elapsed - timestamp) & 0xFFFFFFFF
+        elapsed = max(1, int((time.monotonic() - lane.last_sent) * self._clock_rate))
+        lane.seq_offset = (lane.last_seq + 1 - seq) & 0xFFFF
+        lane.ts_offset = (lane.last_ts + elapsed - timestamp) & 0xFFFFFFFF
 
     def on_remb(self, bitrate: int) -> None:
         """The subscriber's receive-side estimate of our path to it (bit/s)."""
@@ -506,16 +576,17 @@ class PacketDownTrack(DownTrack):
     def retransmit(self, out_seq: int) -> None:
         """The subscriber lost ``out_seq``: resend it from the cache (RTX if negotiated)."""
         link = self._link
+        lane = self.lane
         slot = out_seq % HISTORY
-        if link is None or self._history_out[slot] != out_seq:
+        if link is None or lane.history_out[slot] != out_seq:
             self.nack_misses += 1
             return
-        entry = self.source.cached(self._history_in[slot])
+        entry = self.source.cached(lane.history_in[slot])
         if entry is None:
             self.nack_misses += 1
             return
         _seq, timestamp, marker, payload = entry
-        out_ts = (timestamp + self._history_ts[slot]) & 0xFFFFFFFF
+        out_ts = (timestamp + lane.history_ts[slot]) & 0xFFFFFFFF
         send_time = abs_send_time(time.time())
         if link.rtx_payload_type is None:
             sent = link.send(
@@ -534,7 +605,7 @@ class PacketDownTrack(DownTrack):
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
         if sent:
             self.retransmitted += 1
-            self.packets_out += 1
+            lane.packets_out += 1
 
     def send_report(self) -> None:
         """Send this down-track's RTCP sender report: the packets and bytes it sent, and
@@ -545,11 +616,12 @@ class PacketDownTrack(DownTrack):
         different clocks, and a browser would resynchronise audio and video on the switch.
         """
         link = self._link
-        if link is None or self._last_seq < 0:
+        lane = self.lane
+        if link is None or lane.last_seq < 0:
             return
         ntp = rtp = 0
         report = self.source.report
         if report is not None:
             ntp = report[0]
-            rtp = (report[1] + self._ts_offset) & 0xFFFFFFFF
+            rtp = (report[1] + lane.ts_offset) & 0xFFFFFFFF
         link.send_report(ntp, rtp, self.packets_out, self.counters.bytes_out)

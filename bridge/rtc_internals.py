@@ -51,15 +51,16 @@ import fractions
 import functools
 import inspect
 import logging
+import os
 import queue
 import socket
 import struct
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import av
-import pylibsrtp
 from aioice.ice import Connection, StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import clock as aiortc_clock
@@ -730,9 +731,6 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
-_RTP_HEADER = struct.Struct("!BBHII")
-_WORD = struct.Struct("!I")
-_OSN = struct.Struct("!H")
 
 
 def abs_send_time(now: float) -> int:
@@ -770,20 +768,72 @@ def header_extensions(transceiver: RTCRtpTransceiver, mid: str | None) -> tuple[
     return struct.pack("!HH", 0xBEDE, len(elements) // 4) + elements, ast_offset
 
 
+def _load_fanout() -> tuple[Any, Any]:
+    try:
+        from bridge import _fanout  # type: ignore[attr-defined]
+    except ImportError as exc:  # pragma: no cover - a checkout nobody built
+        raise ImportError(
+            "bridge._fanout (the packet fan-out in C) is not built: run `make serve` or "
+            "`make test`, or `python -m bridge.fanout_build` (needs gcc and the Python "
+            "headers)"
+        ) from exc
+    # libsrtp is not linked twice: the C loop calls pylibsrtp's own srtp_protect.
+    protect = _srtp_ffi.cast("uintptr_t", _srtp_ffi.addressof(_srtp_lib, "srtp_protect"))
+    _fanout.lib.rb_init(int(protect))
+    return _fanout.ffi, _fanout.lib
+
+
+fanout_ffi, fanout_lib = _load_fanout()
+"""cffi's view of ``bridge._fanout`` (``bridge/fanout.c``): ``rb_lane`` structs and the
+functions that rewrite, protect and send RTP packets on them."""
+
+LANE_SENT: int = fanout_lib.RB_SENT
+LANE_DELIVER: int = fanout_lib.RB_DELIVER
+LANE_REFUSED: int = fanout_lib.RB_REFUSED
+
+
+def new_lane() -> Any:
+    """A fresh ``rb_lane`` (no link, nothing sent yet), owned by the returned cdata."""
+    lane = fanout_ffi.new("rb_lane *")
+    fanout_lib.rb_lane_reset(lane)
+    return lane
+
+
+def lane_array(lanes: list[Any]) -> Any:
+    """A C array of ``lanes`` for :data:`fanout_lib`'s ``rb_fanout`` (the caller keeps
+    the lanes alive while the array is used)."""
+    return fanout_ffi.new("rb_lane *[]", lanes)
+
+
+def _close_fds(fds: list[int]) -> None:
+    for fd in fds:
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    fds.clear()
+
+
 class Downlink:
     """The lowest stable layer under one subscriber sender: SSRCs, payload types, header
-    extensions, and a synchronous ``send`` that writes the packet into the SRTP session's
-    own buffer, protects it there and hands it to the nominated ICE pair's UDP socket.
+    extensions, and a synchronous ``send`` that builds the packet, protects it with the
+    sender's SRTP session and hands it to the nominated ICE pair's UDP socket, in C
+    (``bridge/fanout.c``, on the link's ``rb_lane``).
 
     Built once the sender has started (its m-line answered, DTLS connected). aiortc's own
     path (``RTCDtlsTransport._send_rtp`` -> ``RTCIceTransport._send`` ->
     ``Connection.sendto`` -> ``StunProtocol.send_data`` -> the asyncio transport) is two
     coroutine hops, a packet object and three copies per packet; this one has no hop and
-    no per-packet object but the datagram. A TURN-relayed pair keeps aioice's coroutine
-    (it may wait for a channel binding).
+    no per-packet Python object. A TURN-relayed pair keeps aioice's coroutine (it may
+    wait for a channel binding): the lane then protects into its buffer and Python
+    delivers.
+
+    The lane sends with a duplicate of the pair's socket descriptor, so that a lane used
+    between two checks of :meth:`ready` never writes to a descriptor number that asyncio
+    closed and the kernel gave to another socket; :meth:`close` lets it go. The sender's
+    SRTP session (whose context the lane points at) is kept alive by this object.
     """
 
-    def __init__(self, transceiver: RTCRtpTransceiver) -> None:
+    def __init__(self, transceiver: RTCRtpTransceiver, lane: Any = None) -> None:
         sender = transceiver.sender
         codec = negotiated_codec(transceiver)
         self.sender = sender
@@ -801,10 +851,19 @@ class Downlink:
             None,
         )
         self._extensions, ast_offset = header_extensions(transceiver, transceiver.mid)
-        self._first_byte = 0x90 if self._extensions else 0x80
-        self._ast_offset = 12 + ast_offset if ast_offset >= 0 else -1
-        self._ast_word = (self._extensions[4] << 24) if ast_offset >= 0 else 0
-        self._payload_offset = 12 + len(self._extensions)
+        self.lane = lane if lane is not None else new_lane()
+        """The ``rb_lane`` this link sends on (a down-track's, which also keeps its
+        header rewriting there)."""
+        lane = self.lane
+        lane.first_byte = 0x90 if self._extensions else 0x80
+        lane.payload_type = self.payload_type
+        lane.ssrc = self.ssrc
+        lane.head_len = len(self._extensions)
+        fanout_ffi.memmove(lane.head, self._extensions, len(self._extensions))
+        lane.ast_offset = 12 + ast_offset if ast_offset >= 0 else -1
+        lane.ast_word = (self._extensions[4] << 24) if ast_offset >= 0 else 0
+        lane.fd = -1
+        lane.srtp = 0
         self._dtls = sender.transport
         # aioice's map of component to nominated pair: the same dict for the life of the
         # ICE connection (cleared on close, never replaced).
@@ -816,30 +875,28 @@ class Downlink:
         self._socket: Any = None
         self._transport: Any = None
         self._addr: tuple[str, int] = ("", 0)
-        # The SRTP session's buffer, written and protected in place.
         self._session: Any = None
-        self._srtp: Any = None
-        self._cdata: Any = None
-        self._buffer: Any = None
-        self._view = memoryview(b"")
-        self._room = 0
-        self._length = _srtp_ffi.new("int *")
-        self.send_errors = 0
-        """Datagrams the socket refused (full buffer, unreachable)."""
-        self.last_error: OSError | None = None
+        self._fds: list[int] = []
+        self._finalizer = weakref.finalize(self, _close_fds, self._fds)
 
     @property
     def extensions(self) -> bytes:
         """The header extension block every packet carries (abs-send-time zeroed)."""
         return self._extensions
 
+    @property
+    def send_errors(self) -> int:
+        """Datagrams the socket refused (full buffer, unreachable)."""
+        return int(self.lane.send_errors)
+
+    @property
+    def direct(self) -> bool:
+        """Whether the lane sends straight to a UDP socket (else Python delivers)."""
+        return bool(self.lane.fd >= 0)
+
     def _use_session(self, session: Any) -> None:
         self._session = session
-        self._srtp = session._srtp[0]
-        self._cdata = session._cdata
-        self._buffer = session._buffer
-        self._view = memoryview(self._buffer)
-        self._room = len(self._buffer) - pylibsrtp.SRTP_MAX_TRAILER_LEN
+        self.lane.srtp = int(_srtp_ffi.cast("uintptr_t", session._srtp[0]))
 
     def _use_pair(self, pair: Any) -> None:
         self._pair = pair
@@ -850,6 +907,31 @@ class Downlink:
         # (a severed one, see sever_ice, goes through its silent stand-in).
         direct = type(protocol) is StunProtocol and not isinstance(self._transport, _Silent)
         self._socket = getattr(self._transport, DATAGRAM_SOCKET_ATTR) if direct else None
+        _close_fds(self._fds)
+        self.lane.fd = -1
+        if self._socket is not None and self._socket.fileno() >= 0:
+            fd = os.dup(self._socket.fileno())
+            self._fds.append(fd)
+            host, port = self._addr[0], self._addr[1]
+            if not fanout_lib.rb_set_peer(self.lane, fd, str(host).encode(), int(port)):
+                _close_fds(self._fds)
+
+    def ready(self) -> bool:
+        """Whether the lane can send on its own now (DTLS connected, the nominated pair
+        plain UDP, the current SRTP session in place); brings the lane up to date."""
+        if not self._up():
+            return False
+        session = self._dtls._tx_srtp
+        if session is not self._session:
+            self._use_session(session)
+        return bool(self.lane.fd >= 0)
+
+    def close(self) -> None:
+        """Let the socket's duplicate descriptor go; the lane sends nothing directly
+        from now on (a later send, if any, finds the pair again)."""
+        _close_fds(self._fds)
+        self.lane.fd = -1
+        self._pair = None
 
     def send(
         self,
@@ -870,27 +952,44 @@ class Downlink:
         session = self._dtls._tx_srtp
         if session is not self._session:
             self._use_session(session)
-        buffer = self._buffer
-        _RTP_HEADER.pack_into(buffer, 0, self._first_byte, marker_pt, seq, timestamp, ssrc)
-        start = self._payload_offset
-        if start > 12:
-            buffer[12:start] = self._extensions
-            if self._ast_offset > 0:
-                _WORD.pack_into(buffer, self._ast_offset, self._ast_word | send_time)
-        if osn >= 0:
-            _OSN.pack_into(buffer, start, osn)
-            start += 2
-        end = start + len(payload)
-        if end > self._room:
-            return False
-        buffer[start:end] = payload
-        length = self._length
-        length[0] = end
-        if _srtp_lib.srtp_protect(self._srtp, self._cdata, length):
-            # libsrtp refuses an index too far behind the newest it protected (a very
-            # late packet): drop it rather than break the publisher's receive loop.
-            return False
-        return self._deliver(self._view[: length[0]])
+        done = fanout_lib.rb_send(
+            self.lane, marker_pt, seq, timestamp, ssrc, payload, len(payload), send_time, osn
+        )
+        return self._done(done)
+
+    def forward(
+        self, seq: int, timestamp: int, marker: int, payload: bytes, send_time: int, ends: int
+    ) -> int:
+        """Rewrite one up-track packet with the lane's offsets and send it (``rb_forward``:
+        the lane's history, last packet and counts follow); returns the ``RB_*`` code, or
+        ``RB_REFUSED`` when the transport is not up."""
+        if not self._up():
+            return LANE_REFUSED
+        session = self._dtls._tx_srtp
+        if session is not self._session:
+            self._use_session(session)
+        done: int = fanout_lib.rb_forward(
+            self.lane,
+            seq,
+            timestamp,
+            marker,
+            payload,
+            len(payload),
+            send_time,
+            ends,
+            time.monotonic(),
+        )
+        if done == LANE_DELIVER:
+            self._done(done)
+        return done
+
+    def _done(self, done: int) -> bool:
+        if done == LANE_SENT:
+            return True
+        if done == LANE_DELIVER:
+            lane = self.lane
+            return self._deliver(bytes(fanout_ffi.buffer(lane.out, lane.out_len)))
+        return False
 
     def _up(self) -> bool:
         """Whether DTLS is connected and ICE has a nominated pair (now in use)."""
@@ -910,7 +1009,7 @@ class Downlink:
             try:
                 socket.sendto(datagram, self._addr)
             except OSError as exc:  # BlockingIOError included: UDP, the packet is lost
-                self.send_errors += 1
+                self.lane.send_errors += 1
                 self.last_error = exc
                 return False
         else:
@@ -918,6 +1017,9 @@ class Downlink:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return True
+
+    last_error: OSError | None = None
+    """The socket's last refusal seen in Python (the lane keeps ``last_errno``)."""
 
     def send_report(
         self, ntp_timestamp: int, rtp_timestamp: int, packets: int, octets: int

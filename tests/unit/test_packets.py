@@ -231,7 +231,7 @@ def test_a_republished_source_re_bases_audio_and_forgets_the_old_cache_and_repor
     source.on_report(0x1234_5678_0000_0000, 960)
     for seq in range(40000, 40005):
         source.on_packet(seq, 960 * seq, 1, b"\x01old")
-    assert downtrack._base_seq == 40000 and source.cached(40004) is not None
+    assert downtrack.lane.base_seq == 40000 and source.cached(40004) is not None
     # The new publish connection numbers its packets from elsewhere (here 20000 behind,
     # which the old offsets would have taken for packets older than the start). The
     # republish renews the source once (PacketSource.listen, on the new receiver) and
@@ -240,7 +240,7 @@ def test_a_republished_source_re_bases_audio_and_forgets_the_old_cache_and_repor
     downtrack.resync()
     assert source.report is None and source.cached(40004) is None
     source.on_packet(20000, 123, 1, b"\x01new")
-    assert downtrack._base_seq == 20000 and not downtrack._rebase
+    assert downtrack.lane.base_seq == 20000 and not downtrack._rebase
     assert source.cached(20000) == (20000, 123, 1, b"\x01new")
 
 
