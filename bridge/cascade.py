@@ -53,6 +53,7 @@ from bridge.rtc_internals import (
     enlarge_receive_buffers,
     hook_keyframe_request,
     negotiated_codec,
+    receive_rtp_at_once,
     send_pli,
     tap_receiver,
 )
@@ -243,6 +244,7 @@ class _End:
         node is off the CPU (a drop here freezes every subscriber behind the link)."""
         if not self._buffers:
             self._buffers = enlarge_receive_buffers(self.pc) > 0
+        receive_rtp_at_once(self.pc)  # idempotent: hooks a connection once
 
     def _attach(self, transceiver: RTCRtpTransceiver, uptrack: UpTrack) -> DownTrack:
         downtrack = self.hub.subscribe(self.link_id, uptrack)

@@ -59,6 +59,7 @@ from bridge.rtc_internals import (
     floor_remb,
     hook_keyframe_request,
     negotiated_codec,
+    receive_rtp_at_once,
     renew_sender,
     send_pli,
     tap_receiver,
@@ -311,6 +312,7 @@ class Participant:
                 raise BadSdp(f"offer cannot be applied: {exc}") from None
             if Leg.PUBLISH not in self._silence:
                 enlarge_receive_buffers(pc)
+                receive_rtp_at_once(pc)
                 self._watch_silence(Leg.PUBLISH, pc, lambda: bool(self._published))
             return str(pc.localDescription.sdp)
 

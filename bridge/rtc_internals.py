@@ -57,10 +57,11 @@ import socket
 import struct
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import av
+import pylibsrtp
 from aioice.ice import Connection, StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc import clock as aiortc_clock
@@ -512,6 +513,10 @@ RECEIVER_RTCP_SSRC_ATTR = "_RTCRtpReceiver__rtcp_ssrc"
 """Name-mangled SSRC the receiver's RTCP feedback is sent from (None until set)."""
 RECEIVER_JITTER_BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 """Name-mangled ``JitterBuffer`` that reassembles frames from packets."""
+RECEIVER_TAP_ATTR = "_rb_tap"
+"""The :class:`RtpTap` of a receiver :func:`tap_rtp` tapped (our own attribute)."""
+DTLS_RX_ATTRS = ("_RTCDtlsTransport__rx_bytes", "_RTCDtlsTransport__rx_packets")
+"""Name-mangled bytes and datagrams ``RTCDtlsTransport`` received (its ``getStats``)."""
 ACTIVE_SSRC_REFRESH_MS = 1000
 """How often a packet-only receiver notes that an SSRC is still heard (aiortc notes it
 on every packet; ``getSynchronizationSources`` only looks 10 s back)."""
@@ -536,6 +541,16 @@ class RtpTap:
         self._starting = False
         self._last: tuple[int, int, int] | None = None
         """(sequence number, timestamp, marker) of the last media packet while starting."""
+        self.receive: Callable[[RtpPacket, int], Coroutine[Any, Any, None] | None] = _no_receive
+        """Handles one RTP packet of the receiver now (set by :func:`tap_rtp`); returns
+        what is left to await (RTCP to send, or aiortc's own handling), if anything."""
+
+    @property
+    def at_once(self) -> bool:
+        """Whether a packet can be handled in the socket's callback
+        (:func:`receive_rtp_at_once`): the receiver is on and only keeps its RTCP
+        bookkeeping (no jitter buffer to fill in order with aiortc's own loop)."""
+        return not self._frames and not self._starting and bool(self._receiver._enabled)
 
     @property
     def frames(self) -> bool:
@@ -566,6 +581,15 @@ class RtpTap:
         self._last = None
         reset_jitter_buffer(self._receiver)
         return False
+
+
+def _no_receive(packet: RtpPacket, arrival_time_ms: int) -> None:
+    return None
+
+
+async def _in_turn(coroutines: list[Coroutine[Any, Any, None]]) -> None:
+    for coroutine in coroutines:
+        await coroutine
 
 
 def reset_jitter_buffer(receiver: RTCRtpReceiver) -> None:
@@ -621,8 +645,12 @@ def tap_rtp(
     nack = getattr(receiver, RECEIVER_NACK_ATTR)
     noted: dict[int, int] = {}
 
-    async def bookkeeping(packet: RtpPacket, arrival_time_ms: int, codec: Any, rtx: bool) -> None:
-        # What aiortc's _handle_rtp_packet does before depacketising, in its order.
+    def bookkeeping(
+        packet: RtpPacket, arrival_time_ms: int, codec: Any, rtx: bool
+    ) -> Coroutine[Any, Any, None] | None:
+        # What aiortc's _handle_rtp_packet does before depacketising, in its order; the
+        # RTCP it sends (REMB, NACK) is returned to be awaited in turn.
+        sends: list[Coroutine[Any, Any, None]] = []
         ssrc = packet.ssrc
         if estimator is not None:
             abs_send_time = packet.extensions.abs_send_time
@@ -635,12 +663,14 @@ def tap_rtp(
                 )
                 rtcp_ssrc = getattr(receiver, RECEIVER_RTCP_SSRC_ATTR)
                 if rtcp_ssrc is not None and remb is not None:
-                    await receiver._send_rtcp(
-                        RtcpPsfbPacket(
-                            fmt=RTCP_PSFB_APP,
-                            ssrc=rtcp_ssrc,
-                            media_ssrc=0,
-                            fci=pack_remb_fci(*remb),
+                    sends.append(
+                        receiver._send_rtcp(
+                            RtcpPsfbPacket(
+                                fmt=RTCP_PSFB_APP,
+                                ssrc=rtcp_ssrc,
+                                media_ssrc=0,
+                                fci=pack_remb_fci(*remb),
+                            )
                         )
                     )
         if arrival_time_ms - noted.get(ssrc, -ACTIVE_SSRC_REFRESH_MS) >= ACTIVE_SSRC_REFRESH_MS:
@@ -650,18 +680,18 @@ def tap_rtp(
         if stats is None:
             stats = streams[ssrc] = StreamStatistics(codec.clockRate)
         stats.add(packet)
-        if nack is None:
-            return
-        if rtx:
-            original = rtx_ssrc.get(ssrc)
-            apt = codec.parameters.get("apt")
-            if original is None or len(packet.payload) < 2 or apt not in codecs:
-                return
-            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
-        if nack.add(packet):
-            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+        if nack is not None:
+            if rtx:
+                original = rtx_ssrc.get(ssrc)
+                apt = codec.parameters.get("apt")
+                if original is None or len(packet.payload) < 2 or apt not in codecs:
+                    return _in_turn(sends) if sends else None
+                packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+            if nack.add(packet):
+                sends.append(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)))
+        return _in_turn(sends) if sends else None
 
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def receive(packet: RtpPacket, arrival_time_ms: int) -> Coroutine[Any, Any, None] | None:
         codec = codecs.get(packet.payload_type)
         rtx = False
         if codec is not None and receiver._enabled:
@@ -680,28 +710,119 @@ def tap_rtp(
                 if stats is None:
                     stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
                 stats.add(packet)
-            return
+            return None
         if codec is None or not receiver._enabled:
-            await handle_rtp(packet, arrival_time_ms)  # aiortc's own checks
-        elif tap._starting or not tap._frames:
-            if rtx or tap._packet_only(packet):
-                await bookkeeping(packet, arrival_time_ms, codec, rtx)
-            else:
-                await handle_rtp(packet, arrival_time_ms)
-        else:
-            await handle_rtp(packet, arrival_time_ms)
+            return handle_rtp(packet, arrival_time_ms)  # aiortc's own checks
+        if (tap._starting or not tap._frames) and (rtx or tap._packet_only(packet)):
+            return bookkeeping(packet, arrival_time_ms, codec, rtx)
+        return handle_rtp(packet, arrival_time_ms)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        rest = receive(packet, arrival_time_ms)
+        if rest is not None:
+            await rest
 
     async def handle_rtcp_packet(packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket) and packet.ssrc not in rtx_ssrc:
             on_report(packet.sender_info.ntp_timestamp, packet.sender_info.rtp_timestamp)
         await handle_rtcp(packet)
 
+    tap.receive = receive
     handle_rtp_packet._rb_tapped = True  # type: ignore[attr-defined]
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
+    setattr(receiver, RECEIVER_TAP_ATTR, tap)
     setattr(receiver, "_handle_rtcp_packet", handle_rtcp_packet)  # noqa: B010
     if remb_cap is not None:
         rewrite_remb(receiver, remb_cap)
     return tap
+
+
+_at_once_tasks: set[asyncio.Task[None]] = set()
+_at_once_failed = False
+
+
+def receive_rtp_at_once(pc: RTCPeerConnection) -> int:
+    """Handle the RTP packets of ``pc``'s tapped receivers in the socket's callback.
+
+    aiortc queues every datagram in aioice's ``Connection`` and a task of the DTLS
+    transport takes it off the queue on a later turn of the event loop: a wake-up, a
+    queue and three coroutine layers per packet. Here ``Connection.data_received`` (what
+    aioice's socket protocol calls for a datagram that is not STUN) takes an SRTP packet
+    (not RTCP) of a known SSRC whose receiver's :class:`RtpTap` can take it at once
+    (:attr:`RtpTap.at_once`: packet-only), once DTLS is connected: it is unprotected,
+    parsed, routed and handed to the tap there, in the callback (the tap's on_packet
+    forwards it before the call returns). Everything else (DTLS, RTCP, STUN, a receiver
+    reassembling frames, an unknown or RTX SSRC) goes aiortc's way. The RTCP the
+    bookkeeping sends (REMB, NACK) goes in a task, as it would have been awaited.
+
+    Call once the local description is set (aioice has its connection); idempotent.
+    Returns the number of connections hooked now.
+    """
+    hooked = 0
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls is None:
+            continue
+        connection = getattr(dtls.transport, ICE_CONNECTION_ATTR)
+        if getattr(connection.data_received, "_rb_at_once", False):
+            continue
+        connection.data_received = _at_once(dtls, connection.data_received)
+        hooked += 1
+    return hooked
+
+
+def _at_once(dtls: Any, queued: Callable[[bytes, int], None]) -> Callable[[bytes, int], None]:
+    ssrc_table: dict[int, Any] = dtls._rtp_router.ssrc_table
+
+    def data_received(data: bytes, component: int) -> None:
+        if (
+            len(data) >= 12
+            and 127 < data[0] < 192
+            and not 191 < data[1] < 209  # RTCP, as aiortc's is_rtcp tells it
+            and dtls._state is _DTLS_CONNECTED
+            and dtls._rx_srtp is not None
+        ):
+            receiver = ssrc_table.get(int.from_bytes(data[8:12], "big"))
+            tap = getattr(receiver, RECEIVER_TAP_ATTR, None)
+            if tap is not None and tap.at_once:
+                _receive_now(dtls, data)
+                return
+        queued(data, component)
+
+    data_received._rb_at_once = True  # type: ignore[attr-defined]
+    return data_received
+
+
+def _receive_now(dtls: Any, data: bytes) -> None:
+    """What ``RTCDtlsTransport._recv_next`` and ``_handle_rtp_data`` do with an SRTP
+    packet, in the socket's callback: counted, unprotected, parsed, routed, handled."""
+    global _at_once_failed
+    setattr(dtls, DTLS_RX_ATTRS[0], getattr(dtls, DTLS_RX_ATTRS[0]) + len(data))
+    setattr(dtls, DTLS_RX_ATTRS[1], getattr(dtls, DTLS_RX_ATTRS[1]) + 1)
+    arrival_time_ms = aiortc_clock.current_ms()
+    try:
+        packet = RtpPacket.parse(dtls._rx_srtp.unprotect(data), dtls._rtp_header_extensions_map)
+    except (pylibsrtp.Error, ValueError):
+        return  # aiortc drops it too (and logs at debug level)
+    receiver = dtls._rtp_router.route_rtp(packet)
+    if receiver is None:
+        return
+    try:
+        tap = getattr(receiver, RECEIVER_TAP_ATTR, None)
+        if tap is not None and tap.at_once:
+            rest = tap.receive(packet, arrival_time_ms)
+        else:
+            rest = receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
+    except Exception:
+        # Raised in asyncio's read callback, it would close the socket's transport.
+        if not _at_once_failed:
+            _at_once_failed = True
+            logger.exception("an RTP packet handled at once failed (logged once)")
+        return
+    if rest is not None:
+        task = asyncio.ensure_future(rest)
+        _at_once_tasks.add(task)
+        task.add_done_callback(_at_once_tasks.discard)
 
 
 def hook_remb(sender: RTCRtpSender, on_remb: Callable[[int], None]) -> None:

@@ -553,11 +553,16 @@ async def test_packet_only_receive_internals_used_exist() -> None:
     assert "self._clockrate = clockrate" in inspect.getsource(StreamStatistics)
 
 
-async def test_a_packet_only_receiver_keeps_its_rtcp_and_reassembles_whole_frames_again() -> None:
+@pytest.mark.parametrize("at_once", [False, True])
+async def test_a_packet_only_receiver_keeps_its_rtcp_and_reassembles_whole_frames_again(
+    at_once: bool,
+) -> None:
     """tap_rtp with frames off over a real call: packets flow and the publisher still
     gets receiver reports, REMB and an active SSRC for PLIs, but no frame is reassembled;
     turned on, whole frames (the sender's own bytes) come again, none cut at the start
-    (the frames are noise, several packets each)."""
+    (the frames are noise, several packets each). ``at_once``: the same with the
+    packets taken in the socket's callback (receive_rtp_at_once) while frames are off,
+    not queued for the DTLS transport's task; the transport still counts them."""
     import random
 
     from aiortc.mediastreams import VideoStreamTrack
@@ -627,6 +632,20 @@ async def test_a_packet_only_receiver_keeps_its_rtcp_and_reassembles_whole_frame
     await sender_pc.setLocalDescription(await sender_pc.createOffer())
     await receiver_pc.setRemoteDescription(sender_pc.localDescription)
     await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+    queued_rtp: list[int] = []
+    if at_once:
+        dtls = receiver_pc.getTransceivers()[0].receiver.transport
+        connection = getattr(dtls.transport, rtc_internals.ICE_CONNECTION_ATTR)
+        queue_it = connection.data_received
+
+        def count_queued(data: bytes, component: int) -> None:
+            if 127 < data[0] < 192 and not 191 < data[1] < 209:
+                queued_rtp.append(len(packets))
+            queue_it(data, component)
+
+        connection.data_received = count_queued
+        assert rtc_internals.receive_rtp_at_once(receiver_pc) == 1
+        assert rtc_internals.receive_rtp_at_once(receiver_pc) == 0  # once is enough
     await sender_pc.setRemoteDescription(receiver_pc.localDescription)
 
     async def remote_inbound() -> list[Any]:
@@ -642,6 +661,11 @@ async def test_a_packet_only_receiver_keeps_its_rtcp_and_reassembles_whole_frame
         assert streams[transceiver.sender._ssrc].packets_received >= 30
         assert getattr(receiver, rtc_internals.RECEIVER_NACK_ATTR).max_seq is not None
         assert estimates and rembs[-1] in estimates
+        if at_once:
+            # The first packet of the SSRC is routed by aiortc (which learns the SSRC).
+            assert len(queued_rtp) <= 2, queued_rtp
+            received = receiver.transport._get_stats()
+            assert next(iter(received.values())).packetsReceived >= len(packets)
         deadline = asyncio.get_running_loop().time() + 10
         while not await remote_inbound():
             assert asyncio.get_running_loop().time() < deadline, "no receiver report"
