@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* cffi reads the declarations from here to the end marker (bridge/fanout_build.py). */
+/* cdef begin */
 #define RB_HISTORY 1024      /* bridge.packets.HISTORY */
 #define RB_DATAGRAM 1500     /* pylibsrtp's session buffer */
 #define RB_TRAILER 144       /* pylibsrtp.SRTP_MAX_TRAILER_LEN */
@@ -60,5 +62,6 @@ int rb_forward(rb_lane *lane, uint16_t seq, uint32_t timestamp, int marker,
                const char *payload, int length, uint32_t send_time, int ends, double now);
 int rb_fanout(rb_lane **lanes, int count, uint16_t seq, uint32_t timestamp, int marker,
               const char *payload, int length, uint32_t send_time, int ends);
+/* cdef end */
 
 #endif
